@@ -21,10 +21,12 @@ The worker side: ``update_status(workdir, ...)`` (atomic) and ``stop_requested(w
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -267,27 +269,53 @@ def _registry() -> Path:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[None]:
-    while True:
-        lock = _registry() / ".lock"
-        with open(lock, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                # ``_drop_registry`` removes the lock file (and jobs/) under the lock: one opened before that and locked
-                # after holds a file no longer there, which the next start would not wait for (two starts past the
-                # device check at once). Locked again, on the file now there.
-                if _same_file(fh, lock):
-                    yield
-                    return
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    """Hold the registry's lock. ``_drop_registry`` removes the lock file and its folder while holding it, so a
+    process that opened the file before that and waited holds a lock on a file no one else can open again: it
+    opens the file anew until the one it holds is the one at the path (two processes held "the" lock at once,
+    and an open between another's folder made and removed failed with "No such file or directory")."""
+    for attempt in range(_LOCK_TRIES):
+        try:
+            fh = open(_registry() / ".lock", "a+")
+        except (FileNotFoundError, DiskError) as exc:  # the folder removed between its making and the open
+            if attempt == _LOCK_TRIES - 1 or not _vanished(exc):
+                raise
+            continue
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if _same_file(fh):
+            break
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+    else:
+        raise StudioError(f"Could not lock {_registry() / '.lock'}: it is removed and made again without end; "
+                          "try again.")
+    with fh:
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _same_file(fh, path: Path) -> bool:
+_LOCK_TRIES = 1000  # each a folder made and a file opened, lost only to another process's drop of the registry
+
+
+def _same_file(fh) -> bool:
+    """Whether the open lock file ``fh`` is still the one at its path (not removed by ``_drop_registry``)."""
     try:
-        held, there = os.fstat(fh.fileno()), os.stat(path)
+        at_path = os.stat(fh.name)
     except FileNotFoundError:
         return False
-    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+    held = os.fstat(fh.fileno())
+    return (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+
+def _vanished(exc: OSError) -> bool:
+    """Whether ``exc``, from making the registry's folder and opening its lock, came of the folder being removed at
+    that moment (pathlib's ``mkdir(exist_ok=True)`` raises "exists" when the folder it found is gone when it looks
+    again), not of a file standing where the folder goes or a full disk."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    registry = config.jobs_dir(make=False)
+    return getattr(exc, "errno", None) == errno.EEXIST and not (os.path.lexists(registry) and not registry.is_dir())
 
 
 def _entry(workdir: Path) -> Path:
@@ -456,19 +484,23 @@ def register_current(kind: str, workdir: Path) -> None:
         atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
 
 
-def unregister_current(workdir: Path, *, made_registry: bool = False) -> None:
+def unregister_current(workdir: Path, *, made_registry: bool = False, remove: bool = False) -> None:
     """Take a job run in the foreground out of the registry as it ends (``register_current``); ``made_registry``: the
-    registry's folder was made for it, and goes too where nothing else was registered since."""
+    registry's folder was made for it, and goes too where nothing else was registered since. ``remove``: its folder
+    (its status) goes too, what it made being kept elsewhere (a command-line evaluation's result)."""
     with _locked():
         with contextlib.suppress(FileNotFoundError):
             _entry(workdir).unlink()
+        if remove:
+            shutil.rmtree(workdir, ignore_errors=True)
         if made_registry:
             _drop_registry()
 
 
 def _drop_registry() -> None:
     """Under the lock: remove the registry's folder where it holds nothing but its lock file (made for a start that was
-    refused, or a foreground job that ended), so the workspace is as it was."""
+    refused, or a foreground job that ended), so the workspace is as it was. A process waiting on the lock file removed
+    here opens the new one when it gets it (``_locked``)."""
     registry = config.jobs_dir(make=False)
     with contextlib.suppress(OSError):
         if [p.name for p in registry.iterdir()] == [".lock"]:

@@ -294,3 +294,38 @@ def test_the_jobs_lock_holds_back_the_next_start_after_the_registry_was_dropped_
         with open(config.jobs_dir() / ".lock", "a+") as next_start:  # another start, now
             with pytest.raises(BlockingIOError):
                 fcntl.flock(next_start, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_REGISTRY_ACTOR = """
+import os, sys
+from pathlib import Path
+from studio import jobs
+holder, errors, overlaps = Path(sys.argv[2]), [], 0
+for _ in range(int(sys.argv[3])):
+    try:
+        with jobs._locked():  # what every start, claim and end of a job holds
+            try:
+                os.close(os.open(holder, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                overlaps += 1  # another process holds the lock at the same time
+            else:
+                os.unlink(holder)
+        jobs.unregister_current(Path(sys.argv[1]), made_registry=True)  # a foreground export's end: drops the registry
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+print(overlaps, len(errors), errors[:1])
+"""
+
+
+def test_two_processes_ending_jobs_together_never_share_the_lock_nor_fail_on_the_dropped_registry(studio_home, tmp_path):
+    """A job's end drops the registry's folder (``_drop_registry``) when only its lock is left; another process
+    waiting on that lock held it on a removed file while a third made a new one (two holders at once), and one
+    making the folder as it was removed failed with "No such file or directory" or "jobs is a file, not a folder"."""
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", _REGISTRY_ACTOR, str(tmp_path / f"job{i}"), str(tmp_path / "holder"),
+                               "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [out.split(" ", 2)[:2] for out, _ in outs] == [["0", "0"], ["0", "0"]], outs  # no overlap, no error

@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from studio import atomic
@@ -179,21 +183,65 @@ def _printer():
 
 
 def _run_holding_the_device(cfg, token: str | None, api_key: str | None):
-    """Run the evaluation in the foreground; with a local model, holding the device as a job does (a
-    training run or another evaluation holding it refuses this one in one line, and this one refuses them)."""
+    """Run the evaluation in the foreground, listed on the Evaluate page as it runs (its job status, which the page
+    follows and stops) and after (its result); with a local model, holding the device as a job does (a training run
+    or another evaluation holding it refuses this one in one line, and this one refuses them). Once its outcome is
+    saved, its job folder goes: it was the live state of a run whose output was the terminal (the page's jobs keep
+    theirs, with their log)."""
+    from studio import jobs
+    from studio.evaluate import job as eval_jobs
+    from studio.evaluate import results as eval_results
+    from studio.evaluate import runner as evaluate
+
+    eval_id = evaluate.new_id()
+    workdir = eval_jobs.job_dir(eval_id)
+    made = not studio_config.jobs_dir(make=False).is_dir()
+    ctrl_c = threading.Event()
+    cancel = lambda: ctrl_c.is_set() or jobs.stop_requested(workdir)  # noqa: E731 - Ctrl-C, or the page's Stop
+    try:
+        with _ctrl_c_stops(ctrl_c):
+            if not evaluate.needs_device(cfg):
+                return evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
+                                               cancel=cancel)
+            return _run_on_the_device(cfg, token, api_key, eval_id, cancel)
+    finally:
+        if eval_results.has_outcome(eval_id):  # else (Ctrl-C, an outcome that did not fit) its status says how it ended
+            jobs.unregister_current(workdir, made_registry=made, remove=True)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stopped: threading.Event) -> Iterator[None]:
+    """While the evaluation runs, Ctrl-C stops it as the page's Stop does (``stopped`` set): the answers so far are
+    saved with the outcome "stopped", where it was ended at once and read on the Evaluate page as "interrupted: the
+    evaluation's process ended before it finished (killed or crashed)". A second Ctrl-C ends it at once."""
+    if threading.current_thread() is not threading.main_thread():  # a signal handler is the main thread's alone
+        yield
+        return
+
+    def on_ctrl_c(_signum: int, _frame: object) -> None:
+        if stopped.is_set():
+            raise KeyboardInterrupt
+        stopped.set()
+        print("stopping: the answers so far are kept (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    before = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _run_on_the_device(cfg, token: str | None, api_key: str | None, eval_id: str, cancel):
     from studio import jobs
     from studio.evaluate import job as eval_jobs
     from studio.evaluate import runner as evaluate
 
-    if not evaluate.needs_device(cfg):
-        return evaluate.run_evaluation(cfg, token=token, api_key=api_key, progress=_printer())
-    eval_id = evaluate.new_id()
     workdir = eval_jobs.job_dir(eval_id)
     jobs.claim_device("evaluate", workdir, title=", ".join(evaluate.model_labels(cfg.models)))
     state, error = "failed", "interrupted"
     try:
         result = evaluate.run_evaluation(cfg, token=token, api_key=api_key, eval_id=eval_id, progress=_printer(),
-                                         cancel=lambda: jobs.stop_requested(workdir))
+                                         cancel=cancel)
         state = result.status if result.status in jobs.DONE else "failed"
         error = (result.error or "") if state == "failed" else ""
         return result

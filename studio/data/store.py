@@ -103,6 +103,41 @@ def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _held(dataset_id: str, deleting: bool = False) -> Iterator[Path]:
+    """The folder of the existing dataset ``dataset_id``, under the lock its saves, renames and deletion hold, and
+    still there once the lock is had: a delete in another session moved the folder (and its lock file) to the trash
+    while a save waited, and the save wrote its version into a folder it made anew, without its ``dataset.json``
+    (reported saved, in no dataset). The folder is never made here."""
+    path = _dir(dataset_id)
+    try:
+        fh = open(path / ".lock", "a+")
+    except FileNotFoundError:
+        raise _deleted(dataset_id, deleting) from None
+    except OSError as exc:
+        raise (disk_error(exc, path) or exc) from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            try:  # the lock file at the path is the one held: the folder was not moved away (nor another made there)
+                at_path, held = os.stat(path / ".lock"), os.fstat(fh.fileno())
+                there = (at_path.st_dev, at_path.st_ino) == (held.st_dev, held.st_ino) and (path / "dataset.json").is_file()
+            except FileNotFoundError:
+                there = False
+            if not there:
+                raise _deleted(dataset_id, deleting)
+            yield path
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _deleted(dataset_id: str, deleting: bool = False) -> DatasetNotFoundError:
+    if deleting:  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session).")
+    return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) as this change was "
+                                "being saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset).")
+
+
 def dataset_lock(path: Path) -> contextlib.AbstractContextManager[None]:
     """The lock every save of the dataset in the folder ``path`` holds (a restore putting its files in place takes it)."""
     return _locked(path)
@@ -260,9 +295,10 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
 
 
 def rename_dataset(dataset_id: str, new_name: str) -> DatasetInfo:
-    path = _dir(dataset_id)
-    name = _check_name(new_name, ignore_id=dataset_id)
-    with _locked(path):
+    # The name is checked and taken under the lock a creation checks it under: two sessions renaming two datasets (or
+    # one creating) to one name at once both passed the check, and the workspace held two datasets of that name
+    with creation_lock(config.datasets_dir(make=False)), _held(dataset_id) as path:
+        name = _check_name(new_name, ignore_id=dataset_id)
         head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
         head["name"] = name
         atomic.write_json(path / "dataset.json", head)
@@ -270,14 +306,16 @@ def rename_dataset(dataset_id: str, new_name: str) -> DatasetInfo:
 
 
 def delete_dataset(dataset_id: str) -> Path:
-    """Move the dataset to ``STUDIO_HOME/trash`` (nothing is destroyed) and return where it went."""
-    path = _dir(dataset_id)
+    """Move the dataset to ``STUDIO_HOME/trash`` (nothing is destroyed) and return where it went. Under the dataset's
+    lock: a save in another session ends first, and goes with it; one that waits is refused in one line."""
+    _dir(dataset_id)
     trash = config.home() / "trash"
     if not trash.is_dir():  # made outside a checked save: counted on a public app (the move itself adds nothing)
         trash.mkdir(exist_ok=True)
         config.made([trash])
-    dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-    shutil.move(str(path), dest)
+    with _held(dataset_id, deleting=True) as path:
+        dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(str(path), dest)
     return dest
 
 
@@ -342,8 +380,7 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
     Raises ``VersionConflictError`` when the latest version is newer than ``base_version``; the
     caller keeps its edits and can reload, compare and retry.
     """
-    path = _dir(dataset_id)
-    with _locked(path):
+    with _held(dataset_id) as path:
         _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
         versions = list_versions(dataset_id)
         latest = versions[-1].version if versions else 0

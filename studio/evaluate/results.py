@@ -5,6 +5,7 @@ summaries, comparisons and filters (pure functions of an ``EvalResult``, plus lo
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,15 @@ def settled(result: EvalResult) -> EvalResult:
     else:
         result.status, result.error = "failed", INTERRUPTED
     return result
+
+
+def has_outcome(eval_id: str) -> bool:
+    """Whether the stored file of ``eval_id`` holds its outcome (finished, stopped, failed): no job status is needed to
+    tell how it ended."""
+    try:
+        return json.loads(path(eval_id).read_text(encoding="utf-8")).get("status") in OUTCOMES
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def load(eval_id: str) -> EvalResult:
@@ -337,7 +347,11 @@ def _specs(result: EvalResult) -> set[str]:
 
 
 def delete(eval_id: str) -> None:
+    """The evaluation's file, and its ended job's folder (its status and log, which a deleted evaluation left in
+    ``jobs/`` for good); a running job's folder is left to it (the page asks for a stop first)."""
     path(eval_id).unlink(missing_ok=True)
+    if not jobs.read_status(job_dir(eval_id)).active:
+        shutil.rmtree(job_dir(eval_id), ignore_errors=True)
 
 
 def failed_models(result: EvalResult) -> dict[str, str]:

@@ -3,33 +3,56 @@
 transformers builds the model config.json describes, then fills it from the weights: ``"num_hidden_layers":
 1000000000`` in a 2-layer model's folder had ``ask`` build a billion layers (it never ended), and ``"n_embd":
 1000000000`` asked for tensors of that width. Only the safetensors headers are read (their tensor names and shapes:
-milliseconds for any model size); a folder with other weights (``pytorch_model.bin``) or none is left to the load.
+milliseconds for any model size); PyTorch weights (``pytorch_model.bin``, one file or an index's shards) are read
+as their pickled index of names and shapes alone (``torch.load`` with ``mmap`` onto the meta device, restricted
+to weights: no tensor's data is read, no code in the file is run). Where neither can be read (no weights, an
+old-format ``.bin``), counts no model has ever had (``ABSURD_LAYERS``, ``ABSURD_SIZE``) are refused all the same.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 # widths and vocabularies: each is the length of some tensor's side in a model's weights (an embedding, a projection)
 SIZE_KEYS = ("hidden_size", "n_embd", "d_model", "vocab_size", "intermediate_size", "n_inner", "ffn_dim")
-_MAX_HEADER = 100_000_000  # safetensors' own limit on a header
+_MAX_HEADER = 100_000_000  # safetensors' own limit on a header; also the largest .bin index (data.pkl) read
+# Where the weights cannot be read: more than any model has had (the deepest some hundreds of layers, the widest
+# vocabularies some hundreds of thousands of tokens), far less than what builds for hours or fills the memory
+ABSURD_LAYERS = 10_000
+ABSURD_SIZE = 10_000_000
 
 
 def tensor_shapes(folder: Path) -> dict[str, list[int]] | None:
-    """Each tensor's name and shape from the headers of ``folder``'s safetensors weights (one file or an index's
-    shards); None where there are none, or one cannot be read (the load then says why)."""
-    index = folder / "model.safetensors.index.json"
+    """Each tensor's name and shape from ``folder``'s weights: the headers of its safetensors (one file or an index's
+    shards), else the pickled index of its PyTorch ``.bin`` weights; None where there are none, or one cannot be read
+    (the load then says why)."""
+    if (folder / "model.safetensors.index.json").is_file() or (folder / "model.safetensors").is_file():
+        return _safetensors_shapes(folder)
+    return _bin_shapes(folder)
+
+
+def _files(folder: Path, index: str, single: str) -> list[Path]:
+    """The weight files an index names (its shards), or the single file."""
+    if (folder / index).is_file():
+        weight_map = json.loads((folder / index).read_text(encoding="utf-8")).get("weight_map", {})
+        files = sorted({folder / name for name in weight_map.values()})
+        # "../../elsewhere.bin" or "/elsewhere.bin": not this model's file (said as written: a Hub cache's shards are
+        # links into its blobs/ folder)
+        if any(Path(os.path.normpath(f)).parent != Path(os.path.normpath(folder)) for f in files):
+            raise ValueError("a shard outside the model's folder")
+        return files
+    return [folder / single]
+
+
+def _safetensors_shapes(folder: Path) -> dict[str, list[int]] | None:
     try:
-        if index.is_file():
-            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
-            files = sorted({folder / name for name in weight_map.values()})
-        else:
-            files = [folder / "model.safetensors"]
         shapes: dict[str, list[int]] = {}
-        for path in files:
+        for path in _files(folder, "model.safetensors.index.json", "model.safetensors"):
             with open(path, "rb") as fh:
                 n = int.from_bytes(fh.read(8), "little")
                 if not 0 < n < _MAX_HEADER:
@@ -38,6 +61,33 @@ def tensor_shapes(folder: Path) -> dict[str, list[int]] | None:
             shapes.update({k: list(v["shape"]) for k, v in header.items() if k != "__metadata__"})
         return shapes
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _bin_shapes(folder: Path) -> dict[str, list[int]] | None:
+    """Names and shapes from PyTorch ``.bin`` weights (torch's zip format): only each file's ``data.pkl``, a few KB
+    of names and shapes, is read; the tensors stay on the meta device, their data unread (a 5 GB file in
+    milliseconds). None for the old, non-zip format (it cannot be read without its data) or an unreadable file."""
+    try:
+        files = _files(folder, "pytorch_model.bin.index.json", "pytorch_model.bin")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not all(path.is_file() and zipfile.is_zipfile(path) for path in files):
+        return None
+    import torch
+
+    shapes: dict[str, list[int]] = {}
+    try:
+        for path in files:
+            with zipfile.ZipFile(path) as archive:
+                if sum(i.file_size for i in archive.infolist() if i.filename.endswith("data.pkl")) > _MAX_HEADER:
+                    return None
+            state = torch.load(path, map_location="meta", mmap=True, weights_only=True)
+            if not isinstance(state, dict):
+                return None
+            shapes.update({k: list(v.shape) for k, v in state.items() if isinstance(k, str) and hasattr(v, "shape")})
+        return shapes
+    except Exception:  # noqa: BLE001 - any file torch cannot read (a damaged zip, a pickle of other things): the load says why
         return None
 
 
@@ -75,7 +125,21 @@ def check(folder: Path) -> str | None:
     if not isinstance(cfg, dict):
         return None
     shapes = tensor_shapes(folder)
-    return too_large(cfg, shapes) if shapes else None
+    return too_large(cfg, shapes) if shapes else absurd(cfg)
+
+
+def absurd(cfg: dict[str, Any]) -> str | None:
+    """Which setting of ``cfg`` asks for more layers or a larger size than any model has had, in words; None where
+    none does. For a folder whose weights cannot be read: building what it asks would not end. Pure."""
+    for key in LAYER_KEYS:
+        value = cfg.get(key)
+        if _whole(value) and value > ABSURD_LAYERS:
+            return f"{key} is {value}, more than any model has ({ABSURD_LAYERS:,} at most)"
+    for key in SIZE_KEYS:
+        value = cfg.get(key)
+        if _whole(value) and value > ABSURD_SIZE:
+            return f"{key} is {value}, larger than any model's ({ABSURD_SIZE:,} at most)"
+    return None
 
 
 def _whole(value: Any) -> bool:

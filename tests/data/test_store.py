@@ -69,6 +69,129 @@ def test_names_unique_rename_and_delete_to_trash(studio_home):
         store.load_version(a.id)
 
 
+def test_a_save_and_a_delete_in_two_sessions_at_once_never_leave_a_version_outside_its_dataset(studio_home, monkeypatch):
+    """Another session deleted the dataset while a save was writing it: the delete moved the folder to the trash at
+    once, and the save wrote its version into a folder it made anew, without its dataset.json: "saved", yet in no
+    dataset (the page lists nothing, the trashed copy lacks it). The delete now waits for the save and takes its
+    version along; a save that comes after the delete is refused in one line. (The hook only holds the save open
+    while the delete is started: the two are real threads on the real store.)"""
+    info = store.create_dataset("Shared", RECS)
+    inside, go = threading.Event(), threading.Event()
+    write = store._write_version
+
+    def held_open(*args, **kwargs):
+        inside.set()
+        go.wait(20)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_write_version", held_open)
+    saved, moved = [], []
+    saver = threading.Thread(target=lambda: saved.append(store.save_version(info.id, RECS[:1], base_version=1)))
+    saver.start()
+    assert inside.wait(20)
+    deleter = threading.Thread(target=lambda: moved.append(store.delete_dataset(info.id)))
+    deleter.start()
+    deleter.join(2)  # the delete had moved the folder by now; it waits for the save instead
+    go.set()
+    saver.join(20)
+    deleter.join(20)
+    assert [v.version for v in saved] == [2] and len(moved) == 1
+    assert not (studio_home / "datasets" / info.id).exists() and store.list_datasets() == []
+    assert json.loads((moved[0] / "versions" / "0002.json").read_text()) == RECS[:1]  # the save went with it
+    monkeypatch.setattr(store, "_write_version", write)
+    with pytest.raises(DatasetNotFoundError):
+        store.save_version(info.id, RECS, base_version=2)
+    assert not (studio_home / "datasets" / info.id).exists()
+
+
+def test_a_save_that_waited_on_a_delete_is_refused_and_makes_no_folder(studio_home):
+    """A save that had found the dataset, then waited for its lock while another session deleted it, locked the
+    trashed file and wrote a version into a folder it made anew; it is refused, in one line saying the edits stay."""
+    info = store.create_dataset("Shared", RECS)
+    folder = studio_home / "datasets" / info.id
+    with store.dataset_lock(folder):
+        saver_done = []
+
+        def save():
+            try:
+                store.save_version(info.id, RECS[:1], base_version=1)
+                saver_done.append("saved")
+            except DatasetNotFoundError as exc:
+                saver_done.append(str(exc))
+
+        saver = threading.Thread(target=save)
+        saver.start()
+        saver.join(1)  # it waits for the lock held here (a delete moving the folder)
+        (studio_home / "trash").mkdir()
+        (folder).rename(studio_home / "trash" / info.id)
+    saver.join(20)
+    assert len(saver_done) == 1 and "was deleted (in another tab or session)" in saver_done[0], saver_done
+    assert not folder.exists() and store.list_datasets() == []
+
+
+def test_two_sessions_renaming_two_datasets_to_one_name_at_once_give_one_name_taken(monkeypatch):
+    """Both renames checked the name before either wrote it, and the workspace held two datasets named "Final" (the
+    command line's --dataset Final then named either). The hook lets each check wait up to 2 s for the other's, as
+    two sessions at the same moment would (under the lock, the second waits for the first instead)."""
+    a, b = store.create_dataset("Alpha", RECS), store.create_dataset("Beta", RECS)
+    check, arrived = store._check_name, threading.Barrier(2)
+
+    def at_once(*args, **kwargs):
+        try:
+            arrived.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_check_name", at_once)
+    said = []
+
+    def rename(dataset_id):
+        try:
+            store.rename_dataset(dataset_id, "Final")
+            said.append("renamed")
+        except StudioError as exc:
+            said.append(str(exc))
+
+    threads = [threading.Thread(target=rename, args=(d.id,)) for d in (a, b)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    assert sorted(said)[1:] == ["renamed"] and "already exists" in sorted(said)[0], said
+    assert sorted(d.name for d in store.list_datasets()) in (["Alpha", "Final"], ["Beta", "Final"])
+
+
+def test_two_sessions_deleting_one_dataset_at_once_move_it_once_and_the_other_is_told(studio_home, monkeypatch):
+    """Both deletes found the dataset; the second then moved a folder that was gone: "No such file or directory", an
+    unexpected failure. The hook lets each wait up to 2 s for the other after finding it, as two clicks at once would."""
+    info = store.create_dataset("Shared", RECS)
+    find, arrived = store._dir, threading.Barrier(2)
+
+    def at_once(dataset_id):
+        found = find(dataset_id)
+        try:
+            arrived.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(store, "_dir", at_once)
+    said = []
+
+    def delete():
+        try:
+            said.append(store.delete_dataset(info.id))
+        except Exception as exc:  # noqa: BLE001 - what each session is told
+            said.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=delete) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    moved = [s for s in said if not isinstance(s, str)]
+    assert len(moved) == 1 and [s for s in said if isinstance(s, str)] == [
+        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session)."], said
+    assert len(list((studio_home / "trash").iterdir())) == 1 and store.list_datasets() == []
+
+
 def test_diff_reports_added_removed_edited():
     before = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}, {"question": "c", "answer": "3"}]
     after = [{"question": "a", "answer": "1"}, {"question": "b", "answer": "two"}, {"question": "d", "answer": "4"},

@@ -604,6 +604,30 @@ def test_a_slow_api_server_gets_the_timeout_the_person_sets(tmp_path, capsys):
     assert "error: The API timeout must be between 5 and 3600 seconds." in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("model", ["api", "local"])
+def test_a_command_line_evaluation_is_listed_once_ended_and_leaves_no_job_folder(model, studio_home, tmp_path, capsys,
+                                                                                 tiny_gpt2, offline):
+    """`python -m studio evaluate` left `jobs/eval-<id>/status.json` (and, with a local model, the registry's lock)
+    in the workspace for good, the live state of a run that had ended. Its result, with the outcome, is what the
+    Evaluate page lists: it still does, and nothing else of the run is left."""
+    from chat_servers import FaultServer
+
+    from studio.__main__ import main
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA[:2]))
+    with FaultServer().running() as server:
+        spec = ["--model", "api:m", "--base-url", server.url("good")] if model == "api" else [
+            "--model", str(tiny_gpt2), "--max-new-tokens", "2", "--no-perplexity"]
+        code = main(["evaluate", "--dataset", str(data), *spec, "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    eval_id = re.search(r"saved as evaluation (\S+) ", err).group(1)
+    assert [(e.id, e.status, e.questions) for e in eval_results.list_evals()] == [(eval_id, "finished", 2)]
+    assert eval_results.load(eval_id).status == "finished"
+    assert sorted(p.name for p in studio_home.iterdir() if p.name in ("jobs", "evals")) == ["evals"]
+
+
 def test_an_api_timeout_over_ten_minutes_is_taken(tmp_path, capsys):
     """The API timeout may be set up to an hour (a model served on a slow CPU), but above 600 s every model of the
     evaluation failed at once: the whole answer's bound (600 s) was under the wait for its first words."""

@@ -614,8 +614,13 @@ def test_a_model_stop_came_before_is_said_not_run_not_failed(tmp_path):
 def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_what_goes(tmp_path):
     """"Delete the selected evaluation" sat under the comparison's "Evaluations" picker and deleted at once, for good,
     the evaluation shown above, not the ones picked there."""
+    from studio import jobs
+
     shown = _stopped_result(tmp_path, {"api:m": 3})
     other = _stopped_result(tmp_path, {"api:n": 3})
+    for eval_id in (shown, other):  # each ran as the page's job: its status and log
+        jobs.update_status(eval_results.job_dir(eval_id), state="stopped", kind="evaluate", message="stopped")
+        (eval_results.job_dir(eval_id) / jobs.LOG).write_text("answered 3\n")
     at = _app()
     at.selectbox(key="evaluate.pick").set_value(shown).run()
     compare = next(e for e in at.expander if e.label.startswith("Compare past evaluations"))
@@ -625,6 +630,8 @@ def test_deleting_an_evaluation_is_asked_apart_from_the_comparison_and_names_wha
     ask.button(key="evaluate.delete").click().run()
     assert not at.exception
     assert [e.id for e in eval_results.list_evals()] == [other]
+    # nothing of it is left (its job's status and log stayed in jobs/ for good), the other's job as it was
+    assert not eval_results.job_dir(shown).exists() and (eval_results.job_dir(other) / jobs.LOG).is_file()
 
 
 def test_before_the_first_answer_the_page_draws_no_summary_of_zeros_or_empty_charts(tmp_path):

@@ -154,9 +154,12 @@ def test_the_job_status_is_the_live_state_and_the_file_keeps_the_outcome(tmp_pat
     assert not jobs.read_status(eval_results.job_dir(eval_id)).uses_device  # an API run holds no device
 
 
-def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("stop", ["page", "ctrl-c"])
+def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(stop, tmp_path):
     """A CLI run of API models keeps its live state in its job status, so the page lists it as running and
-    its Stop button (``job.stop_evaluation``) stops it, keeping what was answered."""
+    its Stop button (``job.stop_evaluation``) stops it, keeping what was answered. Ctrl-C in its terminal stops it
+    the same way: it ended it at once, and the page read it as "interrupted: ... killed or crashed"."""
+    import signal
     import subprocess
     import sys
     import time
@@ -179,7 +182,10 @@ def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp
                 time.sleep(0.1)
             (info,) = eval_results.list_evals()
             assert info.status == "running"
-            eval_jobs.stop_evaluation(info.id)
+            if stop == "page":
+                eval_jobs.stop_evaluation(info.id)
+            else:
+                proc.send_signal(signal.SIGINT)
             assert proc.wait(60) == 130, proc.stderr.read()
         finally:
             proc.kill()
@@ -188,4 +194,4 @@ def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(tmp
     assert re.fullmatch(r"api:m: .*\(\d answered, 0 failed, [1-6] stopped\)", line), line
     result = eval_results.load(info.id)
     assert result.status == "stopped" and "kept" in result.error
-    assert eval_jobs.job_state(info.id).state == "stopped"
+    assert not eval_jobs.job_dir(info.id).exists()  # its outcome is in its file: the live state went with the run

@@ -274,3 +274,77 @@ def test_a_model_whose_layers_share_weights_is_not_taken_for_a_damaged_one(tmp_p
     AlbertForQuestionAnswering(AlbertConfig(vocab_size=64, embedding_size=8, hidden_size=16, num_hidden_layers=4,
                                             num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
     assert config_sizes.check(tmp_path) is None
+
+
+def _as_bin(model: Path, to: Path, sharded: bool = False) -> Path:
+    """``model`` with PyTorch ``.bin`` weights (torch's zip format, as older ``save_pretrained`` wrote) in place of
+    its safetensors: one file, or two shards and their index."""
+    import torch
+    from safetensors.torch import load_file
+
+    shutil.copytree(model, to)
+    state = load_file(to / "model.safetensors")
+    (to / "model.safetensors").unlink()
+    if not sharded:
+        torch.save(state, to / "pytorch_model.bin")
+        return to
+    names = sorted(state)
+    halves = {"pytorch_model-00001-of-00002.bin": names[::2], "pytorch_model-00002-of-00002.bin": names[1::2]}
+    for file, keys in halves.items():
+        torch.save({k: state[k] for k in keys}, to / file)
+    (to / "pytorch_model.bin.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: file for file, keys in halves.items() for k in keys}}))
+    return to
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["one file", "shards"])
+def test_a_bin_model_asking_for_more_than_its_weights_hold_is_refused_before_it_is_built(sharded, tiny_gpt2, tmp_path,
+                                                                                       capsys, offline):
+    """The check read safetensors alone: a `pytorch_model.bin` model whose config.json said `"n_layer": 1000000000`
+    was built layer by layer (it never ended), and `"n_layer": 4` answered from two layers of random weights."""
+    from studio.models import config_sizes
+
+    folder = _as_bin(tiny_gpt2, tmp_path / "model", sharded)
+    assert config_sizes.check(folder) is None  # sound as saved
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "n_layer": 1_000_000_000}))
+    assert config_sizes.check(folder) == "n_layer is 1000000000 but its weights hold 2 layers"
+    (folder / "config.json").write_text(json.dumps({**cfg, "n_layer": 4}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged (n_layer is 4 but its weights hold 2 layers)" in err
+
+
+def test_a_config_asking_for_a_billion_layers_is_refused_where_its_weights_cannot_be_read(tiny_gpt2, tmp_path):
+    """An old-format `.bin` (not a zip: its shapes cannot be read without its data) or no weights at all: a count no
+    model has had is refused all the same, before anything is built; a real count is left to the load."""
+    import torch
+    from safetensors.torch import load_file
+
+    from studio.models import config_sizes
+
+    folder = shutil.copytree(tiny_gpt2, tmp_path / "model")
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    (folder / "model.safetensors").unlink()
+    cfg = json.loads((folder / "config.json").read_text())
+    assert config_sizes.check(folder) is None
+    (folder / "config.json").write_text(json.dumps({**cfg, "n_layer": 1_000_000_000}))
+    assert config_sizes.check(folder) == "n_layer is 1000000000, more than any model has (10,000 at most)"
+    (folder / "config.json").write_text(json.dumps({**cfg, "n_layer": 4, "vocab_size": 10**9}))
+    assert config_sizes.check(folder) == "vocab_size is 1000000000, larger than any model's (10,000,000 at most)"
+
+
+def test_an_index_naming_a_file_outside_the_model_s_folder_is_not_read(tiny_gpt2, tmp_path):
+    """`model.safetensors.index.json` naming `../other/model.safetensors` had the check read another folder's
+    weights (any file the index names, on the server's disk) and judge the config by them."""
+    from studio.models import config_sizes
+
+    folder = shutil.copytree(tiny_gpt2, tmp_path / "model")
+    shutil.copytree(tiny_gpt2, tmp_path / "other")
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"transformer.wte.weight": "../other/model.safetensors"}}))
+    assert config_sizes.tensor_shapes(folder) is None
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"transformer.wte.weight": "model-00001-of-00001.safetensors"}}))
+    shutil.copy(tmp_path / "other" / "model.safetensors", folder / "model-00001-of-00001.safetensors")
+    assert config_sizes.tensor_shapes(folder)  # a shard of its own is read
