@@ -154,11 +154,19 @@ class LocalExtractive:
 
     def answer(self, question: str, context: str, params: ChatParams, *,
                stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
+        from studio.chat.local import wait_for_model
         from studio.models.cache import model_lock
 
         stats = stats if stats is not None else StreamStats()
-        with model_lock(self.loaded.model):
+        lock = model_lock(self.loaded.model)
+        # compare mode's other card (or another session) may be using it: said as a conversation's wait, not
+        # "Answering…"; Stop ends the wait
+        if not wait_for_model(lock, stats, stop or threading.Event(), self.name):
+            raise CancelledError("Stopped while waiting for the model: no answer.")
+        try:
             span = extractive.find_span(self.loaded, question, context)
+        finally:
+            lock.release()
         stats.mark_token()
         stats.finish()
         return PassageAnswer(span.text, span.start, span.end, span.score, True, self.name, stats)

@@ -429,14 +429,20 @@ def test_a_local_extractive_model_whose_config_is_damaged_is_said_as_such(traine
     assert task.error.startswith(f"The config.json of {folder} is damaged (Field 'hidden_size' expected int"), task.error
 
 
-def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(tiny_gpt2: Path, offline):
+@pytest.mark.parametrize("kind", ["generative", "extractive"])
+def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(kind, tiny_gpt2: Path, trained_qa: Path, offline):
     """Compare mode with one local model on both sides: the card whose answer waited for the other's model read
     "Answering…" all along, where a conversation says "Waiting for this model: ..."; it now says the same, with the
-    seconds it has waited, and answers once the model is free."""
+    seconds it has waited, and answers once the model is free. An extractive model shared by two cards read
+    "Answering…" while it waited, after the generative one said it (its wait was a plain lock)."""
     from studio.models import cache
+    from studio.models.spec import parse_spec
 
-    at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.model": str(tiny_gpt2)})
-    lock = cache.model_lock(cache.shared().get(str(tiny_gpt2)).model)  # the other answer, holding the model
+    if kind == "generative":
+        at, spec = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.model": str(tiny_gpt2)}), str(tiny_gpt2)
+    else:
+        at, spec = page(**{"chat.passage.a.qa_model": str(trained_qa)}), str(parse_spec(str(trained_qa)).as_qa())
+    lock = cache.model_lock(cache.shared().get(spec).model)  # the other answer, holding the model
     lock.acquire()
     try:
         at.text_area(key="chat.passage.text").set_value(CONTEXT)
