@@ -372,19 +372,20 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             one_model(slot, base, names[0])
         model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
                         placeholder="the server's model name", on_change=typed_model, args=(slot,))
-        if found.asking:  # said, and the page drawn again once the answer comes (no click needed)
-            st.caption(":material/hourglass_empty: Asking the server which models it serves…")
+        # Drawn whatever the server said, off while it has nothing to offer, its placeholder saying why: it appeared
+        # once a slow server answered, in place of a line saying it was asked, and the toggle and fields below it
+        # jumped down 71 px as a person reached for them.
+        others = [n for n in names if n != model.strip()]  # the one model in the Model box: nothing else to pick
+        st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled or not others,
+                     placeholder=served_placeholder(found, bool(others)), on_change=picked_served, args=(slot,),
+                     help="The models the server lists (its /models). Or type another name above.")
+        if found.asking:  # the page drawn again once the answer comes (no click needed)
             _rerun_when_served(base, st.session_state.get("chat.api_key") or None)
         elif found.unreachable:
             st.caption(f":material/link_off: {found.unreachable}")
-        # Not when the Model box holds the one model the server serves: nothing else to pick.
-        if any(n != model.strip() for n in names):
-            st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled,
-                         placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
-                         help="The models the server lists (its /models). Or type another name above.")
-        if not model.strip() and names:
-            raise BackendError(f"No model chosen: the server serves {', '.join(names)}; pick one under Served models, "
-                               "or type a name under Model.")
+        if not model.strip():  # the same words asked or answered: a line that grew with the names moved all below
+            raise BackendError("No model chosen: type the server's model name under Model, or pick one under Served "
+                               "models (those the server lists).")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
@@ -393,6 +394,19 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
 
+
+def served_placeholder(found: Served, others: bool) -> str:
+    """What the Served models box says while it offers nothing (or, with ``others``, that it offers some)."""
+    if found.asking:
+        return ASKING
+    if found.unreachable:
+        return "none: server not reached"
+    if not found.names:
+        return "none listed: type one above"
+    return "pick one the server serves" if others else "none but the one under Model"
+
+
+ASKING = "asking the server…"  # (a longer line is cut in the sidebar's box)
 
 SERVED_WAIT_S = 0.5
 """The longest a rerun waits for a server's list of models, once, as its URL is typed (a loopback server answers in
