@@ -274,22 +274,40 @@ def local_available() -> bool:
 SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
 
 
-def newest_run(first: str | None = None) -> str | None:
-    """The newest finished training run that can be loaded, as a picker spec; None where there is none. A person
-    who just trained a run compares it with its base: the second model defaulted to the first's bundled model. With
-    ``first`` (the first model), the newest run trained from it comes first: the newest of all (a GPT-2 trained from
-    scratch after a LoRA run of the bundled model) was put beside a model it had nothing to do with."""
-    usable = [e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable]
-    on_first = _runs_trained_from(first) if first and usable else set()
-    return next((s for s in usable if s in on_first), next(iter(usable), None))
+def second_default(first: str | None) -> str | None:
+    """Compare mode's second model where a person has not picked one, as a picker spec: a model to hold the first
+    against, never the first itself; None where there is none. For any model, the newest finished run trained from
+    it, else the newest run of all (a person who just trained a run compares it with its base: the second model
+    defaulted to the first's bundled model; the newest of all, a GPT-2 trained from scratch after a LoRA run of the
+    bundled model, was put beside a model it had nothing to do with). For a run, its base model (what the training
+    changed), else the newest other run: the newest run itself was put beside itself."""
+    from studio.train import runs
+
+    entries = [e for e in models_ui.library_entries() if not e.unusable]
+    others = [e.spec for e in entries if e.source == "run" and e.spec != first]
+    try:
+        run = next((r for r in runs.list_runs() if r.model_spec == first), None) if first else None
+    except (StudioError, OSError):
+        run = None
+    if run is not None:
+        bases = _same_model(run.base)
+        return next((e.spec for e in entries if e.source != "run" and e.spec in bases), next(iter(others), None))
+    on_first = _runs_trained_from(first) if first and others else set()
+    return next((s for s in others if s in on_first), next(iter(others), None))
+
+
+def _same_model(model: str) -> set[str]:
+    """``model`` under each of its names (the bundled model's Hub id and its library spec)."""
+    from studio.models import bundled
+
+    return {model, bundled.BUNDLED_ID, bundled.SPEC} if model in (bundled.BUNDLED_ID, bundled.SPEC) else {model}
 
 
 def _runs_trained_from(model: str) -> set[str]:
     """The specs of the runs whose base is ``model`` (the bundled model under either of its names)."""
-    from studio.models import bundled
     from studio.train import runs
 
-    same = {model, bundled.BUNDLED_ID, bundled.SPEC} if model in (bundled.BUNDLED_ID, bundled.SPEC) else {model}
+    same = _same_model(model)
     try:
         return {r.model_spec for r in runs.list_runs() if r.base in same}
     except (StudioError, OSError):
@@ -327,11 +345,16 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
-            # Compare mode's second model: the newest run (base vs the run just trained), where it showed the first's
-            # default only because nothing else was there; a model a person picked stays.
-            if slot == "b" and (not kept or (kept == default and not st.session_state.get("chat.b.chosen"))) and (
-                    run := newest_run(st.session_state.get("chat.a.kept_model"))):
-                default, why, kept = run, None, None
+            # Compare mode's second model: a model to hold the first against (``second_default``), where it showed
+            # the first's default only because nothing else was there; it follows the first model, and a model a
+            # person picked stays.
+            if slot == "b" and not st.session_state.get("chat.b.chosen") and (
+                    second := second_default(st.session_state.get("chat.a.kept_model"))):
+                # the box showing the default of before (not a pick just made in it) shows the new one: the first
+                # model picked as the run the second showed left both on that run
+                if kept and second != kept and st.session_state.get(f"chat.{slot}.model") == kept:
+                    st.session_state[f"chat.{slot}.model"] = second
+                default, why, kept = second, None, None
             # The picker and the lines under it that come and go (why the default stands in, a model's missing
             # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
             # when the line went and the browser drew them anew (a click on them meanwhile lost).

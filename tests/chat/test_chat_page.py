@@ -704,7 +704,7 @@ def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, o
 def test_compare_mode_opens_with_the_newest_run_of_the_first_model_beside_it(tiny_gpt2, offline):
     """A LoRA run of the bundled model, then a small GPT-2 trained from scratch: compare mode put the scratch run (the
     newest) beside the bundled model, where the person wanted their run of it; the newest run trained from the first
-    model comes first now, and the newest of all where none was."""
+    model comes first now, and the newest of all where none was; never the first model itself."""
     from studio.models import bundled
 
     of_first = _finished_run("lora of the bundled model", tiny_gpt2, "2026-12-06T10:00:00+00:00")
@@ -712,7 +712,18 @@ def test_compare_mode_opens_with_the_newest_run_of_the_first_model_beside_it(tin
     at = page(**{"chat.compare": True})
     assert at.selectbox(key="chat.a.model").value == bundled.SPEC
     assert at.selectbox(key="chat.b.model").value == of_first
-    at = page(**{"chat.compare": True, "chat.a.kept_model": scratch})  # a first model no run was trained from
+    # The first model itself a run: the second was that same run (the newest), a model compared with itself. It is
+    # the run's base (what the training changed), else the newest other run (a run trained from scratch has none).
+    at = page(**{"chat.compare": True, "chat.a.kept_model": scratch})
+    assert at.selectbox(key="chat.b.model").value == of_first
+    at = page(**{"chat.compare": True, "chat.a.kept_model": of_first})
+    assert at.selectbox(key="chat.b.model").value == bundled.SPEC
+    at = page(**{"chat.compare": True})  # the run picked as the first model where the second showed it by default
+    assert at.selectbox(key="chat.b.model").value == of_first
+    at.selectbox(key="chat.a.model").set_value(of_first).run()
+    assert at.selectbox(key="chat.b.model").value == bundled.SPEC and not at.exception
+    at.selectbox(key="chat.b.model").set_value(scratch).run()  # a second model picked by hand stays
+    at.selectbox(key="chat.a.model").set_value(scratch).run()
     assert at.selectbox(key="chat.b.model").value == scratch
 
 
