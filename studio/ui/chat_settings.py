@@ -322,8 +322,10 @@ def offline_line() -> str:
             "a Hub id typed in loads only if it was downloaded before.")
 
 
-def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
-    """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+def backend_picker(slot: str, disabled: bool, against_first: bool | None = None) -> BackendSpec | None:
+    """Widgets for one model (``slot`` "a" or "b", "passage.a" or "passage.b"); the spec, or None with an error
+    shown. ``against_first``: a local model's default is one to hold the first slot's model against
+    (``second_default``); by default for the second slot ("b")."""
     if slot == "a":
         st.session_state.pop("chat.why", None)  # said again below if still so
     if slot.endswith("a"):
@@ -348,8 +350,10 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # Compare mode's second model: a model to hold the first against (``second_default``), where it showed
             # the first's default only because nothing else was there; it follows the first model, and a model a
             # person picked stays.
-            if slot == "b" and not st.session_state.get("chat.b.chosen") and (
-                    second := second_default(st.session_state.get("chat.a.kept_model"))):
+            if against_first is None:
+                against_first = slot == "b"
+            if against_first and not st.session_state.get(f"chat.{slot}.chosen") and (
+                    second := second_default(st.session_state.get(f"chat.{slot[:-1]}a.kept_model"))):
                 # the box showing the default of before (not a pick just made in it) shows the new one: the first
                 # model picked as the run the second showed left both on that run
                 if kept and second != kept and st.session_state.get(f"chat.{slot}.model") == kept:

@@ -180,7 +180,9 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                           help="Extractive: the model picks a span of the passage, with a score. Generative: a chat "
                                "model is asked the question with the passage.")
     if task == GENERATIVE:
-        spec = chat_settings.backend_picker(f"passage.{slot}", disabled)
+        # the second beside a generative first: another model than the first, as in a conversation's compare mode
+        against = slot == "b" and st.session_state.get("chat.passage.a.task") == GENERATIVE
+        spec = chat_settings.backend_picker(f"passage.{slot}", disabled, against_first=against)
         if spec is None:
             # what is wrong, not only where: "Its settings have an error (see the sidebar)" sent the eye to a sidebar
             # often scrolled past the field

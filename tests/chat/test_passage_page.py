@@ -464,3 +464,24 @@ def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(kind, tiny_
         time.sleep(0.2)
     at.run()
     assert task.state == "done" and not [c for c in at.caption if "Waiting for this model" in c.value]
+
+
+def test_compare_mode_s_second_generative_model_is_another_than_the_first(tiny_gpt2: Path, offline):
+    """Two generative models over a passage with a run in the workspace: the second opened on the first's own model
+    (the bundled one on both sides, one model compared with itself). It is the newest run trained from the first now,
+    as in a conversation's compare mode; beside an extractive first it stays the usual default."""
+    import shutil
+
+    from studio.models import bundled
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("soccer"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "soccer", "created": "2026-12-07T10:00:00+00:00", "base": bundled.BUNDLED_ID,
+                            "method": "full", "format": "chat-template", "config": {}})
+    shutil.copytree(tiny_gpt2, folder / "model")
+    at = page(**{"chat.compare": True, "chat.passage.a.task": "Generative"})
+    assert at.selectbox(key="chat.passage.a.model").value == bundled.SPEC
+    assert at.selectbox(key="chat.passage.b.model").value == f"run:{folder.name}"
+    at = page(**{"chat.compare": True, "chat.passage.a.task": "Extractive"})
+    assert at.selectbox(key="chat.passage.b.model").value == bundled.SPEC
