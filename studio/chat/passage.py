@@ -38,6 +38,7 @@ class PassageAnswer:
     extractive: bool
     model: str  # the backend's name, for headers
     stats: StreamStats | None = None
+    stopped: bool = False  # Stop came mid-answer: ``text`` is what the model had said by then
 
     @property
     def found(self) -> bool:
@@ -134,11 +135,13 @@ class OverPassage:
         stats = stats if stats is not None else StreamStats()
         # ``stop`` goes to the stream: Stop left a stalled server's answer "Answering…" until its timeout
         text = complete(self.chat, self.messages(question, context), params, stats, stop=stop).strip()
-        if stop is not None and stop.is_set():
-            raise CancelledError("Stopped before the answer finished." if text else
-                                 "Stopped before the first token: no answer.")
+        stopped = stop is not None and stop.is_set()
+        if stopped and not text:
+            raise CancelledError("Stopped before the first token: no answer.")
+        # stopped mid-answer: what it had said is kept, as a conversation keeps it (it read "Stopped before the answer
+        # finished." and the words were gone)
         where = locate(text, context)
-        return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats)
+        return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats, stopped=stopped)
 
 
 class LocalExtractive:

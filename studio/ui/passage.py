@@ -364,6 +364,8 @@ def _caption(ans: passage.PassageAnswer) -> str:
             parts.append(f"{stats.retries} retries")
         if stats.waited_s >= 1:  # compare mode with one model on both sides: its time counts from when it got the model
             parts.append(f"waited {stats.waited_s:.0f} s for the model")
+    if ans.stopped:  # what it had said when Stop came
+        parts.append("stopped")
     return " · ".join(p for p in parts if p)
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import FaultServer, QAServer
+from chat_servers import SLOW_ANSWER, FaultServer, QAServer
 from qa_models import NAME, QUESTION
 from streamlit.testing.v1 import AppTest
 
@@ -165,6 +165,32 @@ def test_stop_ends_a_generative_answer_from_a_server_that_stalls(offline):
         assert not at.exception and task.state == "stopped" and server.dropped["hold"] == 1
         assert [e.value for e in at.error] == []  # a stop the user asked for is not an error
         assert "Stopped before the first token: no answer." in [c.value for c in at.caption]
+        assert not at.button(key="chat.passage.ask").disabled
+
+
+def test_stop_mid_answer_keeps_what_a_generative_model_had_said(offline):
+    """Stop while a generative answer over a passage streamed: the card read "Stopped before the answer finished." and
+    the words that had come were gone, where a conversation keeps them. They stay, said to be stopped."""
+    with FaultServer().running() as server:
+        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+        at.text_input(key="chat.passage.a.base_url").set_value(server.url("slow")).run()
+        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+        at.text_area(key="chat.passage.text").set_value(CONTEXT)
+        at.text_input(key="chat.passage.question").set_value(QUESTION)
+        at.button(key="chat.passage.ask").click().run()
+        task = at.session_state[RUN]["tasks"][0]
+        deadline = time.time() + 30
+        while task.stats.tokens < 2 and time.time() < deadline:  # its first words came (one every 0.4 s)
+            time.sleep(0.1)
+        at.button(key="chat.passage.stop").click().run()
+        deadline = time.time() + 10
+        while not task.done and time.time() < deadline:
+            time.sleep(0.1)
+        at.run()
+        assert not at.exception and task.state == "stopped" and [e.value for e in at.error] == []
+        said = [m.value for m in at.markdown if ">Uma partida" in m.value]  # its words, as literal text
+        assert len(said) == 1 and SLOW_ANSWER not in said[0], said  # ... up to where it was stopped
+        assert any(c.value.endswith(" · stopped") for c in at.caption), [c.value for c in at.caption]
         assert not at.button(key="chat.passage.ask").disabled
 
 
