@@ -50,6 +50,7 @@ class FaultServer:
         self.bodies: list[dict] = []
         self.dropped: Counter[str] = Counter()  # connections the client closed mid-answer (trickle, hold)
         self.release = threading.Event()  # ends the "silent" mode's wait at shutdown
+        self.models_gate = threading.Event()  # "held-models" lists its models once a test sets it
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,9 +68,11 @@ class FaultServer:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming); /no-model/v1/models lists its models
                 mode = self.path.strip("/").split("/")[0]
-                if mode in ("no-model", "one-model") and self.path.endswith("/v1/models"):
+                if mode in ("no-model", "one-model", "held-models") and self.path.endswith("/v1/models"):
                     server.hits[f"{mode}/models"] += 1
-                    names = ["org/served-one", "org/served-two"] if mode == "no-model" else ["/models/only-one"]
+                    if mode == "held-models":  # a server slow to list its models: it answers when the test says
+                        server.models_gate.wait(timeout=30)
+                    names = ["/models/only-one"] if mode == "one-model" else ["org/served-one", "org/served-two"]
                     server.send(self, 200, json.dumps({"object": "list", "data": [{"id": n} for n in names]}).encode())
                 else:  # what http.server answers a method it has no handler for (a redirect's GET reads it)
                     self.send_error(501, f"Unsupported method ({self.command!r})")
@@ -303,6 +306,7 @@ class FaultServer:
             yield self
         finally:
             self.release.set()
+            self.models_gate.set()
             self.httpd.shutdown()
             self.httpd.server_close()
 

@@ -57,6 +57,31 @@ POLL_S = 0.2  # how often a stream waiting for its next token (or for the model)
 BUSY = ("Waiting for this model: another answer is using it (the one beside this in compare mode, another "
         "session's, or a stopped one still compiling for fast decoding).")
 
+
+def wait_for_model(lock: Any, stats: StreamStats, stop: threading.Event, name: str) -> bool:
+    """Take a loaded model's lock (``cache.model_lock``); while another answer holds it, ``stats.status`` says so (the
+    page shows it, with the seconds waited) and Stop ends the wait (False). Once taken, ``stats.started`` is now and
+    the wait is ``stats.waited_s``. Raises when the model stays busy for ``LOCK_WAIT_S``. A chat answer and a
+    passage's extractive one wait the same way."""
+    if lock.acquire(blocking=False):
+        return True
+    stats.status = BUSY
+    deadline = time.monotonic() + LOCK_WAIT_S
+    try:
+        while time.monotonic() < deadline:
+            if lock.acquire(timeout=POLL_S):
+                # The first token's time starts now: compare mode's second answer on the same model read "first
+                # token 106 s", its wait for the first answer counted as the model's own slowness. Said apart.
+                now = time.perf_counter()
+                stats.waited_s, stats.started = now - stats.started, now
+                return True
+            if stop.is_set():
+                return False
+    finally:
+        stats.status = ""
+    raise BackendError(f"{name} is busy answering another request: try again in a moment.")
+
+
 def load_for_chat(spec: BackendSpec, token: str | None = None) -> Any:
     """``spec``'s model from the process's one model cache (``studio.models.cache``), loaded on first use."""
     from studio.chat import offline_remedy  # Chat's one list of what answers without a network
@@ -232,7 +257,7 @@ class LocalBackend(BackendBase):
                   "stopping_criteria": StoppingCriteriaList([StopOnEvent(stop, halt)])}
         result: dict[str, Any] = {}
         lock = model_lock(self.loaded.model)
-        if not self._wait_for(lock, stats, stop):
+        if not wait_for_model(lock, stats, stop, self.loaded.ref.spec):
             return  # stopped while the model was busy: no answer, nothing held
         cutter = None if self.loaded.has_chat_template else _StopStrings(prompt_format.STOP_STRINGS)
         done = None
@@ -277,27 +302,6 @@ class LocalBackend(BackendBase):
                     stats.cut_at = params.max_new_tokens  # generation hit max_new_tokens, not an end of turn
         if "error" in result:
             raise result["error"]
-
-    def _wait_for(self, lock: Any, stats: StreamStats, stop: threading.Event) -> bool:
-        """Take the model's lock; while another answer holds it, ``stats.status`` says so and Stop ends the
-        wait (False). Raises when the model stays busy for ``LOCK_WAIT_S``."""
-        if lock.acquire(blocking=False):
-            return True
-        stats.status = BUSY
-        deadline = time.monotonic() + LOCK_WAIT_S
-        try:
-            while time.monotonic() < deadline:
-                if lock.acquire(timeout=POLL_S):
-                    # The first token's time starts now: compare mode's second answer on the same model read "first
-                    # token 106 s", its wait for the first answer counted as the model's own slowness. Said apart.
-                    now = time.perf_counter()
-                    stats.waited_s, stats.started = now - stats.started, now
-                    return True
-                if stop.is_set():
-                    return False
-        finally:
-            stats.status = ""
-        raise BackendError(f"{self.loaded.ref.spec} is busy answering another request: try again in a moment.")
 
     def _fast(self, params: ChatParams, prompt_len: int, stats: StreamStats) -> dict[str, Any]:
         """Fast decoding's ``generate`` arguments; ``stats.status`` says when this answer compiles first."""

@@ -38,6 +38,7 @@ class PassageAnswer:
     extractive: bool
     model: str  # the backend's name, for headers
     stats: StreamStats | None = None
+    stopped: bool = False  # Stop came mid-answer: ``text`` is what the model had said by then
 
     @property
     def found(self) -> bool:
@@ -134,11 +135,13 @@ class OverPassage:
         stats = stats if stats is not None else StreamStats()
         # ``stop`` goes to the stream: Stop left a stalled server's answer "Answering…" until its timeout
         text = complete(self.chat, self.messages(question, context), params, stats, stop=stop).strip()
-        if stop is not None and stop.is_set():
-            raise CancelledError("Stopped before the answer finished." if text else
-                                 "Stopped before the first token: no answer.")
+        stopped = stop is not None and stop.is_set()
+        if stopped and not text:
+            raise CancelledError("Stopped before the first token: no answer.")
+        # stopped mid-answer: what it had said is kept, as a conversation keeps it (it read "Stopped before the answer
+        # finished." and the words were gone)
         where = locate(text, context)
-        return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats)
+        return PassageAnswer(text, *(where or (None, None)), None, False, self.name, stats, stopped=stopped)
 
 
 class LocalExtractive:
@@ -154,11 +157,19 @@ class LocalExtractive:
 
     def answer(self, question: str, context: str, params: ChatParams, *,
                stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
+        from studio.chat.local import wait_for_model
         from studio.models.cache import model_lock
 
         stats = stats if stats is not None else StreamStats()
-        with model_lock(self.loaded.model):
+        lock = model_lock(self.loaded.model)
+        # compare mode's other card (or another session) may be using it: said as a conversation's wait, not
+        # "Answering…"; Stop ends the wait
+        if not wait_for_model(lock, stats, stop or threading.Event(), self.name):
+            raise CancelledError("Stopped while waiting for the model: no answer.")
+        try:
             span = extractive.find_span(self.loaded, question, context)
+        finally:
+            lock.release()
         stats.mark_token()
         stats.finish()
         return PassageAnswer(span.text, span.start, span.end, span.score, True, self.name, stats)

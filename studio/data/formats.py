@@ -45,6 +45,7 @@ class Parsed:
     warnings: tuple[validate.Problem, ...] = ()  # found while reading: a key a record gives twice (the last kept)
     encoding_note: str = ""  # set when the text was not UTF-8 and was read as Windows-1252: the page says so
     delimiter: str = ""  # a CSV's: ",", "\t", ";" or "|" (csv_rows.DELIMITERS), found in the file; the page says it
+    source_note: str = ""  # how a Hub dataset was read when not from the Hub (its local cache): the page says so
 
 
 @dataclass(frozen=True)
@@ -454,10 +455,11 @@ def check_file(path: str | Path, pairs: Sequence[str] = (), *, legacy: bool = Fa
 def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first", *, legacy: bool = False,
                  notes: list[str] | None = None) -> tuple[list[Record], tuple[validate.Problem, ...]]:
     """Any source (``read_source``), mapped (``pairs``, else guessed), and the warnings found reading it (the
-    encoding note of a text read as Windows-1252 goes to ``notes``)."""
+    encoding note of a text read as Windows-1252, and the line saying a Hub dataset came from the local cache, go
+    to ``notes``)."""
     parsed = read_source(path, turns, legacy=legacy)
-    if parsed.encoding_note and notes is not None:
-        notes.append(parsed.encoding_note)
+    if notes is not None:
+        notes += [n for n in (parsed.source_note, parsed.encoding_note) if n]
     mapping = FieldMap.from_pairs(list(pairs), parsed.fields)
     missing = [f for f in (mapping.question, mapping.answer) if f not in parsed.fields]
     if missing:
@@ -473,7 +475,9 @@ def read_source(path: str | Path, turns: str = "first", legacy: bool = False) ->
 
     src = str(path)
     if src.startswith(hf_sources.HUB_PREFIX):
-        parsed = parse_rows(hf_sources.read_hub(src), "hub", turns)
+        said: list[str] = []
+        parsed = parse_rows(hf_sources.read_hub(src, notes=said), "hub", turns)
+        parsed = dataclasses.replace(parsed, source_note=" ".join(said))
     else:
         path, split = Path(src).expanduser(), ""
         if "@" in path.name and not path.exists():  # FOLDER@SPLIT; a file named "a@b.json" is that file

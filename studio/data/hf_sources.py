@@ -130,18 +130,41 @@ def _refused() -> bool:
         return True
 
 
+def _prepared(repo: str) -> Path:
+    """Where ``load_dataset`` keeps ``repo`` once read (its Arrow files): the folder its offline mode reads. The name
+    part is snake-cased as ``datasets`` does it (``alice/SoccerQA`` is ``alice___soccer_qa``)."""
+    from datasets import config as ds_config
+    from datasets.naming import camelcase_to_snakecase
+
+    *owner, name = repo.split("/")
+    return Path(ds_config.HF_DATASETS_CACHE) / "___".join([*owner, camelcase_to_snakecase(name)])
+
+
 def _cached(repo: str) -> bool:
     """Whether ``load_dataset`` can read ``repo`` without the Hub: a local folder of that name (its own rule: a local
     path comes before the Hub), or anything of it in the machine's caches."""
-    from datasets import config as ds_config
     from huggingface_hub import constants
 
     return (Path(repo).exists() or (Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}").exists()
-            or (Path(ds_config.HF_DATASETS_CACHE) / repo.replace("/", "___")).exists())
+            or _prepared(repo).exists())
+
+
+def _read_prepared(repo: str, name: str | None, split: str | None):
+    """``repo`` from its prepared copy in the local cache, without asking the Hub: what ``load_dataset`` reads in
+    offline mode (the newest copy of the config), built directly, as switching the process-wide offline mode on for
+    one read would switch it on for every other read and push the server is doing meanwhile."""
+    import logging
+
+    from datasets.packaged_modules.cache.cache import Cache
+
+    # its "Found the latest cached dataset configuration ... at /path" on stderr: the caller's note says it in words
+    logging.getLogger(Cache.__module__).setLevel(logging.ERROR)
+    builder = Cache(repo_id=repo, dataset_name=repo.split("/")[-1], config_name=name, version="auto", hash="auto")
+    return builder.as_dataset(split=split)
 
 
 def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
-             files: HubFiles | None = None) -> list[dict]:
+             files: HubFiles | None = None, notes: list[str] | None = None) -> list[dict]:
     """A Hub dataset's rows through ``datasets.load_dataset`` (the local cache serves it offline).
 
     ``cache_dir``: a cache of this read's own (removed after it by the caller). ``load_dataset`` answers from its
@@ -149,12 +172,30 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     own, after ``check_hub_access``: the repository's files are downloaded into it and read from there
     (``load_dataset`` of a Hub id puts them in the machine's one Hugging Face cache whatever its ``cache_dir``,
     where every import any visitor made stayed for good). ``files``: what ``check_hub_access`` counted; only
-    those are downloaded (a repository's other configs and splits are not).
+    those are downloaded (a repository's other configs and splits are not). ``notes``: gets the line saying the
+    rows came from the local cache because the Hub refused the connection.
     """
     from datasets import load_dataset
 
     repo, name, split = parse_hub_id(src)
-    if cache_dir is None and not _cached(repo) and _refused():  # (with cache_dir the Hub answered check_hub_access)
+    # A Hub that refuses the connection (with cache_dir the Hub answered check_hub_access): a copy in the local cache
+    # is read at once, as load_dataset's offline mode reads it (load_dataset itself waited 25-35 s in
+    # huggingface_hub's retries first); without one, it is said at once.
+    refused = cache_dir is None and not Path(repo).exists() and _refused()
+    if refused and _prepared(repo).exists():
+        try:
+            obj = _read_prepared(repo, name, split)
+        except Exception as exc:  # not this config, not this split: said as load_dataset's own failures are
+            reason = hub_failures.missing(exc, repo)
+            text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise (reason or NetworkError(f"Cannot reach the Hub for {repo} (it refused the connection) and its copy "
+                                          f"in the local cache cannot be read ({text}): check the connection and try "
+                                          "again, or import a downloaded file.")) from None
+        if notes is not None:
+            notes.append(f"Read {repo} from the local cache: the Hub refused the connection, so this is the copy last "
+                         "downloaded here, which may be older than the Hub's.")
+        return _rows(_pick_split(obj, split, src))
+    if refused and not _cached(repo):
         raise NetworkError(f"Cannot reach the Hub for {repo} (it refused the connection) and it is not in the local "
                            "cache: check the connection and try again, or import a downloaded file.")
     try:

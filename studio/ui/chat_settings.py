@@ -274,22 +274,40 @@ def local_available() -> bool:
 SIDEBAR_LABELS = {**BACKEND_LABELS, "provider": "HF Inference Providers"}
 
 
-def newest_run(first: str | None = None) -> str | None:
-    """The newest finished training run that can be loaded, as a picker spec; None where there is none. A person
-    who just trained a run compares it with its base: the second model defaulted to the first's bundled model. With
-    ``first`` (the first model), the newest run trained from it comes first: the newest of all (a GPT-2 trained from
-    scratch after a LoRA run of the bundled model) was put beside a model it had nothing to do with."""
-    usable = [e.spec for e in models_ui.library_entries() if e.source == "run" and not e.unusable]
-    on_first = _runs_trained_from(first) if first and usable else set()
-    return next((s for s in usable if s in on_first), next(iter(usable), None))
+def second_default(first: str | None) -> str | None:
+    """Compare mode's second model where a person has not picked one, as a picker spec: a model to hold the first
+    against, never the first itself; None where there is none. For any model, the newest finished run trained from
+    it, else the newest run of all (a person who just trained a run compares it with its base: the second model
+    defaulted to the first's bundled model; the newest of all, a GPT-2 trained from scratch after a LoRA run of the
+    bundled model, was put beside a model it had nothing to do with). For a run, its base model (what the training
+    changed), else the newest other run: the newest run itself was put beside itself."""
+    from studio.train import runs
+
+    entries = [e for e in models_ui.library_entries() if not e.unusable]
+    others = [e.spec for e in entries if e.source == "run" and e.spec != first]
+    try:
+        run = next((r for r in runs.list_runs() if r.model_spec == first), None) if first else None
+    except (StudioError, OSError):
+        run = None
+    if run is not None:
+        bases = _same_model(run.base)
+        return next((e.spec for e in entries if e.source != "run" and e.spec in bases), next(iter(others), None))
+    on_first = _runs_trained_from(first) if first and others else set()
+    return next((s for s in others if s in on_first), next(iter(others), None))
+
+
+def _same_model(model: str) -> set[str]:
+    """``model`` under each of its names (the bundled model's Hub id and its library spec)."""
+    from studio.models import bundled
+
+    return {model, bundled.BUNDLED_ID, bundled.SPEC} if model in (bundled.BUNDLED_ID, bundled.SPEC) else {model}
 
 
 def _runs_trained_from(model: str) -> set[str]:
     """The specs of the runs whose base is ``model`` (the bundled model under either of its names)."""
-    from studio.models import bundled
     from studio.train import runs
 
-    same = {model, bundled.BUNDLED_ID, bundled.SPEC} if model in (bundled.BUNDLED_ID, bundled.SPEC) else {model}
+    same = _same_model(model)
     try:
         return {r.model_spec for r in runs.list_runs() if r.base in same}
     except (StudioError, OSError):
@@ -304,8 +322,10 @@ def offline_line() -> str:
             "a Hub id typed in loads only if it was downloaded before.")
 
 
-def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
-    """Widgets for one model (``slot`` "a" or "b"); the spec, or None with an error shown."""
+def backend_picker(slot: str, disabled: bool, against_first: bool | None = None) -> BackendSpec | None:
+    """Widgets for one model (``slot`` "a" or "b", "passage.a" or "passage.b"); the spec, or None with an error
+    shown. ``against_first``: a local model's default is one to hold the first slot's model against
+    (``second_default``); by default for the second slot ("b")."""
     if slot == "a":
         st.session_state.pop("chat.why", None)  # said again below if still so
     if slot.endswith("a"):
@@ -327,11 +347,18 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             # The model picked last stays picked when the picker is redrawn with other options (the
             # bundled model imported on first use, a mode or compare switch that hid the picker).
             kept = st.session_state.get(f"chat.{slot}.kept_model")
-            # Compare mode's second model: the newest run (base vs the run just trained), where it showed the first's
-            # default only because nothing else was there; a model a person picked stays.
-            if slot == "b" and (not kept or (kept == default and not st.session_state.get("chat.b.chosen"))) and (
-                    run := newest_run(st.session_state.get("chat.a.kept_model"))):
-                default, why, kept = run, None, None
+            # Compare mode's second model: a model to hold the first against (``second_default``), where it showed
+            # the first's default only because nothing else was there; it follows the first model, and a model a
+            # person picked stays.
+            if against_first is None:
+                against_first = slot == "b"
+            if against_first and not st.session_state.get(f"chat.{slot}.chosen") and (
+                    second := second_default(st.session_state.get(f"chat.{slot[:-1]}a.kept_model"))):
+                # the box showing the default of before (not a pick just made in it) shows the new one: the first
+                # model picked as the run the second showed left both on that run
+                if kept and second != kept and st.session_state.get(f"chat.{slot}.model") == kept:
+                    st.session_state[f"chat.{slot}.model"] = second
+                default, why, kept = second, None, None
             # The picker and the lines under it that come and go (why the default stands in, a model's missing
             # tokenizer) in one container: Quantization and Fast decoding below keep their place, where they moved
             # when the line went and the browser drew them anew (a click on them meanwhile lost).
@@ -372,19 +399,20 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             one_model(slot, base, names[0])
         model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
                         placeholder="the server's model name", on_change=typed_model, args=(slot,))
-        if found.asking:  # said, and the page drawn again once the answer comes (no click needed)
-            st.caption(":material/hourglass_empty: Asking the server which models it serves…")
+        # Drawn whatever the server said, off while it has nothing to offer, its placeholder saying why: it appeared
+        # once a slow server answered, in place of a line saying it was asked, and the toggle and fields below it
+        # jumped down 71 px as a person reached for them.
+        others = [n for n in names if n != model.strip()]  # the one model in the Model box: nothing else to pick
+        st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled or not others,
+                     placeholder=served_placeholder(found, bool(others)), on_change=picked_served, args=(slot,),
+                     help="The models the server lists (its /models). Or type another name above.")
+        if found.asking:  # the page drawn again once the answer comes (no click needed)
             _rerun_when_served(base, st.session_state.get("chat.api_key") or None)
         elif found.unreachable:
             st.caption(f":material/link_off: {found.unreachable}")
-        # Not when the Model box holds the one model the server serves: nothing else to pick.
-        if any(n != model.strip() for n in names):
-            st.selectbox("Served models", names, index=None, key=f"chat.{slot}.served", disabled=disabled,
-                         placeholder="pick one the server serves", on_change=picked_served, args=(slot,),
-                         help="The models the server lists (its /models). Or type another name above.")
-        if not model.strip() and names:
-            raise BackendError(f"No model chosen: the server serves {', '.join(names)}; pick one under Served models, "
-                               "or type a name under Model.")
+        if not model.strip():  # the same words asked or answered: a line that grew with the names moved all below
+            raise BackendError("No model chosen: type the server's model name under Model, or pick one under Served "
+                               "models (those the server lists).")
         return BackendSpec(kind="openai", model=model, base_url=base)
     except StudioError as exc:
         ui.show_error(exc)
@@ -393,6 +421,19 @@ def backend_picker(slot: str, disabled: bool) -> BackendSpec | None:
             st.session_state.setdefault("chat.why", ("first" if slot == "a" else "second", str(exc)))  # the first one's
         return None
 
+
+def served_placeholder(found: Served, others: bool) -> str:
+    """What the Served models box says while it offers nothing (or, with ``others``, that it offers some)."""
+    if found.asking:
+        return ASKING
+    if found.unreachable:
+        return "none: server not reached"
+    if not found.names:
+        return "none listed: type one above"
+    return "pick one the server serves" if others else "none but the one under Model"
+
+
+ASKING = "asking the server…"  # (a longer line is cut in the sidebar's box)
 
 SERVED_WAIT_S = 0.5
 """The longest a rerun waits for a server's list of models, once, as its URL is typed (a loopback server answers in

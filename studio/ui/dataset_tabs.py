@@ -9,6 +9,7 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import tempfile
@@ -81,6 +82,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     sep = f"cells separated by {csv_rows.DELIMITERS[parsed.delimiter]}" if parsed.delimiter else ""
     st.write(f"Read **{len(parsed.rows):,} record{'' if len(parsed.rows) == 1 else 's'}** as {parsed.format.upper()}"
              + (f" ({chat or sep})." if chat or sep else "."))
+    if parsed.source_note:  # a Hub dataset read from the local cache: maybe not the Hub's newest
+        st.info(dui.md(parsed.source_note), icon=":material/cloud_off:")
     if parsed.encoding_note:  # not UTF-8: read as Windows-1252, and the person checks the accents
         st.warning(dui.md(parsed.encoding_note), icon=":material/translate:")
     if parsed.chat:
@@ -162,7 +165,9 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
             from studio.data import hf_sources
 
             if limit is None:
-                return formats.parse_rows(hf_sources.read_hub(src, token), "hub", turns)
+                said: list[str] = []  # read from the local cache, the Hub refusing: said above the preview
+                parsed = formats.parse_rows(hf_sources.read_hub(src, token, notes=said), "hub", turns)
+                return dataclasses.replace(parsed, source_note=" ".join(said))
             # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
             repo, config, split = hf_sources.parse_hub_id(src)

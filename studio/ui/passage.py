@@ -180,7 +180,9 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                           help="Extractive: the model picks a span of the passage, with a score. Generative: a chat "
                                "model is asked the question with the passage.")
     if task == GENERATIVE:
-        spec = chat_settings.backend_picker(f"passage.{slot}", disabled)
+        # the second beside a generative first: another model than the first, as in a conversation's compare mode
+        against = slot == "b" and st.session_state.get("chat.passage.a.task") == GENERATIVE
+        spec = chat_settings.backend_picker(f"passage.{slot}", disabled, against_first=against)
         if spec is None:
             # what is wrong, not only where: "Its settings have an error (see the sidebar)" sent the eye to a sidebar
             # often scrolled past the field
@@ -362,6 +364,8 @@ def _caption(ans: passage.PassageAnswer) -> str:
             parts.append(f"{stats.retries} retries")
         if stats.waited_s >= 1:  # compare mode with one model on both sides: its time counts from when it got the model
             parts.append(f"waited {stats.waited_s:.0f} s for the model")
+    if ans.stopped:  # what it had said when Stop came
+        parts.append("stopped")
     return " · ".join(p for p in parts if p)
 
 

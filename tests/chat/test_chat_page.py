@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from studio.chat import export_json
 from studio.data.display import NO_LINK
 from studio.errors import BackendError
+from studio.ui import chat_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "4_Chat.py")
@@ -703,7 +704,7 @@ def test_compare_mode_opens_with_the_newest_run_as_the_second_model(tiny_gpt2, o
 def test_compare_mode_opens_with_the_newest_run_of_the_first_model_beside_it(tiny_gpt2, offline):
     """A LoRA run of the bundled model, then a small GPT-2 trained from scratch: compare mode put the scratch run (the
     newest) beside the bundled model, where the person wanted their run of it; the newest run trained from the first
-    model comes first now, and the newest of all where none was."""
+    model comes first now, and the newest of all where none was; never the first model itself."""
     from studio.models import bundled
 
     of_first = _finished_run("lora of the bundled model", tiny_gpt2, "2026-12-06T10:00:00+00:00")
@@ -711,7 +712,18 @@ def test_compare_mode_opens_with_the_newest_run_of_the_first_model_beside_it(tin
     at = page(**{"chat.compare": True})
     assert at.selectbox(key="chat.a.model").value == bundled.SPEC
     assert at.selectbox(key="chat.b.model").value == of_first
-    at = page(**{"chat.compare": True, "chat.a.kept_model": scratch})  # a first model no run was trained from
+    # The first model itself a run: the second was that same run (the newest), a model compared with itself. It is
+    # the run's base (what the training changed), else the newest other run (a run trained from scratch has none).
+    at = page(**{"chat.compare": True, "chat.a.kept_model": scratch})
+    assert at.selectbox(key="chat.b.model").value == of_first
+    at = page(**{"chat.compare": True, "chat.a.kept_model": of_first})
+    assert at.selectbox(key="chat.b.model").value == bundled.SPEC
+    at = page(**{"chat.compare": True})  # the run picked as the first model where the second showed it by default
+    assert at.selectbox(key="chat.b.model").value == of_first
+    at.selectbox(key="chat.a.model").set_value(of_first).run()
+    assert at.selectbox(key="chat.b.model").value == bundled.SPEC and not at.exception
+    at.selectbox(key="chat.b.model").set_value(scratch).run()  # a second model picked by hand stays
+    at.selectbox(key="chat.a.model").set_value(scratch).run()
     assert at.selectbox(key="chat.b.model").value == scratch
 
 
@@ -758,8 +770,9 @@ def test_a_server_s_one_model_fills_the_model_field_and_its_names_are_offered(fa
     at.selectbox(key="chat.a.kind").set_value("openai").run()
     at.text_input(key="chat.a.base_url").set_value(faults.url("one-model")).run()
     assert at.text_input(key="chat.a.api_model").value == "/models/only-one"
-    # nothing else to pick: no "Served models" box offering the one model the Model field already holds
-    assert not [b for b in at.sidebar.selectbox if b.key == "chat.a.served"]
+    # nothing else to pick: the Served models box (kept in its place) is off, saying so
+    box = at.selectbox(key="chat.a.served")
+    assert box.disabled and box.proto.placeholder == "none but the one under Model"
     assert not at.chat_input(key="chat.input").disabled
     send(at, "Olá?")
     assert faults.bodies[-1]["model"] == "/models/only-one"
@@ -776,11 +789,16 @@ def _texts(at: AppTest) -> list[str]:
     return [e.value for e in (*at.caption, *at.error, *at.warning, *at.markdown)]
 
 
+def _asking(at: AppTest) -> bool:
+    """Whether the sidebar's Served models box says the server's list of models is being asked."""
+    return any(b.key == "chat.a.served" and b.proto.placeholder == chat_settings.ASKING for b in at.sidebar.selectbox)
+
+
 def _until_served(at: AppTest) -> None:
     """Rerun while the sidebar says the server's list of models is being asked (the page's poller reruns it in a
     browser)."""
     deadline = time.time() + 30
-    while any("Asking the server" in c.value for c in at.sidebar.caption) and time.time() < deadline:
+    while _asking(at) and time.time() < deadline:
         time.sleep(0.2)
         at.run()
 
@@ -817,8 +835,7 @@ def test_a_server_that_never_answers_its_model_list_does_not_hold_the_page(monke
         at = page()
         at.selectbox(key="chat.a.kind").set_value("openai").run()
         at.text_input(key="chat.a.base_url").set_value(url).run()
-        assert ":material/hourglass_empty: Asking the server which models it serves…" in [
-            c.value for c in at.sidebar.caption]
+        assert _asking(at) and at.selectbox(key="chat.a.served").disabled
         at.text_input(key="chat.a.api_model").set_value("m").run()
         assert not at.chat_input(key="chat.input").disabled  # typing and asking wait on nothing
         assert served.asking(url)  # still being asked: the reruns above did not wait for it
@@ -858,8 +875,9 @@ def test_a_server_s_several_models_are_offered_and_said_where_asking_is_off(faul
     assert at.text_input(key="chat.a.api_model").value == ""
     assert at.chat_input(key="chat.input").disabled
     said = [c.value.replace("\u2060", "").replace(NO_LINK, "") for c in at.main.caption if "Asking is off" in c.value]
-    assert len(said) == 1 and said[0].endswith("No model chosen: the server serves org/served-one, org/served-two; "
-                                               "pick one under Served models, or type a name under Model."), said
+    # the same words as before the server answered (a line that grew with the names moved the sidebar below it)
+    assert len(said) == 1 and said[0].endswith("No model chosen: type the server's model name under Model, or pick "
+                                               "one under Served models (those the server lists)."), said
     assert at.selectbox(key="chat.a.served").options == ["org/served-one", "org/served-two"]
     at.selectbox(key="chat.a.served").set_value("org/served-two").run()
     assert at.text_input(key="chat.a.api_model").value == "org/served-two"

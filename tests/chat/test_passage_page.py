@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import FaultServer, QAServer
+from chat_servers import SLOW_ANSWER, FaultServer, QAServer
 from qa_models import NAME, QUESTION
 from streamlit.testing.v1 import AppTest
 
@@ -165,6 +165,32 @@ def test_stop_ends_a_generative_answer_from_a_server_that_stalls(offline):
         assert not at.exception and task.state == "stopped" and server.dropped["hold"] == 1
         assert [e.value for e in at.error] == []  # a stop the user asked for is not an error
         assert "Stopped before the first token: no answer." in [c.value for c in at.caption]
+        assert not at.button(key="chat.passage.ask").disabled
+
+
+def test_stop_mid_answer_keeps_what_a_generative_model_had_said(offline):
+    """Stop while a generative answer over a passage streamed: the card read "Stopped before the answer finished." and
+    the words that had come were gone, where a conversation keeps them. They stay, said to be stopped."""
+    with FaultServer().running() as server:
+        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+        at.text_input(key="chat.passage.a.base_url").set_value(server.url("slow")).run()
+        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+        at.text_area(key="chat.passage.text").set_value(CONTEXT)
+        at.text_input(key="chat.passage.question").set_value(QUESTION)
+        at.button(key="chat.passage.ask").click().run()
+        task = at.session_state[RUN]["tasks"][0]
+        deadline = time.time() + 30
+        while task.stats.tokens < 2 and time.time() < deadline:  # its first words came (one every 0.4 s)
+            time.sleep(0.1)
+        at.button(key="chat.passage.stop").click().run()
+        deadline = time.time() + 10
+        while not task.done and time.time() < deadline:
+            time.sleep(0.1)
+        at.run()
+        assert not at.exception and task.state == "stopped" and [e.value for e in at.error] == []
+        said = [m.value for m in at.markdown if ">Uma partida" in m.value]  # its words, as literal text
+        assert len(said) == 1 and SLOW_ANSWER not in said[0], said  # ... up to where it was stopped
+        assert any(c.value.endswith(" · stopped") for c in at.caption), [c.value for c in at.caption]
         assert not at.button(key="chat.passage.ask").disabled
 
 
@@ -429,14 +455,20 @@ def test_a_local_extractive_model_whose_config_is_damaged_is_said_as_such(traine
     assert task.error.startswith(f"The config.json of {folder} is damaged (Field 'hidden_size' expected int"), task.error
 
 
-def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(tiny_gpt2: Path, offline):
+@pytest.mark.parametrize("kind", ["generative", "extractive"])
+def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(kind, tiny_gpt2: Path, trained_qa: Path, offline):
     """Compare mode with one local model on both sides: the card whose answer waited for the other's model read
     "Answering…" all along, where a conversation says "Waiting for this model: ..."; it now says the same, with the
-    seconds it has waited, and answers once the model is free."""
+    seconds it has waited, and answers once the model is free. An extractive model shared by two cards read
+    "Answering…" while it waited, after the generative one said it (its wait was a plain lock)."""
     from studio.models import cache
+    from studio.models.spec import parse_spec
 
-    at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.model": str(tiny_gpt2)})
-    lock = cache.model_lock(cache.shared().get(str(tiny_gpt2)).model)  # the other answer, holding the model
+    if kind == "generative":
+        at, spec = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.model": str(tiny_gpt2)}), str(tiny_gpt2)
+    else:
+        at, spec = page(**{"chat.passage.a.qa_model": str(trained_qa)}), str(parse_spec(str(trained_qa)).as_qa())
+    lock = cache.model_lock(cache.shared().get(spec).model)  # the other answer, holding the model
     lock.acquire()
     try:
         at.text_area(key="chat.passage.text").set_value(CONTEXT)
@@ -458,3 +490,24 @@ def test_a_card_waiting_for_its_model_says_so_as_a_conversation_does(tiny_gpt2: 
         time.sleep(0.2)
     at.run()
     assert task.state == "done" and not [c for c in at.caption if "Waiting for this model" in c.value]
+
+
+def test_compare_mode_s_second_generative_model_is_another_than_the_first(tiny_gpt2: Path, offline):
+    """Two generative models over a passage with a run in the workspace: the second opened on the first's own model
+    (the bundled one on both sides, one model compared with itself). It is the newest run trained from the first now,
+    as in a conversation's compare mode; beside an extractive first it stays the usual default."""
+    import shutil
+
+    from studio.models import bundled
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("soccer"))
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"name": "soccer", "created": "2026-12-07T10:00:00+00:00", "base": bundled.BUNDLED_ID,
+                            "method": "full", "format": "chat-template", "config": {}})
+    shutil.copytree(tiny_gpt2, folder / "model")
+    at = page(**{"chat.compare": True, "chat.passage.a.task": "Generative"})
+    assert at.selectbox(key="chat.passage.a.model").value == bundled.SPEC
+    assert at.selectbox(key="chat.passage.b.model").value == f"run:{folder.name}"
+    at = page(**{"chat.compare": True, "chat.passage.a.task": "Extractive"})
+    assert at.selectbox(key="chat.passage.b.model").value == bundled.SPEC

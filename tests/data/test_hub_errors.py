@@ -109,3 +109,20 @@ def test_importing_a_missing_hub_dataset_or_split_names_it_and_offline_says_cann
         done = cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=env)
         assert done.returncode == 0 and done.stderr == "", done.stderr  # the result line on stdout, nothing else
         assert json.loads(out.read_text()) == ROWS
+    # Now in the local cache, with the Hub refusing the connection: read from the cache at once, saying so in one
+    # line (load_dataset waited through huggingface_hub's five retries, 25-35 s, before falling back to it silently).
+    again = tmp_path / "again.json"
+    cached = cli("dataset", "import", "hub:alice/qa", "--out", str(again), env={**env, "HF_ENDPOINT": _refusing()})
+    assert cached.returncode == 0 and cached.stderr == (
+        "note: Read alice/qa from the local cache: the Hub refused the connection, so this is the copy last downloaded "
+        "here, which may be older than the Hub's.\n"), cached.stderr
+    assert json.loads(again.read_text()) == ROWS
+
+
+def _refusing() -> str:
+    """The URL of a loopback port nothing listens at: a Hub that refuses every connection."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"

@@ -165,6 +165,30 @@ def test_a_server_s_one_model_shows_in_the_model_box_also_after_a_name_typed_for
     assert_no_exception(page)
 
 
+def test_the_served_models_box_keeps_its_place_while_the_server_is_asked(page, studio, faults):
+    """A server slow to list its models: the sidebar said "Asking the server…" in a line, then drew the Served models
+    box in its place once the answer came, and the compare toggle and the fields below it jumped down as a person
+    reached for them. The box is there from the start, saying it is asking; the answer fills it in place."""
+    from playwright.sync_api import expect
+
+    open_page(page, studio, "Chat")
+    choose(page, "Backend", "OpenAI-compatible server")
+    toggle = page.get_by_text("Compare with a second model", exact=True)
+    faults.models_gate.clear()
+    try:
+        type_into(page, "Base URL", faults.url("held-models"))  # asked, and not answered yet
+        before = toggle.bounding_box()["y"]
+    finally:
+        faults.models_gate.set()  # the server answers: the page is drawn again by itself
+    served = page.get_by_test_id("stSelectbox").filter(has_text="Served models")
+    expect(served.locator("input")).to_be_enabled(timeout=30_000)
+    wait_idle(page)
+    assert toggle.bounding_box()["y"] == before
+    choose(page, "Served models", "org/served-two")
+    expect(page.get_by_label("Model", exact=True)).to_have_value("org/served-two")
+    assert_no_exception(page)
+
+
 def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
     """The system prompt (preset and edited text), quantization, fast decoding, compare mode and max new
     tokens set, then Train opened from the sidebar and Chat again: all were back to their defaults (Streamlit drops the state of widgets a page does not
