@@ -10,7 +10,7 @@ import streamlit as st
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
-from studio.dedup import embed, semantic, semantic_records, static, verdicts
+from studio.dedup import embed, follow, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
@@ -43,6 +43,8 @@ def review_queue(info: store.DatasetInfo | None) -> None:
         return
     _controls(info, records, base)
     job: dedup.DedupJob | None = st.session_state[JOB]
+    if job is not None and job.key[0] == info.id and job.state == "done" and job.result is not None:
+        _follow(job, records, base)
     if job is None or job.key[:3] != (info.id, base, len(records)):
         if job is not None and job.key[0] == info.id and not job.running:
             st.warning("The dataset changed since dedup ran: run it again.")
@@ -93,6 +95,36 @@ def compare_options(has_passages: bool) -> list[str]:
 
 def _compare_label(code: str, has_passages: bool) -> str:
     return "Question only" if has_passages and code == "question" else COMPARE_LABELS[code]
+
+
+FOLLOWED = "dedup.followed"  # the line saying what following an edit made elsewhere cost the review, or None
+
+
+def _follow(job: dedup.DedupJob, records: list[dict], base: int) -> None:
+    """Carry the run and its review over to the working copy as the Edit tab left it: a record deleted or fixed
+    there (to let a dedup save go through) cost every decision made, the tab saying "run it again". Another tab's
+    save, read back from disk (no record shared with the run's), is not followed: the tab asks for a new run."""
+    before = job.records
+    if before is records or (len(before) == len(records) and all(a is b for a, b in zip(before, records))):
+        return
+    if job.key[1] != base:
+        ran_on = {id(r) for r in before}
+        if not any(id(r) in ran_on for r in records):
+            return
+    moved = follow.moves(before, records)
+    job.follow(records, base, follow.follow_clusters(job.result, moved, records))
+    review: Review | None = st.session_state[REVIEW]
+    lost = 0
+    if review is not None:
+        st.session_state[REVIEW], lost = follow.follow_review(review, moved, records)
+    typed = st.session_state.get(TYPED) or {}
+    st.session_state[TYPED] = {(tuple(sorted(m for m in (moved[m] for m in members) if m is not None)), f): text
+                               for (members, f), text in typed.items()}
+    if lost:
+        st.session_state[FOLLOWED] = (f"{lost:,} decision{'s' if lost != 1 else ''} went with the record"
+                                      f"{'s' if lost != 1 else ''} changed in the Edit tab (a cluster split, or the "
+                                      "record kept was deleted): decide "
+                                      f"{'those clusters' if lost != 1 else 'that cluster'} again; the others stay.")
 
 
 def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
@@ -285,6 +317,7 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     job = dedup.DedupJob(key=(info.id, base, len(records), config))
     job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
+    st.session_state[FOLLOWED] = None
     st.session_state.pop(TYPED, None)  # a new run, maybe of other records: the clusters they were typed for are gone
     # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
     if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
@@ -387,6 +420,8 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         review = Review(clusters, threshold=threshold, known=known)
         st.session_state[REVIEW] = review
     clusters = review.clusters
+    if st.session_state.get(FOLLOWED):
+        st.info(st.session_state[FOLLOWED], icon=":material/info:")
     _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")
