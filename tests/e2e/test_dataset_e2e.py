@@ -433,11 +433,15 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
 
 def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
     """The list of an import's problems cut a long one at its column's edge at 800 px ("same question as record 1,
-    apart from case, spacing or pun"), and a read-only cell cannot be opened to read the rest."""
+    apart from case, spacing or pun"), and a read-only cell cannot be opened to read the rest. Brought in to fix, the
+    Edit tab's table with its Problem and Context columns was 767 px wide in the page's 466 and scrolled sideways,
+    Answer and Context out of sight: now every column is in sight, its cells wrapping."""
     src = tmp_path / "faulty.json"
     src.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."},
                                {"question": "what is offside", "answer": "A rule about position."},
-                               {"question": "How long is a match?", "answer": 90}]))
+                               {"question": "How long is a match?", "answer": 90},
+                               {"question": "Who is the referee?", "answer": "",
+                                "context": "Each match is controlled by a referee who has full authority."}]))
     with _dataset_at_800_px(browser, studio) as page:
         after_rerun(page, page.get_by_role("tab", name="Import").click)
         after_rerun(page, lambda: page.locator("input[type=file]").set_input_files(str(src)))
@@ -450,6 +454,13 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert problems["3"][0].startswith("answer is a number, not text")
         assert problems["2"][0].startswith("same question as record 1, apart from case")
         assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
+        after_rerun(page, page.get_by_text("Bring all 4 in").click)
+        after_rerun(page, page.get_by_role("button", name="Import as new dataset").click)
+        grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+        expect(grid).to_be_visible(timeout=30_000)
+        page.get_by_text("1 record must be fixed or deleted").wait_for(timeout=30_000)
+        wide, room = grid.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wide <= room + 1, f"the table is {wide} px wide in {room}: it scrolls sideways"
         assert_no_exception(page)
 
 
