@@ -320,7 +320,7 @@ def test_duplicates_threshold_shows_its_value_on_the_tabs_first_open(page, studi
     open_page(page, studio)  # Home seeds the sample dataset
     open_page(page, studio, "Dataset")
     after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
-    box = page.get_by_role("spinbutton", name="Find pairs scoring at least")
+    box = page.get_by_role("spinbutton", name="Search down to (score)")
     assert box.input_value() == "80"
     assert_no_exception(page)
 
