@@ -454,6 +454,9 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert problems["3"][0].startswith("answer is a number, not text")
         assert problems["2"][0].startswith("same question as record 1, apart from case")
         assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
+        preview = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first  # Answer and Context were off to the
+        wide, room = preview.evaluate("e => [e.scrollWidth, e.clientWidth]")  # right of the preview, to scroll to
+        assert wide <= room + 1, f"the preview is {wide} px wide in {room}: it scrolls sideways"
         after_rerun(page, page.get_by_text("Bring all 4 in").click)
         after_rerun(page, page.get_by_role("button", name="Import as new dataset").click)
         grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
