@@ -693,20 +693,29 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
                                                            "the earlier one)")}
     if diff.added:
         with st.expander(f"Added ({len(diff.added)})"):
-            st.dataframe(_qa(diff.added, numbers), hide_index=True, width="stretch", column_config=number)
+            _wrapped_table(_qa(diff.added, numbers), number)
     if diff.removed:
         with st.expander(f"Removed ({len(diff.removed)})"):
-            st.dataframe(_qa(diff.removed, numbers), hide_index=True, width="stretch", column_config=number)
+            _wrapped_table(_qa(diff.removed, numbers), number)
     if diff.edited:
         pairs = diff.edited[:2000]
         passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            st.dataframe([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
-                           "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
-                           "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
-                           **({"context before": _cut(b.get(editing.CONTEXT)),
-                               "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
-                          for b, a in pairs], hide_index=True, width="stretch", column_config=number)
+            _wrapped_table([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
+                             "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
+                             "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
+                             **({"context before": _cut(b.get(editing.CONTEXT)),
+                                 "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
+                            for b, a in pairs], number)
+
+
+def _wrapped_table(rows: list[dict], config: dict) -> None:
+    """A comparison's records, each text column from a narrow start and its cells wrapping in taller rows, as the Edit
+    tab's table with a Problem column: sized to their text, Question and Answer ran past the edge at 800 px (480 px
+    in 432), to scroll to."""
+    texts = {c: st.column_config.TextColumn(c, width=WRAPPED_WIDTH) for c in dict.fromkeys(k for r in rows for k in r)
+             if c not in config}
+    st.dataframe(rows, hide_index=True, width="stretch", row_height=WRAPPED_ROW, column_config={**texts, **config})
 
 
 def _qa(records: list[Record], numbers: dict[int, int]) -> list[dict]:

@@ -402,7 +402,8 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
     the tab the person left."""
     from studio.data import store
 
-    records = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(30)]
+    records = [{"question": f"Question {i}?", "answer": f"Answer {i}: the ball is out of play when it has wholly "
+                                                        "crossed the goal line or the touchline."} for i in range(30)]
     info = store.create_dataset("Rules", records)
     message = ("dedup: kept 1,234 of 5,678 (45 of 120 clusters reviewed), 312 records merged into 40 edited ones "
                "after a long review of the near copies")
@@ -421,6 +422,11 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
         assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the message runs past its cell"
         right = cell.bounding_box()
         assert right["x"] + right["width"] <= page_box["width"]
+        page.get_by_text("Removed (10)").click()  # the comparison's records (an expander): Answer was off to the
+        removed = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first  # right (480 px wide in 432)
+        expect(removed).to_be_visible(timeout=30_000)
+        wide, room = removed.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wide <= room + 1, f"the removed records are {wide} px wide in {room}: they scroll sideways"
         # another page and back: the Versions tab again
         page.get_by_role("link", name="Train").click()
         wait_idle(page)
