@@ -519,6 +519,20 @@ class DedupJob(Task):
         records, config = self._input
         return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
 
+    @property
+    def records(self) -> list[dict]:
+        """The records it ran on (as ``follow`` last carried them over); empty before it was given any."""
+        return self._input[0] if self._input else []
+
+    def follow(self, records: Sequence[dict], base: int, result: list[cl.Cluster]) -> None:
+        """Carried over to ``records`` (version ``base`` with its edits): ``result`` is its clusters followed there
+        (``studio.dedup.follow``)."""
+        config = self._input[1]
+        self._input = (list(records), config)
+        self.key = (self.key[0], base, len(records), *self.key[3:])
+        self.result = result
+        self.empty_texts = None  # counted again on these records
+
     def report(self, done: int, total: int, message: str = "") -> None:
         # After Stop, the bar says so whatever step reports next: loading a model cannot be interrupted, so a
         # person waiting a few seconds more must not see the run go on as if Stop was missed

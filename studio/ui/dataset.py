@@ -49,6 +49,12 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
 )
 
 TEXT_WIDTH = 170  # pixels: the Edit table's text columns at least (they grow to fill the table)
+# With a Problem or a Context column, the table's columns at least this wide (pixels) and its rows this tall: every
+# column fits an 800 px window (the page's 466 px beside the sidebar, # and the row marker taking 107), and a cell's
+# text wraps over three lines (Streamlit wraps a cell's text in rows taller than 4rem, 64 px). With 170 px text columns
+# and a 150 px Problem column the table was 767 px wide there and scrolled sideways, Answer and Context out of sight.
+WRAPPED_WIDTH, WRAPPED_ROW = 85, 72
+ROW = 35  # pixels: a row of the table otherwise (Streamlit's own)
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
@@ -309,6 +315,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             row["problem"] = to_fix.get(row[editing.ROW], "")
         columns.insert(1, "problem")
     frame = pd.DataFrame(rows, columns=columns, index=pd.RangeIndex(1, len(rows) + 1))
+    wrapped = len(columns) > 3  # a Problem or a Context column beside Question and Answer: narrow columns that wrap
+    text_width, row_height = (WRAPPED_WIDTH, WRAPPED_ROW) if wrapped else (TEXT_WIDTH, ROW)
     key = f"dataset.editor.{info.id}.{d.nonce}"
     d.drawn = d.nonce
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
@@ -318,7 +326,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + 35 * (max(len(frame) + 2, 5) + 1), 560), disabled=["problem", NUMBER],
+        height=min(38 + row_height * (max(len(frame) + 2, 5) + 1), 560 if not wrapped else 38 + row_height * 8),
+        row_height=row_height, disabled=["problem", NUMBER],
         column_config={
             # The row labels, hidden: the column menu still lists them (as "(index)" without a name), so they are named
             # for what they are if shown there, the row's place in this table (the record number is #)
@@ -329,11 +338,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # Problem column
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width=TEXT_WIDTH),
-            "answer": st.column_config.TextColumn("Answer", width=TEXT_WIDTH),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width=TEXT_WIDTH,
+            "question": st.column_config.TextColumn("Question", width=text_width),
+            "answer": st.column_config.TextColumn("Answer", width=text_width),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width,
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width=150,
+            "problem": st.column_config.TextColumn("Problem", width=text_width,
                                                    help="Why the record cannot be saved yet: each reason in full is "
                                                         "under the table"),
         },
@@ -684,20 +693,29 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
                                                            "the earlier one)")}
     if diff.added:
         with st.expander(f"Added ({len(diff.added)})"):
-            st.dataframe(_qa(diff.added, numbers), hide_index=True, width="stretch", column_config=number)
+            _wrapped_table(_qa(diff.added, numbers), number)
     if diff.removed:
         with st.expander(f"Removed ({len(diff.removed)})"):
-            st.dataframe(_qa(diff.removed, numbers), hide_index=True, width="stretch", column_config=number)
+            _wrapped_table(_qa(diff.removed, numbers), number)
     if diff.edited:
         pairs = diff.edited[:2000]
         passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            st.dataframe([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
-                           "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
-                           "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
-                           **({"context before": _cut(b.get(editing.CONTEXT)),
-                               "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
-                          for b, a in pairs], hide_index=True, width="stretch", column_config=number)
+            _wrapped_table([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
+                             "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
+                             "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
+                             **({"context before": _cut(b.get(editing.CONTEXT)),
+                                 "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
+                            for b, a in pairs], number)
+
+
+def _wrapped_table(rows: list[dict], config: dict) -> None:
+    """A comparison's records, each text column from a narrow start and its cells wrapping in taller rows, as the Edit
+    tab's table with a Problem column: sized to their text, Question and Answer ran past the edge at 800 px (480 px
+    in 432), to scroll to."""
+    texts = {c: st.column_config.TextColumn(c, width=WRAPPED_WIDTH) for c in dict.fromkeys(k for r in rows for k in r)
+             if c not in config}
+    st.dataframe(rows, hide_index=True, width="stretch", row_height=WRAPPED_ROW, column_config={**texts, **config})
 
 
 def _qa(records: list[Record], numbers: dict[int, int]) -> list[dict]:

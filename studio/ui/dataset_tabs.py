@@ -98,7 +98,12 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings),
                       brought=None)
     records, found = cached["records"], cached["found"]
-    st.dataframe(_preview(records), hide_index=True, width="stretch")
+    preview = _preview(records)
+    # Every column from a narrow start, its cells wrapping in taller rows (as the Edit tab's table with a Problem or a
+    # Context column): Question sized to its text left Answer and Context past the edge at 800 px, to scroll to
+    st.dataframe(preview, hide_index=True, width="stretch", row_height=dui.WRAPPED_ROW,
+                 column_config={c: st.column_config.TextColumn(c, width=dui.WRAPPED_WIDTH)
+                                for c in dict.fromkeys(k for r in preview for k in r)})
     errs, warns = found.errors, found.warnings
     to_fix: list[dict] = []
     as_text = ""  # the line naming the records whose number or true/false question or answer comes in as its text

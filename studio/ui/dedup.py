@@ -10,7 +10,7 @@ import streamlit as st
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
-from studio.dedup import embed, semantic, semantic_records, static, verdicts
+from studio.dedup import embed, follow, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
@@ -43,6 +43,8 @@ def review_queue(info: store.DatasetInfo | None) -> None:
         return
     _controls(info, records, base)
     job: dedup.DedupJob | None = st.session_state[JOB]
+    if job is not None and job.key[0] == info.id and job.state == "done" and job.result is not None:
+        _follow(job, records, base)
     if job is None or job.key[:3] != (info.id, base, len(records)):
         if job is not None and job.key[0] == info.id and not job.running:
             st.warning("The dataset changed since dedup ran: run it again.")
@@ -95,6 +97,73 @@ def _compare_label(code: str, has_passages: bool) -> str:
     return "Question only" if has_passages and code == "question" else COMPARE_LABELS[code]
 
 
+FOLLOWED = "dedup.followed"  # the line saying what following an edit made elsewhere cost the review, or None
+
+
+def _follow(job: dedup.DedupJob, records: list[dict], base: int) -> None:
+    """Carry the run and its review over to the working copy as the Edit tab left it: a record deleted or fixed
+    there (to let a dedup save go through) cost every decision made, the tab saying "run it again". Another tab's
+    save, read back from disk (no record shared with the run's), is not followed: the tab asks for a new run."""
+    before = job.records
+    if before is records or (len(before) == len(records) and all(a is b for a, b in zip(before, records))):
+        return
+    if job.key[1] != base:
+        ran_on = {id(r) for r in before}
+        if not any(id(r) in ran_on for r in records):
+            return
+    moved = follow.moves(before, records)
+    job.follow(records, base, follow.follow_clusters(job.result, moved, records))
+    review: Review | None = st.session_state[REVIEW]
+    lost = 0
+    if review is not None:
+        st.session_state[REVIEW], lost = follow.follow_review(review, moved, records)
+    typed = st.session_state.get(TYPED) or {}
+    st.session_state[TYPED] = {(tuple(sorted(m for m in (moved[m] for m in members) if m is not None)), f): text
+                               for (members, f), text in typed.items()}
+    if lost:
+        st.session_state[FOLLOWED] = (f"{lost:,} decision{'s' if lost != 1 else ''} went with the record"
+                                      f"{'s' if lost != 1 else ''} changed in the Edit tab (a cluster split, or the "
+                                      "record kept was deleted): decide "
+                                      f"{'those clusters' if lost != 1 else 'that cluster'} again; the others stay.")
+
+
+# (box key, first value, label) of each method's threshold box: Fuzzy or Semantic alone, the lowest score the run
+# searches (the Threshold slider over its results starts higher); Both, the threshold itself, the command line's default
+SINGLE_KEYS = {"fuzzy": ("dedup.floor", FLOOR_START, "Search down to (score)"),
+               "semantic": ("dedup.cosine", COSINE_START, "Search down to (cosine)")}
+BOTH_KEYS = {"fuzzy": ("dedup.both.floor", 90.0, "Fuzzy threshold (score)"),
+             "semantic": ("dedup.both.cosine", semantic.DEFAULT_THRESHOLD, "Semantic threshold (cosine)")}
+THRESHOLD_HELP = {
+    ("fuzzy", "fuzzy"): "How alike two texts' characters must be, from 0 to 100 (90: about one character in ten differs). "
+                        "The run finds every pair scoring this or more; the Threshold slider over the results, the one "
+                        "used, then moves live between this and 100.",
+    ("semantic", "semantic"): "How alike two texts' meanings must be, as a cosine similarity from 0.5 to 1 (rewordings "
+                              "of one question score about 0.9-0.97). The run finds every pair scoring this or more; "
+                              "the Threshold slider over the results, the one used, then moves live between this and 1.",
+    ("both", "fuzzy"): "The fuzzy pairs: how alike two texts' characters must be, from 0 to 100 (90: about one "
+                       "character in ten differs).",
+    ("both", "semantic"): "The semantic pairs: how alike two texts' meanings must be, as a cosine similarity from 0.5 "
+                          "to 1 (rewordings of one question score about 0.9-0.97)."}
+
+
+def _which_threshold(method: str, floor: float, cosine: float) -> str:
+    """The line under the settings saying which threshold decides what a duplicate is."""
+    if method == "both":
+        return (f"Duplicates: pairs scoring at least {floor:g} (fuzzy, out of 100) or with cosine at least {cosine:g} "
+                "(semantic); overlapping clusters merge. To change either, set it and press Find duplicates again.")
+    low = floor if method == "fuzzy" else cosine
+    start = max(low, 90.0 if method == "fuzzy" else semantic.DEFAULT_THRESHOLD)
+    return (f"Duplicates: pairs at or above the Threshold slider over the results ({start:g} to start). The run "
+            f"searches down to {low:g}, so the slider can go that low without running again.")
+
+
+def _as_semantic(config: dedup.DedupConfig) -> dedup.DedupConfig:
+    """``config`` as the semantic run offered instead of it: from the cosine the Semantic method's box shows (from
+    Both, its own semantic threshold was not that box's)."""
+    key, start, _ = SINGLE_KEYS["semantic"]
+    return replace(config, method="semantic", semantic_threshold=numbers.last_good(key, start))
+
+
 def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     methods = list(dedup.METHODS) if embed.available() else ["fuzzy"]
     has_passages = semantic_records.record_passages(records) is not None
@@ -128,19 +197,23 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     floor, cosine = numbers.last_good("dedup.floor", FLOOR_START), numbers.last_good("dedup.cosine", COSINE_START)
     scoring = "fast"
     refused: list[str | None] = []  # a threshold typed out of range: said under the row, and nothing runs
+    # One threshold per method, each on its own scale. Fuzzy or Semantic alone: the run searches down to the box's
+    # value and the Threshold slider over its results (the one used) moves live above it. Both: a box per method is
+    # the threshold used, as on the command line (--threshold, --semantic-threshold): one slider for both read fuzzy
+    # scores and cosine x 100 as one scale, a third threshold beside the two boxes.
+    keys = BOTH_KEYS if method == "both" else SINGLE_KEYS
     if method != "semantic":
-        typed, why = numbers.number_box(next(slots), "Find pairs scoring at least", "dedup.floor", FLOOR_START, lo=0.0,
-                                        hi=100.0, step=1.0,
-                                        help="The threshold slider below then moves live between this and 100.")
+        key, start, label = keys["fuzzy"]
+        typed, why = numbers.number_box(next(slots), label, key, start, lo=0.0, hi=100.0, step=1.0,
+                                        help=THRESHOLD_HELP[method, "fuzzy"])
         refused.append(why)
-        floor = numbers.last_good("dedup.floor", FLOOR_START) if why else typed  # the rest of the tab: the last good
+        floor = numbers.last_good(key, start) if why else typed  # the rest of the tab: the last good
     if method != "fuzzy":
-        typed, why = numbers.number_box(
-            next(slots), "Find pairs with cosine at least", "dedup.cosine", COSINE_START, lo=0.5, hi=1.0, step=0.01,
-            help="Cosine similarity of the sentence embeddings: paraphrases of one question score about "
-                 "0.9-0.97. The slider below refines it live.")
+        key, start, label = keys["semantic"]
+        typed, why = numbers.number_box(next(slots), label, key, start, lo=0.5, hi=1.0, step=0.01,
+                                        help=THRESHOLD_HELP[method, "semantic"])
         refused.append(why)
-        cosine = numbers.last_good("dedup.cosine", COSINE_START) if why else typed
+        cosine = numbers.last_good(key, start) if why else typed
         chosen = st.session_state.get("dedup.scoring", "fast")
         probe = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method, semantic_threshold=cosine,
                                   passage=passage, scoring=chosen if chosen in SCORING_LABELS else "fast")
@@ -166,6 +239,8 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
                      "with all-MiniLM-L6-v2 itself, which tells 'capital of France' from 'capital of Germany'; slower.")
     if not embed.available():
         st.caption("Semantic matching needs sentence-transformers and torch, which API mode leaves out.")
+    if not any(refused):
+        st.caption(_which_threshold(method, floor, cosine))
     for why in filter(None, refused):
         st.error(why, icon=":material/error:")
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
@@ -192,7 +267,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
         elif estimate is not None and estimate.total > CONFIRM_ABOVE:
             alternative = None  # semantic matching, offered when it is estimated at under half the time
             if method in ("fuzzy", "both") and embed.available():
-                alternative = replace(config, method="semantic")
+                alternative = _as_semantic(config)
                 faster = _estimate(info, base, records, alternative, cache=False)
                 alternative = alternative if faster is not None and faster.total < estimate.total / 2 else None
             else:
@@ -267,7 +342,7 @@ def _estimate(info: store.DatasetInfo, base: int, records: list[dict], config: d
                 if isinstance(exc, dedup.TooManyPairs) and cache and config.method != "semantic" \
                         and embed.available():
                     st.button("Use semantic instead", key="dedup.refused_semantic", on_click=_use_semantic,
-                              args=(info, records, base, replace(config, method="semantic")))
+                              args=(info, records, base, _as_semantic(config)))
         return None
     return cached[1]
 
@@ -285,6 +360,7 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     job = dedup.DedupJob(key=(info.id, base, len(records), config))
     job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
+    st.session_state[FOLLOWED] = None
     st.session_state.pop(TYPED, None)  # a new run, maybe of other records: the clusters they were typed for are gone
     # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
     if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
@@ -363,23 +439,28 @@ def _kept_slider(label: str, key: str, low: float, high: float, default: float, 
     return ui.kept(st.slider, label, key, default, min_value=low, max_value=high, **kwargs)
 
 
+SLIDER_HELP = ("The threshold used: pairs at or above it make the clusters below. It moves live, without running "
+               "again, down to where the run searched.")
+
+
 def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) -> None:
     config: dedup.DedupConfig = job.key[3]
     review: Review | None = st.session_state[REVIEW]
     decided = review is not None and bool(review.steps)
     lock_help = "Undo every decision to move it again." if decided else None
-    if config.floor >= 100:
+    if config.method == "both":
+        threshold = config.floor  # each method's pairs found at its own threshold: no slider reading both as one
+    elif config.floor >= 100:
         threshold = 100.0  # nothing to slide over: exact duplicates only
     elif config.method == "semantic":  # the same scores, shown as the cosine similarity the user chose
         low = round(config.floor / 100, 3)
-        threshold = 100 * _kept_slider("Cosine similarity at least", "dedup.threshold_cos", low, 1.0,
+        threshold = 100 * _kept_slider("Threshold (cosine)", "dedup.threshold_cos", low, 1.0,
                                        max(low, semantic.DEFAULT_THRESHOLD), step=0.005, format="%.3f",
-                                       disabled=decided, help=lock_help)
+                                       disabled=decided, help=lock_help or SLIDER_HELP)
     else:
-        threshold = _kept_slider("Threshold", "dedup.threshold", float(config.floor), 100.0,
+        threshold = _kept_slider("Threshold (score)", "dedup.threshold", float(config.floor), 100.0,
                                  max(float(config.floor), 90.0), step=0.5, disabled=decided,
-                              help=lock_help or ("Fuzzy pairs by their rapidfuzz score, semantic pairs by cosine "
-                                                 "similarity x 100." if config.method == "both" else None))
+                                 help=lock_help or SLIDER_HELP)
     if review is None or (not decided and review.threshold != threshold):
         clusters = dedup.clusters_at(job.result, threshold)
         earlier = verdicts.load(info.id)  # "not duplicates" said in an earlier review of these records
@@ -387,6 +468,8 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         review = Review(clusters, threshold=threshold, known=known)
         st.session_state[REVIEW] = review
     clusters = review.clusters
+    if st.session_state.get(FOLLOWED):
+        st.info(st.session_state[FOLLOWED], icon=":material/info:")
     _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")

@@ -926,7 +926,7 @@ def test_tab_a_threshold_out_of_range_is_said_and_nothing_runs_on_it():
     # The browser only reddened 150 in a box bound to 0-100 and the run used the last valid value without a word.
     at, _ = open_tab(RECORDS)
     at.number_input(key="dedup.floor").set_value(150.0).run()
-    assert [e.value for e in at.error] == ["Find pairs scoring at least 150 is out of range: use 0 to 100."]
+    assert [e.value for e in at.error] == ["Search down to 150 is out of range: use 0 to 100."]
     assert at.button(key="dedup.run").disabled  # as Train's and Evaluate's Start (it was pressed, and did nothing)
     at.number_input(key="dedup.floor").set_value(90.0).run()
     at.button(key="dedup.run").click().run()
@@ -1019,3 +1019,67 @@ def test_a_record_still_to_fix_that_the_dedup_drops_does_not_hold_the_save_back(
     at.button(key="dedup.save").click().run()
     assert not at.exception and not at.error
     assert store.load_version(info.id) == [RECORDS[i] for i in (0, 2, 4, 5)]
+
+
+def test_decisions_stay_when_the_record_holding_the_save_back_is_deleted_in_the_edit_tab():
+    """A dedup save held back by a record still to fix: deleting that record in the Edit tab (which moves the records
+    after it up one) lost the whole review ("The dataset changed since dedup ran: run it again"). Now the clusters and
+    the decisions follow the records, and the save goes through with them."""
+    to_fix = {"question": "Who keeps the time?", "answer": "The referee."}
+    at, info = open_tab([RECORDS[0], to_fix, *RECORDS[1:]])
+    at = _empty_answer(at, 1)
+    at.button(key="dedup.run").click().run()
+    at.number_input(key="dedup.bulk_score").set_value(90.0).run()
+    at.button(key="dedup.bulk").click().run()
+    assert at.button(key="dedup.save").disabled
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [1]}
+    to_tab(at.run())
+    assert not at.exception and not [w for w in at.warning if "changed since" in w.value]
+    assert any("kept 3 of 6 (2 of 2 clusters reviewed)" in c.value for c in at.caption)
+    assert not at.button(key="dedup.save").disabled
+    at.button(key="dedup.save").click().run()
+    assert not at.exception and not at.error
+    assert store.load_version(info.id) == [RECORDS[i] for i in (1, 4, 5)]  # as decided on RECORDS themselves
+
+
+def test_a_followed_review_keeps_the_decisions_of_the_clusters_still_there():
+    from studio.dedup import follow
+
+    records = [dict(r) for r in RECORDS]
+    review = Review(clusters())
+    review.keep_all(2)  # (1, 5): record 1 is deleted below, so the cluster is gone
+    review.keep_one(0, 3)  # (0, 1, 3) loses record 1: (0, 3), still joined, 3 still kept
+    review.keep_one(1, 2)
+    after = [records[0], *records[2:]]
+    moved = follow.moves(records, after)
+    assert moved == [0, None, 1, 2, 3, 4]
+    followed, lost = follow.follow_review(review, moved, after)
+    assert lost == 1
+    assert [c.members for c in followed.clusters] == [(1, 3), (0, 2)]  # highest score first, as before
+    assert followed.apply(after) == [records[i] for i in (2, 3, 5)]  # 3 and 2 kept as chosen, 5 in no cluster
+    fixed = [*records[:3], {**records[3], "answer": "Fixed."}, *records[4:]]  # a fix, a copy of each record read back
+    assert follow.moves(records, [dict(r) for r in fixed]) == [0, 1, 2, 3, 4, 5]
+
+
+def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third(monkeypatch):
+    """Both, combined showed three thresholds: "Find pairs scoring at least" 80, "Find pairs with cosine at least" 0.85
+    and, over the results, one "Threshold" slider reading fuzzy scores and cosine x 100 as one scale (90), the one used.
+    Now each method has its own, at the command line's defaults (--threshold 90, --semantic-threshold 0.9), used as
+    shown. (The run's semantic half is left out here: the thresholds are the point, not the model.)"""
+    from dataclasses import replace
+
+    real = dedup.dedup_records
+    monkeypatch.setattr(dedup, "dedup_records", lambda records, config, **kw: real(records, replace(config, method="fuzzy")))
+    at, _ = open_tab(RECORDS)
+    at.selectbox(key="dedup.method").set_value("both").run()
+    shown = {b.label: b.value for b in at.number_input if b.key.startswith("dedup.")}
+    assert shown == {"Fuzzy threshold (score)": 90.0, "Semantic threshold (cosine)": 0.9}
+    assert any(c.value.startswith("Duplicates: pairs scoring at least 90 (fuzzy, out of 100) or with cosine at least "
+                                  "0.9 (semantic)") for c in at.caption)
+    at.button(key="dedup.run").click().run()
+    _finish(at)
+    config = at.session_state["dedup.job"].key[3]
+    assert (config.method, config.threshold, config.semantic_threshold) == ("both", 90.0, 0.9)
+    assert not at.slider and not at.exception
+    assert {m.label: m.value for m in at.metric}["Clusters"] == "2"  # as the command line finds at 90

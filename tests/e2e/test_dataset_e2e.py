@@ -320,7 +320,7 @@ def test_duplicates_threshold_shows_its_value_on_the_tabs_first_open(page, studi
     open_page(page, studio)  # Home seeds the sample dataset
     open_page(page, studio, "Dataset")
     after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
-    box = page.get_by_role("spinbutton", name="Find pairs scoring at least")
+    box = page.get_by_role("spinbutton", name="Search down to (score)")
     assert box.input_value() == "80"
     assert_no_exception(page)
 
@@ -402,7 +402,8 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
     the tab the person left."""
     from studio.data import store
 
-    records = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(30)]
+    records = [{"question": f"Question {i}?", "answer": f"Answer {i}: the ball is out of play when it has wholly "
+                                                        "crossed the goal line or the touchline."} for i in range(30)]
     info = store.create_dataset("Rules", records)
     message = ("dedup: kept 1,234 of 5,678 (45 of 120 clusters reviewed), 312 records merged into 40 edited ones "
                "after a long review of the near copies")
@@ -421,6 +422,11 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
         assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the message runs past its cell"
         right = cell.bounding_box()
         assert right["x"] + right["width"] <= page_box["width"]
+        page.get_by_text("Removed (10)").click()  # the comparison's records (an expander): Answer was off to the
+        removed = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first  # right (480 px wide in 432)
+        expect(removed).to_be_visible(timeout=30_000)
+        wide, room = removed.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wide <= room + 1, f"the removed records are {wide} px wide in {room}: they scroll sideways"
         # another page and back: the Versions tab again
         page.get_by_role("link", name="Train").click()
         wait_idle(page)
@@ -433,11 +439,15 @@ def test_at_800_px_the_manage_label_and_a_long_version_message_read_whole_and_th
 
 def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
     """The list of an import's problems cut a long one at its column's edge at 800 px ("same question as record 1,
-    apart from case, spacing or pun"), and a read-only cell cannot be opened to read the rest."""
+    apart from case, spacing or pun"), and a read-only cell cannot be opened to read the rest. Brought in to fix, the
+    Edit tab's table with its Problem and Context columns was 767 px wide in the page's 466 and scrolled sideways,
+    Answer and Context out of sight: now every column is in sight, its cells wrapping."""
     src = tmp_path / "faulty.json"
     src.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."},
                                {"question": "what is offside", "answer": "A rule about position."},
-                               {"question": "How long is a match?", "answer": 90}]))
+                               {"question": "How long is a match?", "answer": 90},
+                               {"question": "Who is the referee?", "answer": "",
+                                "context": "Each match is controlled by a referee who has full authority."}]))
     with _dataset_at_800_px(browser, studio) as page:
         after_rerun(page, page.get_by_role("tab", name="Import").click)
         after_rerun(page, lambda: page.locator("input[type=file]").set_input_files(str(src)))
@@ -450,6 +460,16 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert problems["3"][0].startswith("answer is a number, not text")
         assert problems["2"][0].startswith("same question as record 1, apart from case")
         assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
+        preview = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first  # Answer and Context were off to the
+        wide, room = preview.evaluate("e => [e.scrollWidth, e.clientWidth]")  # right of the preview, to scroll to
+        assert wide <= room + 1, f"the preview is {wide} px wide in {room}: it scrolls sideways"
+        after_rerun(page, page.get_by_text("Bring all 4 in").click)
+        after_rerun(page, page.get_by_role("button", name="Import as new dataset").click)
+        grid = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+        expect(grid).to_be_visible(timeout=30_000)
+        page.get_by_text("1 record must be fixed or deleted").wait_for(timeout=30_000)
+        wide, room = grid.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert wide <= room + 1, f"the table is {wide} px wide in {room}: it scrolls sideways"
         assert_no_exception(page)
 
 
