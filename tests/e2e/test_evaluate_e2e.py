@@ -121,10 +121,33 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
     sampling = page.locator(".st-key-evaluate-sampling input")
     assert sampling.is_checked() and tokens.input_value() == "32"
 
+    # A sample size survives a visit to another page made while a model id was being typed (no Ctrl+Enter): the box
+    # came back empty (2 of 3 tries), and the next click said "Sample size was empty or too large to hold: kept 0".
+    sample = page.get_by_role("spinbutton", name="Sample size (0 = every question)")
+    sample.fill("7")
+    after_rerun(page, lambda: sample.press("Enter"))
+    nav = page.get_by_test_id("stSidebarNav")
+    for attempt in range(3):
+        others.click()
+        page.keyboard.type(f"\nsome/model-{attempt}")
+        nav.get_by_role("link", name="Train").click()
+        wait_idle(page)
+        nav.get_by_role("link", name="Evaluate").click()
+        wait_idle(page)
+        expect(sample).to_have_value("7", timeout=30_000)
+        source = ("A training run's held-out split", "A dataset version")[attempt % 2]
+        after_rerun(page, lambda s=source: page.get_by_test_id("stRadioGroup").get_by_text(s).click())  # the next click
+        expect(sample).to_have_value("7")
+        assert "empty or too large" not in page.get_by_test_id("stMain").inner_text()
+    assert all(f"some/model-{i}" in others.input_value() for i in range(3))  # what was typed is kept too
+    if not tokens.is_visible():  # Settings drawn anew, closed, by the page switch
+        page.get_by_text("Settings").click()
+
     page.get_by_role("button", name="Reset to defaults").click()
     wait_idle(page)
     for _ in range(2):  # as Reset left it, then after another click
-        assert others.input_value() == "" and tokens.input_value() == "64" and not sampling.is_checked()
+        assert others.input_value() == "" and tokens.input_value() == "64" and sample.input_value() == "0"
+        assert not sampling.is_checked()
         page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
         wait_idle(page)
     assert_no_exception(page)
