@@ -38,7 +38,7 @@ def test_train_without_a_base_offline_takes_the_bundled_model_as_the_train_page_
     cfg = _train_config_without_a_base()
     out = capsys.readouterr().out
     assert cfg.base == bundled.SPEC
-    assert "note: distilgpt2 cannot be downloaded here" in out and "bundled" in out
+    assert "note: Offline: you get SmolLM2" in out and "For distilgpt2, load it once" in out
     assert "preset: 40 records" in out  # the recommended preset, sized to the data, as on the page
 
 

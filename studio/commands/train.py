@@ -21,8 +21,9 @@ from studio.data.ref import DatasetRef
 from studio.errors import JobBusyError, StudioError, TrainingError
 from studio.models import fast_decoding, run_folders
 from studio.models.spec import parse_spec
-from studio.train import resumable, runs
+from studio.train import lora, resumable, runs
 from studio.train.config import SCRATCH, TrainConfig
+from studio.train.lora import LORA_FIELDS
 
 NOT_FLAGS = ("base",)  # --base has its own flag: it also picks the default preset
 """Every other TrainConfig field is a flag made from its metadata (``studio.settings.add_flags``):
@@ -97,6 +98,7 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
+        json_asked = {k: getattr(cfg, k) for k in LORA_FIELDS if k in given}  # an adapter's own settings: checked below
     else:
         base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line
         if base is None:
@@ -119,17 +121,22 @@ def _config(args: argparse.Namespace, n_records: int = 0):
     from studio import settings
 
     changes = settings.overrides(args, TrainConfig, skip=NOT_FLAGS)  # over --config-json's too, as the help says
+    asked = {**(json_asked if args.config_json else {}), **changes}
     preset_cfg, cfg = cfg, cfg.replace(**changes) if changes else cfg
     adapters = _continued(cfg.base, cfg.method) if cfg.method != "full" else None
-    if adapters:  # they train as they were made: run.json records their rank and targets, not the defaults
-        from studio.train.lora import LORA_FIELDS
-
-        refused = [k for k in LORA_FIELDS if k in changes and changes[k] != adapters[k]]
+    if adapters:  # they train as they were made: run.json records their rank and targets, not the defaults, as on
+        # the Train page (which shows them, not boxes). A value given otherwise is refused, never replaced without a
+        # word: --config-json's "lora_r": 8 trained the adapter's rank 4 and run.json said 4.
+        refused = [k for k in LORA_FIELDS if k in asked and not lora.same_setting(k, asked[k], adapters[k])]
         if refused:
-            flag = settings.flag(TrainConfig, refused[0])
-            raise TrainingError(f"{flag} {_shown(changes[refused[0]])} cannot apply: {cfg.base} is continued as its "
-                                f"adapters were made ({settings.label(TrainConfig, refused[0])} "
-                                f"{_shown(adapters[refused[0]])}); leave the flag out, or use --method full.")
+            k = refused[0]
+            was = (f"{settings.label(TrainConfig, k)} {_shown(adapters[k])}")
+            if k not in changes:  # from --config-json, not a flag
+                raise TrainingError(f'--config-json\'s "{k}": {json.dumps(asked[k])} cannot apply: {cfg.base} is '
+                                    f"continued as its adapters were made ({was}); leave \"{k}\" out (or give "
+                                    f"{json.dumps(adapters[k])}), or set \"method\": \"full\".")
+            raise TrainingError(f"{settings.flag(TrainConfig, k)} {_shown(asked[k])} cannot apply: {cfg.base} is "
+                                f"continued as its adapters were made ({was}); leave the flag out, or use --method full.")
         cfg = cfg.replace(**{k: adapters[k] for k in LORA_FIELDS})
     if not args.config_json and name == "recommended":  # "nothing held out" above a run given --test-fraction 0.1: say
         changed = [f"{settings.label(TrainConfig, k)} {_shown(getattr(preset_cfg, k))} → {_shown(v)}"  # what the flags changed

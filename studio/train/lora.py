@@ -73,6 +73,15 @@ LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 """The settings of an adapter: a LoRA run that trains an existing adapter further keeps them as they are."""
 
 
+def same_setting(name: str, given: Any, adapter: Any) -> bool:
+    """Whether a LoRA setting given (a flag, ``--config-json``) is the adapter's own: target modules in any order and
+    spacing ("v_proj, q_proj" is q_proj,v_proj), numbers by value (8.0 is 8)."""
+    if name == "lora_targets" and isinstance(given, str) and isinstance(adapter, str):
+        return sorted(t.strip() for t in given.split(",") if t.strip()) == sorted(
+            t.strip() for t in adapter.split(",") if t.strip())
+    return given == adapter
+
+
 def continued(base: str) -> dict[str, Any] | None:
     """When ``base`` is a LoRA adapter that a LoRA run trains further (an earlier LoRA or QLoRA run's, or one from the
     Hub): the method it starts on and the adapter's settings (``LORA_FIELDS``) plus ``"of"``, what the adapter is in

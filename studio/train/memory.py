@@ -39,6 +39,9 @@ class ModelShape:
     linears: tuple[tuple[str, int, int], ...] = ()  # each layer's linear layers: (name, in, out)
     model_type: str = ""  # config.model_type ("gpt2", "llama", "phi3", ...): whether Liger Kernel has kernels for it
     heads: int = 0  # attention heads (0: unknown): GPT-2's attention weights on a CPU (``_attention_weights``)
+    # the longest sequence the model takes (n_positions, max_position_embeddings, a GGUF's context length; 0: unknown):
+    # training cuts each record there when Max length is longer (``loop._encode``), and so does the estimate (``for_run``)
+    context: int = 0
 
     def lora_params(self, rank: int, targets: str = "all-linear") -> int:
         """Adapter parameters of LoRA: rank x (in + out) for each targeted linear layer of each layer,
@@ -70,8 +73,9 @@ def trainable_line(trainable: int, total: int) -> str:
 
 def shape_from_sizes(layers: int, width: int, vocab: int, inner: int = 0, heads: int = 0, kv_heads: int = 0,
                      head_dim: int = 0, kind: str = "llama", params: int = 0, tied: bool = True,
-                     positions: int = 0, model_type: str = "") -> ModelShape:
-    """A shape from a model's sizes (a config or a GGUF header); ``params``: the exact count when known."""
+                     positions: int = 0, model_type: str = "", context: int = 0) -> ModelShape:
+    """A shape from a model's sizes (a config or a GGUF header); ``params``: the exact count when known; ``context``:
+    the longest sequence it takes (``ModelShape.context``)."""
     inner = inner or 4 * width
     head_dim = head_dim or (width // heads if heads else 0)
     q = heads * head_dim if heads and head_dim else width
@@ -88,7 +92,7 @@ def shape_from_sizes(layers: int, width: int, vocab: int, inner: int = 0, heads:
                        ("down_proj", inner, width))
         per_layer = sum(i * o for _, i, o in linears) + 2 * width  # two RMS norms
         counted = layers * per_layer + vocab * width * (1 if tied else 2) + width
-    return ModelShape(params or counted, layers, width, vocab, inner, linears, model_type or kind, heads)
+    return ModelShape(params or counted, layers, width, vocab, inner, linears, model_type or kind, heads, context)
 
 
 def _kind(model_type: str) -> str:
@@ -136,7 +140,8 @@ def shape_of_config(cfg: Any) -> ModelShape:
                             int(getattr(cfg, "head_dim", 0) or 0), _kind(getattr(cfg, "model_type", "")),
                             tied=bool(getattr(cfg, "tie_word_embeddings", True)),
                             positions=int(getattr(cfg, "n_positions", 0) or 0),
-                            model_type=str(getattr(cfg, "model_type", "") or ""))
+                            model_type=str(getattr(cfg, "model_type", "") or ""),
+                            context=int(getattr(cfg, "n_positions", 0) or getattr(cfg, "max_position_embeddings", 0) or 0))
 
 
 _SIZES = ("n_layer", "num_hidden_layers", "n_embd", "hidden_size", "vocab_size", "n_inner", "intermediate_size",
@@ -195,7 +200,7 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
         info = gguf.inspect(ref.source, check_support=ref.kind == "gguf")
         return shape_from_sizes(info.layers or 0, info.hidden_size or 0, info.vocab_size or 0, info.feed_forward or 0,
                                 info.heads or 0, info.kv_heads or 0, kind=_kind(info.model_type),
-                                params=info.parameters, model_type=info.model_type)
+                                params=info.parameters, model_type=info.model_type, context=info.context_length or 0)
     hf_import.ready()
     from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
@@ -416,7 +421,10 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
 
         device = loading.pick_device()
     shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
-    rows, seq = largest_batch(list(lengths or []), cfg.batch_size, cfg.max_length, cfg.batch_tokens)
+    # records are cut where the model's positions end, when Max length is longer (``loop._encode``): a GPT-2 of 128
+    # positions at Max length 1,024 trains batches of 128 tokens, and was estimated at 1,024
+    limit = min(cfg.max_length, shape.context) if shape.context else cfg.max_length
+    rows, seq = largest_batch(list(lengths or []), cfg.batch_size, limit, cfg.batch_tokens)
     kernels = liger.applies(cfg.liger, shape.model_type, device)
     est = estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing, method=cfg.method,
                    lora_r=cfg.lora_r, lora_targets=cfg.lora_targets, lora_dropout=cfg.lora_dropout, device=device,

@@ -128,6 +128,29 @@ def new_run_id(name: str = "run") -> str:
     return run_id
 
 
+NAME_SHOWN = 40  # characters of a run's name a picker shows: with " · run 20261205-064729" it reads whole at 800 px
+
+
+def picker_name(name: str, run_id: str, limit: int = NAME_SHOWN) -> str:
+    """A run as a picker names it, short enough to read whole in an 800 px window and still tell runs apart:
+    "soccer-lora · run 20261205-064729" (the id's time; its tail, the name's slug again, left out), a name longer than
+    ``limit`` cut in its middle, keeping its start and its distinguishing end ("soccer-rules-lo…chs-on-the-sample-faq-v2").
+    ("soccer-rules-lora-rank-16-three-epochs-on-the-sample-faq-v2 · run 20261205-064729-soccer-rules-lora-rank-16-three"
+    was cut at its right edge in the Run box, the part that told two such runs apart.)"""
+    stamp, tail = run_id[:15], run_id[16:]
+    shown_id = run_id
+    if len(run_id) > 16 and run_id[15] == "-" and stamp[:8].isdigit() and stamp[9:].isdigit():
+        own = slug(name)
+        if tail == own:
+            shown_id = stamp
+        elif tail.startswith(own + "-") and tail[len(own) + 1:].isdigit():  # a second run of that name that second
+            shown_id = f"{stamp} ({tail[len(own) + 1:]})"
+    if len(name) > limit:
+        head = (limit - 1) * 2 // 5
+        name = f"{name[:head].rstrip()}…{name[len(name) - (limit - 1 - head):].lstrip()}"
+    return f"{name} · run {shown_id}"
+
+
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
     """The rows of ``metrics.jsonl``; a half-written last line is skipped."""
     rows = []

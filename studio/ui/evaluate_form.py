@@ -85,15 +85,23 @@ def _questions_as_on_arrival() -> None:
 
 
 def _run_name(run: Any, run_id: str) -> str:
-    """A run as the Run choice names it: as the models picker does."""
-    return run_id if run is None else f"{run.name} · run {run_id}"
+    """A run as the Run choice names it: as the models picker does (``runs.picker_name``)."""
+    from studio.train import runs
+
+    return run_id if run is None else runs.picker_name(run.name, run_id)
 
 
 def _split_size(run: Any) -> str:
     """The size of a run's held-out split, under the Run box: what "0 = every question" means. (After the run's name
-    in the box, "soccer-lora · run 20261205-064729-soccer-lora · 1 held-out question" was cut in an 800 px window.)"""
+    in the box, "soccer-lora · run 20261205-064729-soccer-lora · 1 held-out question" was cut in an 800 px window.)
+    A name the box shows cut in its middle is said whole here, with the run's id."""
+    from studio.train import runs
+
     held = len(run.split.get("test", [])) if run is not None else 0
-    return f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "No held-out split"
+    size = f"{held:,} held-out question{'s' if held != 1 else ''}" if held else "No held-out split"
+    if run is not None and len(run.name) > runs.NAME_SHOWN:
+        size = f"{ui.md(run.name)} (run {run.id}) · {size[0].lower()}{size[1:]}"
+    return size
 
 
 def _range(name: str) -> tuple:
@@ -135,7 +143,7 @@ def new_evaluation_form() -> None:
     # runs, bases and the library are local models: in API mode none is listed (a listing made a public app's new
     # visitor an empty runs/ and models/ folder, counted against their workspace's size)
     all_runs = [] if caps.api_only else _runs()
-    run_labels = {r.model_spec: f"{r.name} · run {r.id}" for r in all_runs}
+    run_labels = {r.model_spec: _run_name(r, r.id) for r in all_runs}
     bases = sorted({r.base for r in all_runs if r.base and r.base != "scratch"})  # a scratch run has no base to compare
     shelf = {} if caps.api_only else {e.spec: models_ui.picker_name(e) for e in library.list_models(load=False)
                                       if e.source != "run"}

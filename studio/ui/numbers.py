@@ -19,6 +19,8 @@ from typing import Any
 
 import streamlit as st
 
+from studio import ui
+
 UNITS = ("steps", "tokens", "words", "s")  # a closing note that is only the box's unit: kept, said after the value
 
 
@@ -84,20 +86,32 @@ def refusal(label: str, value: Any, lo: float | None = None, hi: float | None = 
 
 
 def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> str:
-    """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``"""
+    """``"Learning rate was empty or too large to hold: kept 0.01; type a number from 0.000001 to 0.5."``; where the
+    label's note says what the value kept means, it is said too: "Sample size (0 = every question)" emptied reads
+    "kept 0 (every question)" (an emptied box read as if it meant every question: the line says what it does)."""
     use = (f"type {bound(lo)}" if lo is not None and lo == hi  # one page of one
            else f"type a number from {bound(lo)} to {bound(hi)}" if lo is not None and hi is not None
            else f"type a number of {bound(lo)} or more" if lo is not None
            else f"type a number of {bound(hi)} or less" if hi is not None else "type a number")
+    note = re.search(r"\(([^()]*)\)$", label)
+    meaning = note.group(1).partition(" = ") if note else ("", "", "")
+    label = short(label)
     name, _ = _unit(label)
-    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}; {use}."
+    means = f" ({meaning[2]})" if meaning[1] and meaning[0] == shown(kept) else ""
+    return f"{name} was empty or too large to hold: kept {_said(label, kept)[len(name) + 1:]}{means}; {use}."
 
 
 def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,
                hi: float | None = None, whole: bool = False, **kwargs: Any) -> tuple[int | float, str | None]:
     """``box.number_input`` under this module's rule: returns the value typed (an int where ``whole`` and it is one)
     and its refusal line (None when it fits ``[lo, hi]``). The value stays as set through a visit to another page
-    (kept under ``key + ".kept"``, as ``ui.kept`` keeps it); ``value`` is the first visit's."""
+    (kept under ``key + ".kept"``, as ``ui.kept`` keeps it, and by Streamlit, ``persist_state``); ``value`` is the
+    first visit's.
+
+    Kept by Streamlit too: a page switch that cut short the run a click elsewhere asked for (a model id typed into
+    Evaluate's "Other models", then a sidebar page) left the box's value in the server's state while the browser drew
+    it anew, empty; the next click sent that empty box, read as "Sample size was empty or too large to hold: kept 0"
+    (2 of 3 tries). Kept for the session, the browser is told the value when the box is drawn again."""
     kwargs = {"format": "%g", **kwargs, "step": float(kwargs.get("step", 1 if whole else 0.01))}  # a float box
     state = st.session_state
     if state.get(key) is None:  # drawn anew (a first visit, back from another page, following a suggestion)
@@ -105,10 +119,11 @@ def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float 
     if isinstance(state[key], int) and not isinstance(state[key], bool):  # set as an int (a reset, a kept value):
         state[key] = float(state[key])  # a float box refuses an int value in its state
     name = short(label)
-    typed = box.number_input(label, value=None, key=key, on_change=_keep_last, args=(key, name, lo, hi), **kwargs)
+    typed = box.number_input(label, value=None, key=key, on_change=_keep_last, args=(key, label, lo, hi),
+                             persist_state=ui.PERSIST, **kwargs)
     if typed is None:  # not through the callback (it puts the last good value back): the same, said the same way
         typed = state.get(f"{key}.good", state.get(f"{key}.kept", value))
-        state[f"{key}.refused"] = refused_line(name, typed, lo, hi)
+        state[f"{key}.refused"] = refused_line(label, typed, lo, hi)
     said = state.pop(f"{key}.refused", None)
     if said:
         box.error(said, icon=":material/error:")

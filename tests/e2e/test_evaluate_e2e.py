@@ -121,10 +121,33 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
     sampling = page.locator(".st-key-evaluate-sampling input")
     assert sampling.is_checked() and tokens.input_value() == "32"
 
+    # A sample size survives a visit to another page made while a model id was being typed (no Ctrl+Enter): the box
+    # came back empty (2 of 3 tries), and the next click said "Sample size was empty or too large to hold: kept 0".
+    sample = page.get_by_role("spinbutton", name="Sample size (0 = every question)")
+    sample.fill("7")
+    after_rerun(page, lambda: sample.press("Enter"))
+    nav = page.get_by_test_id("stSidebarNav")
+    for attempt in range(3):
+        others.click()
+        page.keyboard.type(f"\nsome/model-{attempt}")
+        nav.get_by_role("link", name="Train").click()
+        wait_idle(page)
+        nav.get_by_role("link", name="Evaluate").click()
+        wait_idle(page)
+        expect(sample).to_have_value("7", timeout=30_000)
+        source = ("A training run's held-out split", "A dataset version")[attempt % 2]
+        after_rerun(page, lambda s=source: page.get_by_test_id("stRadioGroup").get_by_text(s).click())  # the next click
+        expect(sample).to_have_value("7")
+        assert "empty or too large" not in page.get_by_test_id("stMain").inner_text()
+    assert all(f"some/model-{i}" in others.input_value() for i in range(3))  # what was typed is kept too
+    if not tokens.is_visible():  # Settings drawn anew, closed, by the page switch
+        page.get_by_text("Settings").click()
+
     page.get_by_role("button", name="Reset to defaults").click()
     wait_idle(page)
     for _ in range(2):  # as Reset left it, then after another click
-        assert others.input_value() == "" and tokens.input_value() == "64" and not sampling.is_checked()
+        assert others.input_value() == "" and tokens.input_value() == "64" and sample.input_value() == "0"
+        assert not sampling.is_checked()
         page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
         wait_idle(page)
     assert_no_exception(page)
@@ -374,13 +397,17 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
 @pytest.mark.parametrize("width", [800, 1280])
 def test_the_questions_dataset_and_run_read_whole(page, studio, width):
     """The questions sat in two fifths of the form's row: in an 800 px window the Dataset box read "Soccer rules
-    (sampl", and a run's name in the Run box was cut off. They sit under the models now, in the form's whole width."""
+    (sampl", and a run's name in the Run box was cut off. They sit under the models now, in the form's whole width; a
+    long run name is cut in its middle there (its distinguishing end kept) and said whole under the box."""
     from studio.train import runs
 
     ds = store.create_dataset("Soccer rules (sample)", QA)
-    folder = runs.run_dir("20261205-064729-soccer-lora")
+    # a long name: its id "20261205-064729-soccer-rules-lora-rank-16-three" after it was cut at the box's right edge
+    name = "soccer-rules-lora-rank-16-three-epochs-on-the-sample-faq-v2"
+    run_id = f"20261205-064729-{runs.slug(name)}"
+    folder = runs.run_dir(run_id)
     folder.mkdir(parents=True)
-    runs.write_run(folder, {"id": "20261205-064729-soccer-lora", "name": "soccer-lora", "created": "2026-12-05T06:47:29+00:00",
+    runs.write_run(folder, {"id": run_id, "name": name, "created": "2026-12-05T06:47:29+00:00",
                             "config": {}, "base": "tiny", "dataset": {"id": ds.id, "name": ds.name, "version": 1,
                                                                        "sha256": ds.latest.sha256, "count": len(QA)}})
     runs.write_split(folder, {"train": [0, 1], "test": [2]})
@@ -392,13 +419,14 @@ def test_the_questions_dataset_and_run_read_whole(page, studio, width):
               " c.font = s.font; return [c.measureText(i.value).width,"
               " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
     for source, box, text in (("A dataset version", "Dataset", "Soccer rules (sample)"),
-                              ("A training run's held-out split", "Run", "soccer-lora · run 20261205-064729-soccer-lora")):
+                              ("A training run's held-out split", "Run", "faq-v2 · run 20261205-064729")):
         main.get_by_text(source).click()
         wait_idle(page)
         shown = main.get_by_role("combobox", name=box, exact=True)
         expect(shown).to_have_value(re.compile(re.escape(text)), timeout=30_000)
         needs, room = shown.evaluate(cut_js)
         assert needs <= room, f"{box}'s {shown.input_value()!r} is cut at {width} px: {needs:.0f} px in {room:.0f}"
+    expect(main.get_by_text(f"{name} (run {run_id})")).to_be_visible()  # the name cut in the box, whole under it
     assert_no_exception(page)
 
 

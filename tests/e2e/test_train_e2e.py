@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
 
@@ -271,7 +273,8 @@ def test_a_stopping_run_s_line_takes_the_page_s_width_at_800_px(page, studio):
 
 
 def test_the_runs_tab_buttons_show_their_whole_labels_at_800_px(page, studio):
-    """In thirds of an 800 px window the Runs tab read "Open on the New …" and "Delete (moves to t…"."""
+    """In thirds of an 800 px window the Runs tab read "Open on the New …" and "Delete (moves to t…"; the New run tab's
+    Preset box cut its note."""
     from studio import config, jobs
     from studio.train import runs
 
@@ -281,6 +284,18 @@ def test_the_runs_tab_buttons_show_their_whole_labels_at_800_px(page, studio):
     jobs.update_status(folder, kind="train", state="finished", progress=1.0, message="finished")
     page.set_viewport_size({"width": 800, "height": 1000})
     open_page(page, studio, "Train")
+    # the New run tab's Preset box, each preset as it shows there: it read "recommended: epochs, learning rate, warm-up
+    # and held-out share chos" (the rest of its note cut off)
+    from studio.train.config import PRESET_NOTES
+
+    preset = page.get_by_test_id("stMain").get_by_role("combobox", name="Preset")
+    expect(preset).to_have_value(re.compile("^recommended: "), timeout=60_000)
+    needs, room = preset.evaluate(
+        "(i, texts) => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
+        " c.font = s.font; return [Math.max(...texts.map(t => c.measureText(t).width)),"
+        " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }",
+        [f"{name}: {note}" for name, note in PRESET_NOTES.items()])
+    assert needs <= room, f"a preset's name and note need {needs:.0f} px in the box's {room:.0f}"
     after_rerun(page, page.get_by_role("tab", name="Runs").click)
     cut = {}
     for name in ("Open on the New run tab", "Rename", "Delete (moves to trash)"):

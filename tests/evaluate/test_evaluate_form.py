@@ -141,6 +141,10 @@ def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
         assert not at.button(key="evaluate.start").disabled, key
         at.number_input(key=key).set_value(None).run()  # emptied: the same
         assert at.number_input(key=key).value == good and len(at.error) == 1, key
+    at.number_input(key="evaluate.sample").set_value(0).run()
+    at.number_input(key="evaluate.sample").set_value(None).run()  # the box's clear button: the line says what 0 means
+    assert [e.value for e in at.error] == ["Sample size was empty or too large to hold: kept 0 (every question); type a "
+                                           "number of 0 or more."]
     at.number_input(key="evaluate.max_new_tokens").set_value(2.5).run()
     assert [e.value for e in at.error] == ["Max new tokens 2.5 is not a whole number: use a whole number."]
     assert at.button(key="evaluate.start").disabled

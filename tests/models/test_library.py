@@ -208,7 +208,7 @@ def test_the_bundled_id_resolves_to_the_bundled_copy_offline(offline):
     ref = loading.resolve(bundled.BUNDLED_ID)
     assert ref.kind == "bundled" and ref.label == bundled.LABEL
     spec, why = loading.offline_default("microsoft/Phi-3.5-mini-instruct")
-    assert spec == bundled.SPEC and "cannot be downloaded here" in why and "bundled" in why
+    assert spec == bundled.SPEC and why.startswith("Offline: you get") and "For microsoft/Phi-3.5-mini-instruct," in why
     entry = library.list_models()[0]
     assert entry.spec == bundled.SPEC and entry.name == bundled.LABEL and entry.source == "bundled"
     from studio.evaluate.runner import model_labels
@@ -318,7 +318,7 @@ def settle(at: AppTest, seconds: float = 600) -> None:
 @needs_bundled
 @pytest.mark.parametrize("page, button, picker, said, in_sidebar", [
     ("4_Chat.py", "models.chat", "chat.a.model", "Offline: ready to use here", True),  # Chat's says what is ready
-    ("3_Train.py", "models.train", "train.base_model", "distilgpt2 cannot be downloaded here", False),
+    ("3_Train.py", "models.train", "train.base_model", "Offline: you get", False),
 ])
 def test_a_page_opened_on_the_bundled_model_from_models_says_nothing_of_a_swap(offline, page, button, picker, said,
                                                                                in_sidebar):

@@ -565,3 +565,15 @@ def test_the_command_s_preset_line_says_what_its_flags_changed(tiny_gpt2, capsys
     assert cfg.test_fraction == 0.1
     assert line.startswith("preset: 40 records: a FAQ, nothing held out, 12 epochs")
     assert line.endswith("Changed with flags: Held-out fraction 0 → 0.1.")  # epochs 12 as recommended: not a change
+
+
+def test_a_long_run_name_is_told_apart_from_its_sibling_in_a_picker():
+    """Two runs whose long names differ only at the end read apart in a picker, short enough for an 800 px window: the
+    name is cut in its middle, not at its end, and the id's tail (the name's slug again) is left out."""
+    first, second = (f"soccer-rules-lora-rank-16-three-epochs-on-the-sample-faq-{v}" for v in ("v1", "v2"))
+    a, b = (runs.picker_name(n, f"20261205-064729-{runs.slug(n)}") for n in (first, second))
+    assert a != b and a.startswith("soccer-rules") and "faq-v1 · run 20261205-064729" in a
+    assert len(a) <= runs.NAME_SHOWN + len(" · run 20261205-064729")
+    assert runs.picker_name("faq", "20261205-064729-faq") == "faq · run 20261205-064729"
+    assert runs.picker_name("faq", "20261205-064729-faq-2") == "faq · run 20261205-064729 (2)"  # same name, same second
+    assert runs.picker_name("faq", "20261205-064729-other") == "faq · run 20261205-064729-other"  # renamed: id whole

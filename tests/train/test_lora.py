@@ -444,7 +444,15 @@ def test_train_from_a_lora_run_on_the_command_line_continues_its_adapters_and_re
     assert main(["train", "--dataset", str(data), "--base", base, "--lora-r", "8", "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --lora-r 8 cannot apply") and "rank 4" in err.replace("LoRA rank", "rank")
+    # the same in --config-json (the page's way) was replaced without a word: rank 4 trained, the JSON said 8
+    given = {**cfg.to_dict(), "base": base, "lora_r": 8}
+    assert main(["train", "--dataset", str(data), "--config-json", json.dumps(given)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: --config-json\'s "lora_r": 8 cannot apply') and "rank 4" in err.replace("LoRA rank", "rank")
+    assert err.count("\n") == 1 and '"method": "full"' in err
     assert [r.id for r in runs.list_runs()] == [first.name]  # nothing started
+    assert lora.same_setting("lora_targets", "v_proj, q_proj", "q_proj,v_proj")  # the page's JSON, targets reordered
+    assert not lora.same_setting("lora_targets", "all-linear", "q_proj,v_proj")
     out = tmp_path / "more"
     assert main(["train", "--dataset", str(data), "--base", base, "--max-steps", "1", "--out", str(out)]) == 0
     said = capsys.readouterr().out

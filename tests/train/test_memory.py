@@ -67,6 +67,23 @@ def test_the_largest_batch_comes_from_the_real_lengths():
     assert real.activations * 6 < bound.activations and real.total < bound.total / 2
 
 
+def test_the_estimate_cuts_records_where_the_models_positions_end_as_training_does():
+    """Training cuts each record at the model's positions when Max length is longer (``loop._encode``); the estimate
+    counted Max length: a GPT-2 of 128 positions at Max length 512 was estimated at 8 x 512 tokens a step."""
+    from transformers import GPT2Config
+
+    config = GPT2Config(n_positions=128, n_layer=2, n_embd=32, n_head=2, vocab_size=1000)
+    shape = memory.shape_of_config(config)
+    assert shape.context == config.n_positions
+    cfg = TrainConfig(base="x", max_length=4 * config.n_positions, batch_size=8)
+    for lengths in (None, [3 * config.n_positions, 20]):  # the first paint's bound, and a record longer than both
+        run = memory.for_run(cfg, lengths, shape=shape, device="cpu")
+        assert run.seq == config.n_positions
+        assert run.estimate == memory.estimate(shape, run.rows, config.n_positions, device="cpu")
+    llama = memory.shape_from_sizes(2, 64, 1000, heads=4, context=96)  # max_position_embeddings, a GGUF's context
+    assert memory.for_run(cfg.replace(max_length=64), None, shape=llama, device="cpu").seq == 64  # Max length shorter
+
+
 def test_with_a_token_budget_the_largest_batch_is_the_budgets_not_the_batch_sizes():
     # 1,000 records of 60 tokens and two of 500: 16,384 tokens a step is 273 short records (16,380 padded
     # tokens), or both long ones (1,000); the batch size (8) plays no part

@@ -71,7 +71,9 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     _no_exception(at)
     assert at.radio(key="train.base_choice").value == "a model from the library"
     assert at.selectbox(key="train.base_model").value == bundled.SPEC
-    assert any("distilgpt2 cannot be downloaded here" in c.value and "bundled" in c.value for c in at.caption)
+    # what the new user gets and what to do for distilgpt2, in one line (it said only what failed)
+    said = [c.value for c in at.caption if c.value.startswith("Offline: you get SmolLM2-135M-Instruct")]
+    assert len(said) == 1 and "For distilgpt2, load it once where the Hugging Face Hub can be reached" in said[0]
     assert any("Needs about" in s.value for s in at.success)  # its shape from the file's header, nothing imported
     assert not bundled.imported()
     at.radio(key="train.method").set_value("lora").run()  # what the new user read: LoRA on the bundled model
@@ -1544,7 +1546,7 @@ def test_advanced_preview_and_start_keep_their_place_whichever_base_is_picked(of
     shutil.copytree(tiny_llama, studio_home / "models" / "tiny-llama")
     at = train_page(base=None).run()
     assert at.selectbox(key="train.base_model").value == bundled.SPEC
-    assert any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+    assert any("Offline: you get SmolLM2" in c.value for c in at.caption)
 
     def places() -> tuple:
         return (place(at, "radio", key="train.method"), place(at, "expander", "Advanced settings"),
@@ -1552,7 +1554,7 @@ def test_advanced_preview_and_start_keep_their_place_whichever_base_is_picked(of
 
     first = places()
     at.selectbox(key="train.base_model").set_value("model:tiny-llama").run()
-    assert not any("distilgpt2 cannot be downloaded here" in c.value for c in at.caption)
+    assert not any("Offline: you get" in c.value for c in at.caption)
     assert places() == first
     _no_exception(at)
 
