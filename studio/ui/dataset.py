@@ -49,6 +49,9 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
 )
 
 TEXT_WIDTH = 170  # pixels: the Edit table's text columns at least (they grow to fill the table)
+# With the Problem column: # (75) + Problem 150 + two text columns of 170 passed the 468 px an 800 px window leaves the
+# table, so Answer, the very cell a "answer is empty" row needs, sat off to the right. Problem 100 and text 120 fit.
+FIX_TEXT_WIDTH, PROBLEM_WIDTH = 120, 100
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
@@ -308,6 +311,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         for row in rows:  # cut off at the table's right edge ("question is empt")
             row["problem"] = to_fix.get(row[editing.ROW], "")
         columns.insert(1, "problem")
+    text_width = FIX_TEXT_WIDTH if to_fix else TEXT_WIDTH
     frame = pd.DataFrame(rows, columns=columns, index=pd.RangeIndex(1, len(rows) + 1))
     key = f"dataset.editor.{info.id}.{d.nonce}"
     d.drawn = d.nonce
@@ -329,11 +333,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # Problem column
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width=TEXT_WIDTH),
-            "answer": st.column_config.TextColumn("Answer", width=TEXT_WIDTH),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width=TEXT_WIDTH,
+            "question": st.column_config.TextColumn("Question", width=text_width),
+            "answer": st.column_config.TextColumn("Answer", width=text_width),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width,
                                                          help="The passage the question is about (optional)"),
-            "problem": st.column_config.TextColumn("Problem", width=150,
+            "problem": st.column_config.TextColumn("Problem", width=PROBLEM_WIDTH,
                                                    help="Why the record cannot be saved yet: each reason in full is "
                                                         "under the table"),
         },

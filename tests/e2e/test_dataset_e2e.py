@@ -437,7 +437,8 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
     src = tmp_path / "faulty.json"
     src.write_text(json.dumps([{"question": "What is offside?", "answer": "A position rule."},
                                {"question": "what is offside", "answer": "A rule about position."},
-                               {"question": "How long is a match?", "answer": 90}]))
+                               {"question": "How long is a match?", "answer": 90},
+                               {"question": "Who starts the match?", "answer": "  "}]))
     with _dataset_at_800_px(browser, studio) as page:
         after_rerun(page, page.get_by_role("tab", name="Import").click)
         after_rerun(page, lambda: page.locator("input[type=file]").set_input_files(str(src)))
@@ -450,6 +451,24 @@ def test_at_800_px_an_imports_problems_read_whole(browser, studio, tmp_path):
         assert problems["3"][0].startswith("answer is a number, not text")
         assert problems["2"][0].startswith("same question as record 1, apart from case")
         assert all(whole and right <= 800 for row in shown for _, whole, right in row), shown
+        # Brought in to fix: the table's Problem column pushed Answer past its right edge at 800 px, so a
+        # double-click where the answer shows landed in the question, and the empty answer stayed unfixed.
+        after_rerun(page, page.get_by_text("Bring all 4 in").click)
+        page.get_by_role("button", name="Import as new dataset").click()
+        page.get_by_text("the one to fix is in the Edit tab").wait_for(timeout=60_000)
+        wait_idle(page)
+        grid = page.locator("[data-testid='stDataFrame']").first
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.dblclick(box["x"] + box["width"] * 0.85, box["y"] + 35 + 35 * 3 + 17)  # record 4's empty answer
+        editor = page.locator("textarea.gdg-input").first
+        editor.fill("The team that won the toss.")
+        editor.press("Enter")
+        wait_idle(page)
+        save(page)
+        page.get_by_text("Saved version 2").first.wait_for(timeout=30_000)
+        saved = json.loads(next((studio.home / "datasets").glob("*/versions/0002.json")).read_text())
+        assert saved[3] == {"question": "Who starts the match?", "answer": "The team that won the toss."}
         assert_no_exception(page)
 
 
