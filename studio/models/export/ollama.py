@@ -210,8 +210,8 @@ def system_summary(default: str | None) -> str:
     """One line on the system prompt the Ollama model is given when a conversation has none."""
     if default is None:
         return "Ollama system prompt: none (the model's chat template has no default one)."
-    return (f"Ollama system prompt, when a conversation has none: the model's own default, {default!r}, from its chat "
-            "template (a run trained with it); a system message replaces it.")
+    return (f"Ollama system prompt, when a conversation has none: the model's own default, {default!r}, as its chat "
+            "template writes it (a run trained through that template trained with it); a system message replaces it.")
 
 
 def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -> str:
