@@ -302,8 +302,9 @@ def test_the_cli_exports_with_progress_and_refuses_bad_input_in_one_line(tiny_gp
     assert done.returncode == 0, done.stderr
     assert "about" in done.stderr and "free" in done.stderr  # the size and the free disk, before writing
     assert "tensor " in done.stderr and "ollama create cli-q8_0 -f" in done.stdout
-    # which system prompt the Ollama model gets, said where the command is (a GPT-2 without a chat template: none)
-    assert "Ollama system prompt: none" in done.stdout
+    # which system prompt the Ollama model gets, said where the command is (a GPT-2 without a chat template: none,
+    # and not for want of a default in a chat template it does not have)
+    assert "Ollama system prompt: none (the model has no chat template" in done.stdout
     assert (tmp_path / "cli.Q8_0.Modelfile").is_file()
     again = cli("model", "export", str(tiny_gpt2), "--out", str(out), env_home=studio_home)
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0
@@ -379,7 +380,7 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert labels == [f"Download tiny-gpt2.F16.zip ({size} GGUF + Modelfile)"]
     assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
-    assert any(c.value.startswith("Ollama system prompt: none") for c in at.caption)
+    assert any(c.value.startswith("Ollama system prompt: none (the model has no chat template") for c in at.caption)
     assert not list(workdir.glob(".*partial"))
 
 

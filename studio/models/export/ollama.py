@@ -206,8 +206,11 @@ SYSTEM_COMMENT = ("# SYSTEM: the default system prompt of the model's own chat t
                   "send replaces it; delete the line to send none.")
 
 
-def system_summary(default: str | None) -> str:
+def system_summary(default: str | None, chat_template: bool = True) -> str:
     """One line on the system prompt the Ollama model is given when a conversation has none."""
+    if not chat_template:
+        return ("Ollama system prompt: none (the model has no chat template: it is asked in the studio's "
+                "\"Question: ... Answer:\" format, as it trained).")
     if default is None:
         return "Ollama system prompt: none (the model's chat template has no default one)."
     return (f"Ollama system prompt, when a conversation has none: the model's own default, {default!r}, as its chat "
