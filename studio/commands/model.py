@@ -210,6 +210,7 @@ def _export(args: argparse.Namespace, workdir: Path) -> int:
     from studio import jobs
     from studio.models import export, imports
     from studio.models.export import job as export_job
+    from studio.models.export import ollama
 
     last = [0.0]
     eta = imports.Eta()  # from the tensors' pace: loading the model before them says nothing of it
@@ -241,10 +242,12 @@ def _export(args: argparse.Namespace, workdir: Path) -> int:
         if workdir is not None:
             jobs.update_status(workdir, state="finished", progress=1.0, message=f"wrote {result.path.name} "
                                f"({result.size_text})", gguf=str(result.path), modelfile=str(result.modelfile),
-                               zip=str(zipped) if zipped else "", ollama=result.ollama_command, size=result.size)
+                               zip=str(zipped) if zipped else "", ollama=result.ollama_command, size=result.size,
+                               system=ollama.system_summary(result.default_system, result.chat_template))
         print(f"{result.path} ({result.size_text}, {result.architecture}, {result.quant.upper()}, "
               f"{result.seconds:.1f} s)")
         print(f"Ollama: {result.modelfile} written; create the model with:\n  {result.ollama_command}")
+        print(ollama.system_summary(result.default_system, result.chat_template))
         if zipped:
             print(f"zip: {zipped}")
     except KeyboardInterrupt:  # Ctrl-C: exit 130 in one line saying what is on disk, whenever it comes

@@ -59,15 +59,24 @@ class Review:
             raise StudioError("A merged record needs a question and an answer: fill both in.")
         self.steps.append([Decision(cluster, "merge", merged={**record, "question": question, "answer": answer})])
 
-    def keep_suggested_above(self, min_score: float, *, only_undecided: bool = True) -> int:
+    def keep_suggested_above(self, min_score: float, *, only_undecided: bool = True, cosine: bool = False) -> int:
         """Bulk: keep the suggested record (the most complete one, which the page marks and the command
         line's ``--out`` keeps) of every cluster whose top score is at least ``min_score``.
 
-        One undoable step; returns how many clusters it decided.
+        One undoable step; returns how many clusters it decided. One that would decide none is refused with the
+        highest score left, unrounded: a card reads "cosine 0.950" for a cluster at 94.97, and a press with 95
+        in the box did nothing and said nothing, so a save kept the duplicate the person meant to drop.
         """
         live = self.decisions()
-        step = [Decision(k, "keep_one", keep=c.keep) for k, c in enumerate(self.clusters)
-                if c.top_score >= min_score and not (only_undecided and k in live)]
+        left = [(k, c) for k, c in enumerate(self.clusters) if not (only_undecided and k in live)]
+        step = [Decision(k, "keep_one", keep=c.keep) for k, c in left if c.top_score >= min_score]
+        if not step and left:
+            def said(score: float) -> str:  # ``cosine``: the box reads cosines, the scores are cosine x 100
+                return f"cosine {score / 100:.4f}" if cosine else f"{score:.2f}"
+
+            best = max(c.top_score for _, c in left)
+            raise StudioError(f"No undecided cluster reaches {said(min_score)}, so nothing was kept: the highest is at "
+                              f"{said(best)}. Lower the number below it to keep the suggested record of that cluster.")
         if step:
             self.steps.append(step)
         return len(step)

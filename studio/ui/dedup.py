@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 
@@ -524,7 +525,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why),
               help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
                    "one) and drop the others; Undo takes it back.",
-              on_click=_act, args=(review.keep_suggested_above, above))
+              on_click=_act, args=(functools.partial(review.keep_suggested_above, cosine=cos), above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records

@@ -111,6 +111,8 @@ def export_status(state: str, key: str, spec: str) -> None:
                            mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
     st.caption("Unzip, then in that folder:")
     st.code(_ollama_line(s.extra.get("ollama", ""), zipped), language="bash")
+    if s.extra.get("system"):  # whose system prompt the Ollama model gets: the model's own, not Chat's default
+        st.caption(s.extra["system"])
     st.caption("LM Studio: put the .gguf file in its models folder (or drag it onto the window). llama.cpp: "
                f"`llama-cli -m {zipped.stem}.gguf`.")
 

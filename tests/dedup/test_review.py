@@ -62,6 +62,17 @@ def test_undo_every_step_including_bulk():
     assert r.apply(RECORDS) == RECORDS and r.undo() == []
 
 
+def test_a_bulk_keep_that_reaches_no_cluster_is_refused_with_the_highest_score_unrounded():
+    """A semantic cluster at cosine 0.9497 reads "cosine 0.950" on its card; "Keep the suggested of each" at 0.95 kept
+    nothing and said nothing, and the save that followed kept the duplicate."""
+    r = Review([Cluster((0, 1), (Pair(0, 1, 94.97),), keep=1, kind="semantic")])
+    with pytest.raises(StudioError) as err:
+        r.keep_suggested_above(95.0, cosine=True)
+    assert "cosine 0.9497" in str(err.value) and "cosine 0.9500" in str(err.value) and not r.steps
+    assert r.keep_suggested_above(94.9, cosine=True) == 1
+    assert r.keep_suggested_above(0) == 0  # every cluster decided: nothing left to say anything about
+
+
 def test_semantic_clusters_are_reviewed_the_same_way():
     r = Review([clusters()[2]])
     r.keep_one(0, 5)
@@ -159,6 +170,23 @@ def test_tab_keep_undo_bulk_and_save_a_version():
     # each cluster's suggested record, the most complete one (the longest question and answer), as --out keeps
     assert store.load_version(info.id) == [RECORDS[i] for i in (1, 4, 5)]
     assert any("Saved version 2" in s.value for s in at.success)
+
+
+def test_tab_a_bulk_keep_above_every_cluster_says_so_and_a_lower_one_keeps():
+    """"Keep the suggested of each" with the box above every cluster's score kept nothing and said nothing: the save
+    that followed kept the duplicates the person meant to drop."""
+    records = [{"question": "What is offside?", "answer": "A position rule."},
+               {"question": "What is ofside?", "answer": "A rule about where players stand."}]
+    at, info = open_tab(records)
+    at.button(key="dedup.run").click().run()
+    at.number_input(key="dedup.bulk_score").set_value(99.5).run()
+    at.button(key="dedup.bulk").click().run()
+    [error] = [e.value for e in at.error]
+    assert error.startswith("No undecided cluster reaches 99.50, so nothing was kept: the highest is at 9")
+    assert any("kept 2 of 2" in c.value for c in at.caption)
+    at.number_input(key="dedup.bulk_score").set_value(90.0).run()
+    at.button(key="dedup.bulk").click().run()
+    assert not at.error and any("kept 1 of 2" in c.value for c in at.caption)
 
 
 def test_merge_text_follows_the_cluster_it_was_typed_for_when_the_threshold_moves():

@@ -222,12 +222,22 @@ def test_a_default_system_prompt_no_system_line_can_carry_goes_in_the_template(t
     (model / "chat_template.jinja").unlink(missing_ok=True)
     result = export.export_gguf(str(model), tmp_path / "faq.Q8_0.gguf")
     assert dict(ollama_parser.parse(result.modelfile.read_text()))["template"] == dict(read)["template"]
+    # the default as the template writes it (this test's template spells an emoji as two surrogate escapes)
+    assert result.default_system.startswith(default[:12])
+    assert repr(result.default_system) in ollama.system_summary(result.default_system)
 
 
-def test_a_default_system_prompt_a_system_line_carries_stays_a_system_line(tiny_llama):
+def test_a_default_system_prompt_a_system_line_carries_stays_a_system_line_said_to_be_the_models_own(tiny_llama):
+    """The SYSTEM line stood bare: a person who chatted with the model in the studio (Chat's own default, "You are a
+    helpful assistant...") read someone else's system prompt there. A comment above it now says whose it is."""
     default = 'Answer like "this".'
     tok = _tokenizer(tiny_llama, _with_default_system(default))
-    read = dict(ollama_parser.parse(ollama.modelfile("faq.gguf", tok, ["<|end|>"], add_bos=False)))
+    text = ollama.modelfile("faq.gguf", tok, ["<|end|>"], add_bos=False)
+    lines = text.splitlines()
+    above = lines[lines.index(f'SYSTEM "{default}"') - 1]
+    assert above.startswith("# SYSTEM: the default system prompt of the model's own chat template")
+    assert "delete the line to send none" in above
+    read = dict(ollama_parser.parse(text))
     assert read["system"] == default and "Answer like" not in read["template"]
     _as_ollama_renders(read["template"], tok, system_line=read["system"])
 
@@ -292,6 +302,9 @@ def test_the_cli_exports_with_progress_and_refuses_bad_input_in_one_line(tiny_gp
     assert done.returncode == 0, done.stderr
     assert "about" in done.stderr and "free" in done.stderr  # the size and the free disk, before writing
     assert "tensor " in done.stderr and "ollama create cli-q8_0 -f" in done.stdout
+    # which system prompt the Ollama model gets, said where the command is (a GPT-2 without a chat template: none,
+    # and not for want of a default in a chat template it does not have)
+    assert "Ollama system prompt: none (the model has no chat template" in done.stdout
     assert (tmp_path / "cli.Q8_0.Modelfile").is_file()
     again = cli("model", "export", str(tiny_gpt2), "--out", str(out), env_home=studio_home)
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0
@@ -367,6 +380,7 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert labels == [f"Download tiny-gpt2.F16.zip ({size} GGUF + Modelfile)"]
     assert _zip_names(workdir) == ["tiny-gpt2.F16.Modelfile", "tiny-gpt2.F16.gguf"]
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
+    assert any(c.value.startswith("Ollama system prompt: none (the model has no chat template") for c in at.caption)
     assert not list(workdir.glob(".*partial"))
 
 

@@ -43,6 +43,8 @@ class ExportResult:
     architecture: str
     seconds: float
     ollama_command: str
+    default_system: str | None = None  # the system prompt the Modelfile gives a conversation that has none
+    chat_template: bool = True  # False: the Modelfile's TEMPLATE is the studio's "Question: ... Answer:" format
 
     @property
     def size_text(self) -> str:
@@ -212,7 +214,8 @@ def export_gguf(spec: str, out: str | Path, *, quant: str = "q8_0", force: bool 
         path.unlink(missing_ok=True)  # the pair is one export: no file without its Modelfile
         raise
     result = ExportResult(path, modelfile, path.stat().st_size, quant, lay.arch, time.monotonic() - started,
-                          ollama.create_command(modelfile, path.stem))
+                          ollama.create_command(modelfile, path.stem), parts.default_system if parts else None,
+                          bool(voc.chat_template))
     say(f"wrote {path.name} ({result.size_text}) in {result.seconds:.1f} s", 1.0)
     return result
 

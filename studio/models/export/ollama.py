@@ -6,7 +6,8 @@ conversation with marker texts and reads those pieces off the result (a stop tok
 suffix, as in ChatML and Phi-3); the parts are then checked by rebuilding several conversations and
 comparing with the Jinja rendering. A template that is not of that shape gets no TEMPLATE line
 (Ollama then reads the chat template inside the GGUF itself) and the Modelfile says so. A default
-system prompt that the template inserts (SmolLM2's) becomes the SYSTEM line; one a SYSTEM line cannot carry
+system prompt that the template inserts (SmolLM2's) becomes the SYSTEM line, under a comment saying whose it is: the
+model's own, as transformers and the GGUF's chat template give it, not the studio's Chat default; one a SYSTEM line cannot carry
 (a no-break space, a zero-width joiner, a line ending in three quotes) is written by the TEMPLATE itself instead.
 
 A model without a chat template uses the studio's training format (``Question: ...\\nAnswer:``).
@@ -200,6 +201,22 @@ def _line(keyword: str, text: str, what: str) -> str:
     return f"{keyword} {quoted}"
 
 
+SYSTEM_COMMENT = ("# SYSTEM: the default system prompt of the model's own chat template, which the template writes when a "
+                  "conversation has none (a run trained through that template trained with it). A system message you "
+                  "send replaces it; delete the line to send none.")
+
+
+def system_summary(default: str | None, chat_template: bool = True) -> str:
+    """One line on the system prompt the Ollama model is given when a conversation has none."""
+    if not chat_template:
+        return ("Ollama system prompt: none (the model has no chat template: it is asked in the studio's "
+                "\"Question: ... Answer:\" format, as it trained).")
+    if default is None:
+        return "Ollama system prompt: none (the model's chat template has no default one)."
+    return (f"Ollama system prompt, when a conversation has none: the model's own default, {default!r}, as its chat "
+            "template writes it (a run trained through that template trained with it); a system message replaces it.")
+
+
 def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -> str:
     """The Modelfile text for a GGUF file named ``gguf_name`` in the same folder; ``stops``: the stop tokens.
     FROM is written bare, as Ollama writes it (its parser reads to the end of the line, spaces included)."""
@@ -219,6 +236,7 @@ def modelfile(gguf_name: str, tokenizer: Any, stops: list[str], add_bos: bool) -
                                 "TEMPLATE writes it when a conversation has no system prompt.")
             lines.append(f'TEMPLATE """{go_template(parts, default if system is None else None)}"""')
             if system is not None:
+                lines.append(SYSTEM_COMMENT)
                 lines.append(f"SYSTEM {system}")
     else:
         lines.append(f'TEMPLATE """{plain_template()}"""')
