@@ -274,3 +274,21 @@ def test_a_model_whose_layers_share_weights_is_not_taken_for_a_damaged_one(tmp_p
     AlbertForQuestionAnswering(AlbertConfig(vocab_size=64, embedding_size=8, hidden_size=16, num_hidden_layers=4,
                                             num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path)
     assert config_sizes.check(tmp_path) is None
+
+
+def test_a_layer_count_below_zero_under_n_layers_is_named_too(tiny_gpt2, tmp_path, capsys, offline):
+    """DBRX counts its layers in ``n_layers``: "n_layers": -1 loaded and `ask` failed in generation with a traceback
+    (ValueError: __len__() should return >= 0); the check below 0 read the other three names only."""
+    from transformers import DbrxConfig, DbrxForCausalLM
+
+    folder = tmp_path / "dbrx"
+    vocab = json.loads((tiny_gpt2 / "config.json").read_text())["vocab_size"]
+    cfg = DbrxConfig(d_model=32, n_heads=2, n_layers=2, vocab_size=vocab, max_seq_len=64,
+                     attn_config={"kv_n_heads": 2, "rope_theta": 10000.0},
+                     ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 2, "moe_top_k": 1})
+    DbrxForCausalLM(cfg).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_gpt2 / name, folder)
+    (folder / "config.json").write_text(json.dumps({**json.loads((folder / "config.json").read_text()), "n_layers": -1}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged (n_layers is -1: each must be above 0)" in err
