@@ -45,8 +45,10 @@ def test_job_runs_detached_stops_on_request_and_resumes(dataset_file, tmp_path, 
     assert jobs.active_device_job().workdir == str(wd)
 
     _wait(lambda: len(runs.read_metrics(wd)) >= 2, what="two metrics rows")
-    running = jobs.read_status(wd)
-    assert running.state == "running" and 0 < running.progress < 1 and running.pid == status.pid
+    # the status file is written apart from metrics.jsonl: read at once, it could still say the progress before them
+    running = _wait(lambda: (s := jobs.read_status(wd)).state == "running" and 0 < s.progress < 1 and s, timeout=180,
+                    what="the running job's progress")
+    assert running.pid == status.pid
 
     with pytest.raises(JobBusyError, match="one job per device at a time"):
         jobs.start_job("train", argv, tmp_path / "second")

@@ -108,7 +108,7 @@ def _config(args: argparse.Namespace, n_records: int = 0):
         name = args.preset or train_config.default_preset(base)
         adapters = _continued(base, args.method)
         # an earlier LoRA run or a Hub adapter starts on LoRA, as on the Train page: its own adapters trained further
-        method = args.method or (adapters["method"] if adapters else "full")
+        method = args.method or lora.default_method(adapters)  # a QLoRA run's on LoRA where there is no CUDA GPU
         if name == "recommended":
             trains = (f"{adapters['of']} continued, rank {adapters['lora_r']} on {adapters['lora_targets']}"
                       if adapters else "")
@@ -147,18 +147,12 @@ def _config(args: argparse.Namespace, n_records: int = 0):
 
 def _continued(base: str, method: str | None) -> dict | None:
     """``lora.continued`` for a base that is an earlier LoRA run or a Hub adapter (None for others, and for a full
-    run); a QLoRA run continued where there is no CUDA GPU starts on LoRA, the same adapters, as the Train page does."""
+    run)."""
     from studio.train import lora
 
     if base == SCRATCH or method == "full":
         return None
-    adapters = lora.continued(base)
-    if adapters and method is None and adapters["method"] == "qlora":
-        from studio.models import loading
-
-        if loading.pick_device() != "cuda":
-            adapters = {**adapters, "method": "lora"}
-    return adapters
+    return lora.continued(base)
 
 
 def _shown(value: object) -> str:

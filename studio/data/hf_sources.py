@@ -110,24 +110,27 @@ CONNECT_S = 5.0
 ``load_dataset`` (a slow Hub still serves the import)."""
 
 
-def _refused() -> bool:
-    """Whether the Hub refuses a connection (nothing listens, no route, its name does not resolve): ``load_dataset``
-    then spent 25-35 s in huggingface_hub's five retries (1+2+4+8+8 s, no setting shortens them) before its error."""
+def _refused() -> str | None:
+    """Why the Hub cannot be connected to, in words (nothing listens, no route, its name does not resolve), None when
+    it takes the connection or cannot be told: ``load_dataset`` then spent 25-35 s in huggingface_hub's five retries
+    (1+2+4+8+8 s, no setting shortens them) before its error."""
     from huggingface_hub import constants
 
     if constants.is_offline_mode():
-        return False  # load_dataset reads the cache at once
+        return None  # load_dataset reads the cache at once
     url = urlparse(constants.ENDPOINT)
     if getproxies().get(url.scheme) and not proxy_bypass(url.hostname or ""):
-        return False  # reached through a proxy: a direct connection says nothing of it
+        return None  # reached through a proxy: a direct connection says nothing of it
     try:
         with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
                                       timeout=CONNECT_S):
-            return False
+            return None
     except TimeoutError:
-        return False  # slow, not refused: load_dataset waits for it
+        return None  # slow, not refused: load_dataset waits for it
+    except socket.gaierror:  # no DNS, or a mistyped HF_ENDPOINT: "refused the connection" sent people to a firewall
+        return f"its name {url.hostname} does not resolve"
     except OSError:
-        return True
+        return "it refused the connection"
 
 
 def _prepared(repo: str) -> Path:
@@ -188,15 +191,15 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
         except Exception as exc:  # not this config, not this split: said as load_dataset's own failures are
             reason = hub_failures.missing(exc, repo)
             text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise (reason or NetworkError(f"Cannot reach the Hub for {repo} (it refused the connection) and its copy "
+            raise (reason or NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its copy "
                                           f"in the local cache cannot be read ({text}): check the connection and try "
                                           "again, or import a downloaded file.")) from None
         if notes is not None:
-            notes.append(f"Read {repo} from the local cache: the Hub refused the connection, so this is the copy last "
-                         "downloaded here, which may be older than the Hub's.")
+            notes.append(f"Read {repo} from the local cache: the Hub cannot be reached ({refused}), so this is the copy "
+                         "last downloaded here, which may be older than the Hub's.")
         return _rows(_pick_split(obj, split, src))
     if refused and not _cached(repo):
-        raise NetworkError(f"Cannot reach the Hub for {repo} (it refused the connection) and it is not in the local "
+        raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and it is not in the local "
                            "cache: check the connection and try again, or import a downloaded file.")
     try:
         if cache_dir is None:

@@ -49,19 +49,19 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     # the room for the queued result (and its evals/ folder) and the job's files is asked before any of it is written:
     # a workspace with room for the result alone took it, then was refused the job
     jobs.check_room(workdir, eval_results.room_to_save(result))
-    fresh = not config.evals_dir(make=False).exists()  # made by this save: taken back with it on a refusal
-    eval_results.save(result)
+    # made by this save: taken back with it on a refusal, its own save's included (a full disk left an empty evals/)
+    made = config.missing(config.evals_dir(make=False))
     try:
+        eval_results.save(result)
         env = {"HF_TOKEN": token} if token else {}
         env[JOB_API_KEY_VAR] = api_key or ""  # overrides any inherited value: no key unless one was typed
         jobs.start_job("evaluate", ["evaluate", "--job", result.id], workdir, uses_device=needs_device(cfg),
                        env=env, record={jobs.TITLE: ", ".join(m.label for m in result.models)})
     except StudioError:
-        eval_results.delete(result.id)
+        with contextlib.suppress(OSError):
+            eval_results.delete(result.id)
         shutil.rmtree(workdir, ignore_errors=True)  # its job folder, made for it alone: left empty, it stayed for good
-        if fresh:
-            with contextlib.suppress(OSError):  # only while empty: another start may have saved in it since
-                config.evals_dir(make=False).rmdir()
+        config.take_back(made)  # only while empty: another start may have saved in it since
         raise
     return result.id
 

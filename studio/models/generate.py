@@ -103,7 +103,10 @@ def check_ids(lm: Any, input_ids: Any) -> None:
     """Refuse a prompt the model cannot read: a token id its embeddings do not hold. A tokenizer that is another
     model's (its files copied in by hand) gives them, and the model failed inside torch ("index out of range in
     self"): a traceback from ``ask``, "Generation failed ..." in Chat, every cell of an evaluation."""
-    embeddings = lm.model.get_input_embeddings() if hasattr(lm.model, "get_input_embeddings") else None
+    try:  # transformers' own fallback raises NotImplementedError for a layout it does not know: nothing to check then
+        embeddings = lm.model.get_input_embeddings() if hasattr(lm.model, "get_input_embeddings") else None
+    except NotImplementedError:
+        embeddings = None
     rows = getattr(embeddings, "num_embeddings", None)
     top = int(input_ids.max()) if rows is not None and input_ids.numel() else -1
     if rows is not None and top >= rows:

@@ -428,13 +428,13 @@ def require_sizes(ref: ModelRef) -> None:
     folder = _files_of(ref)
     if folder is None:
         return  # not downloaded yet: the load downloads it, or says why not
+    from studio.models import config_sizes
+
     cfg = _config_json(ref)
-    for key in ("num_hidden_layers", "n_layer", "num_layers"):
+    for key in config_sizes.LAYER_KEYS:
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise damaged_config(ref, f"{key} is {value}: each must be above 0")
-    from studio.models import config_sizes
-
     why = config_sizes.check(folder)  # a billion layers in a 2-layer model's folder: built, never ended
     if why is not None:
         raise damaged_config(ref, why)

@@ -82,6 +82,24 @@ def same_setting(name: str, given: Any, adapter: Any) -> bool:
     return given == adapter
 
 
+def qlora_here() -> bool:
+    """Whether QLoRA can train on this machine: a CUDA GPU (bitsandbytes 4-bit), as ``loading.pick_device`` finds it."""
+    from studio.models import loading
+
+    return loading.pick_device() == "cuda"
+
+
+def default_method(adapters: dict[str, Any] | None) -> str:
+    """The method a run starts on unless another is chosen: a continued adapter's own (``continued``), full for any
+    other base. A QLoRA run continued where there is no CUDA GPU starts on LoRA: the same adapters, on a full-size
+    base. The Train page and ``python -m studio train`` both ask here."""
+    if not adapters:
+        return "full"
+    if adapters["method"] == "qlora" and not qlora_here():
+        return "lora"
+    return adapters["method"]
+
+
 def continued(base: str) -> dict[str, Any] | None:
     """When ``base`` is a LoRA adapter that a LoRA run trains further (an earlier LoRA or QLoRA run's, or one from the
     Hub): the method it starts on and the adapter's settings (``LORA_FIELDS``) plus ``"of"``, what the adapter is in

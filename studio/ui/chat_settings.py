@@ -317,9 +317,13 @@ def _runs_trained_from(model: str) -> set[str]:
 def offline_line() -> str:
     """Offline, under the local model picker where the bundled model stands in: which models are ready to use. It
     named the tutorial's Phi-3.5 as not downloadable, a model a new person had never picked."""
-    ready = sum(not e.unusable for e in models_ui.library_entries())
-    return (f"Offline: ready to use here are the {plural(ready, 'model')} in this list (the bundled SmolLM2 picked); "
-            "a Hub id typed in loads only if it was downloaded before.")
+    entries = models_ui.library_entries()
+    ready = sum(not e.unusable for e in entries)
+    # one the list marks "no tokenizer" or "no weights" is in the list but not ready: "the 2 models in this list" read
+    # under a list of 3
+    which = f"the {plural(ready, 'model')}" if ready == len(entries) else f"{ready} of the {plural(len(entries), 'model')}"
+    return (f"Offline: ready to use here {'is' if ready == 1 else 'are'} {which} in this list (the bundled SmolLM2 "
+            "picked); a Hub id typed in loads only if it was downloaded before.")
 
 
 def backend_picker(slot: str, disabled: bool, against_first: bool | None = None) -> BackendSpec | None:

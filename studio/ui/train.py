@@ -177,9 +177,7 @@ def pick_method(base: str) -> str | None:
         return "full"
     options = list(METHOD_NOTES)
     adapters = continued_adapters(base)
-    suggested = adapters["method"] if adapters else "full"
-    if suggested == "qlora" and not memory.device_memory().name.startswith("cuda"):
-        suggested = "lora"  # a QLoRA run continued where there is no CUDA GPU: the same adapters, on a full-size base
+    suggested = lora.default_method(adapters)
     ui.follow("train.method", suggested)  # Full for a LoRA run offered a full run of its merged base by default
     # kept_choice: with a run open, a visit to another page gave Full again (the widget's own state was dropped)
     method = ui.kept_choice(st.radio, "Method", options, "train.method", options.index(suggested), horizontal=True,
@@ -194,7 +192,7 @@ def pick_method(base: str) -> str | None:
                    "the base stays frozen")
     else:
         st.caption(METHOD_NOTES[method])
-    if method == "qlora" and not memory.device_memory().name.startswith("cuda"):
+    if method == "qlora" and not lora.qlora_here():
         st.error("QLoRA needs a CUDA GPU (bitsandbytes 4-bit), and this machine has none: choose LoRA, which trains "
                  "the same adapters on the unquantized base.", icon=":material/error:")
         return None

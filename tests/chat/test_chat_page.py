@@ -660,11 +660,27 @@ def test_offline_a_new_person_is_told_which_models_are_ready_not_of_one_they_nev
     at = page()
     said = [c.value for c in at.sidebar.caption if "Offline" in c.value or "Phi-3.5" in c.value]
     ready = len(at.selectbox(key="chat.a.model").options)
-    assert said == [f"Offline: ready to use here are the {ready} model{'s' * (ready != 1)} in this list (the bundled "
-                    "SmolLM2 picked); a Hub id typed in loads only if it was downloaded before."], said
+    assert said == [f"Offline: ready to use here {'is' if ready == 1 else 'are'} the {ready} model{'s' * (ready != 1)} "
+                    "in this list (the bundled SmolLM2 picked); a Hub id typed in loads only if it was downloaded "
+                    "before."], said
     from studio.models import bundled
 
     assert at.selectbox(key="chat.a.model").value == bundled.SPEC
+
+
+def test_offline_a_model_in_the_list_that_cannot_be_used_is_not_counted_as_the_list(offline, tiny_gpt2):
+    """A library folder without its tokenizer is in the picker ("· no tokenizer") but not ready: the line read "ready
+    to use here are the 1 model in this list" under a list of 2; it says how many of the list's models are ready."""
+    import shutil
+
+    from studio import config
+
+    shutil.copytree(tiny_gpt2, config.models_dir() / "weights-only",
+                    ignore=shutil.ignore_patterns("*token*", "vocab.json", "merges.txt"))
+    at = page()
+    listed = len(at.selectbox(key="chat.a.model").options)
+    said = [c.value for c in at.sidebar.caption if c.value.startswith("Offline: ready to use")]
+    assert said and said[0].startswith(f"Offline: ready to use here is 1 of the {listed} models in this list"), said
 
 
 def _finished_run(name: str, model: Path, created: str, base: str = "HuggingFaceTB/SmolLM2-135M-Instruct") -> str:

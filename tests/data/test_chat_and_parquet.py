@@ -225,6 +225,18 @@ def test_a_hub_that_refuses_connections_is_said_at_once_not_after_the_library_s_
     assert calls == []
 
 
+def test_a_hub_whose_name_does_not_resolve_is_said_so(hub_at):
+    """A Hub name that does not resolve (no DNS, a mistyped HF_ENDPOINT) read "(it refused the connection)", which
+    sends a person to look for a firewall; it names the name that does not resolve."""
+    from studio.errors import NetworkError
+
+    calls = hub_at("http://hub.invalid")  # .invalid never resolves (RFC 2606)
+    with pytest.raises(NetworkError, match=r"^Cannot reach the Hub for alice/soccer \(its name hub\.invalid does not "
+                                           r"resolve\) and it is not in the local cache"):
+        formats.read_file("hub:alice/soccer@train")
+    assert calls == []
+
+
 def test_a_hub_reached_through_a_proxy_is_not_judged_by_a_direct_connection(hub_at, monkeypatch):
     """Behind a proxy (HTTP(S)_PROXY) a direct connection to the Hub may be refused while the import works through the
     proxy: the check leaves such an import to load_dataset, which goes through it."""

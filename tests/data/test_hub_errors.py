@@ -114,8 +114,8 @@ def test_importing_a_missing_hub_dataset_or_split_names_it_and_offline_says_cann
     again = tmp_path / "again.json"
     cached = cli("dataset", "import", "hub:alice/qa", "--out", str(again), env={**env, "HF_ENDPOINT": _refusing()})
     assert cached.returncode == 0 and cached.stderr == (
-        "note: Read alice/qa from the local cache: the Hub refused the connection, so this is the copy last downloaded "
-        "here, which may be older than the Hub's.\n"), cached.stderr
+        "note: Read alice/qa from the local cache: the Hub cannot be reached (it refused the connection), so this is the "
+        "copy last downloaded here, which may be older than the Hub's.\n"), cached.stderr
     assert json.loads(again.read_text()) == ROWS
 
 

@@ -12,8 +12,10 @@ from .conftest import after_rerun, assert_no_exception, start_studio, stop_studi
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def cloud(tmp_path):
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    """One public app for both widths: each width's window is a new visitor (a browser context of its own)."""
+    tmp_path = tmp_path_factory.mktemp("cloud-narrow")
     s = start_studio(tmp_path / "server-home", tmp_path / "streamlit.log", entry="cloud/Home.py")
     try:
         yield s
@@ -30,7 +32,14 @@ def _cut(page, name: str) -> bool:
 
 @pytest.mark.parametrize("width", [800, 1280])
 def test_the_buttons_a_new_visitor_starts_from_read_whole_on_a_narrow_window(browser, cloud, width):
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        _read_whole(context.new_page(), cloud)
+    finally:
+        context.close()  # left open, each width's window and its session stayed until the browser closed
+
+
+def _read_whole(page, cloud) -> None:
     page.goto(f"{cloud.url}/Evaluate")
     wait_idle(page)
     assert_no_exception(page)

@@ -360,6 +360,29 @@ def test_an_evaluation_refused_for_too_many_running_jobs_leaves_no_folder_behind
     assert not config.evals_dir(make=False).exists() and eval_results.list_evals() == []
 
 
+def test_an_evaluation_whose_queued_result_cannot_be_saved_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """A full disk refusing the queued result's file left the evals/ folder that save had just made (the refusal of
+    the job's start took it back, its own save's not). The full disk is faked (the write fails once its folder is
+    made, as a real one's does): a real one cannot be made here."""
+    import errno
+
+    from studio import atomic, config
+
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(QA))
+
+    def full_disk(path, data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write", full_disk)
+    assert not config.evals_dir(make=False).exists()
+    with pytest.raises(StudioError, match="disk is full|No space|space"):
+        eval_jobs.start_evaluation(EvalConfig(models=("api:m",), dataset_file=str(data),
+                                              api_base_url="http://127.0.0.1:9/v1"))
+    assert not config.evals_dir(make=False).exists() and not config.jobs_dir(make=False).exists()
+
+
 def test_start_refuses_questions_that_cannot_be_read():
     with pytest.raises(StudioError, match="deleted"):
         eval_jobs.start_evaluation(EvalConfig(models=("m",), run_id="20990101-gone"))

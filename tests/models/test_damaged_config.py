@@ -348,3 +348,21 @@ def test_an_index_naming_a_file_outside_the_model_s_folder_is_not_read(tiny_gpt2
         {"weight_map": {"transformer.wte.weight": "model-00001-of-00001.safetensors"}}))
     shutil.copy(tmp_path / "other" / "model.safetensors", folder / "model-00001-of-00001.safetensors")
     assert config_sizes.tensor_shapes(folder)  # a shard of its own is read
+
+
+def test_a_layer_count_below_zero_under_n_layers_is_named_too(tiny_gpt2, tmp_path, capsys, offline):
+    """DBRX counts its layers in ``n_layers``: "n_layers": -1 loaded and `ask` failed in generation with a traceback
+    (ValueError: __len__() should return >= 0); the check below 0 read the other three names only."""
+    from transformers import DbrxConfig, DbrxForCausalLM
+
+    folder = tmp_path / "dbrx"
+    vocab = json.loads((tiny_gpt2 / "config.json").read_text())["vocab_size"]
+    cfg = DbrxConfig(d_model=32, n_heads=2, n_layers=2, vocab_size=vocab, max_seq_len=64,
+                     attn_config={"kv_n_heads": 2, "rope_theta": 10000.0},
+                     ffn_config={"ffn_hidden_size": 32, "moe_num_experts": 2, "moe_top_k": 1})
+    DbrxForCausalLM(cfg).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_gpt2 / name, folder)
+    (folder / "config.json").write_text(json.dumps({**json.loads((folder / "config.json").read_text()), "n_layers": -1}))
+    err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
+    assert f"The config.json of {folder} is damaged (n_layers is -1: each must be above 0)" in err

@@ -1240,10 +1240,13 @@ def test_a_run_stopped_before_its_first_step_says_nothing_was_trained_and_offers
 
 def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, monkeypatch):
     """A QLoRA run (made on a GPU) continued where there is none: LoRA, the same adapters on a full-size base, not
-    QLoRA and its 'needs a CUDA GPU' error."""
-    from studio.train import loop, memory
+    QLoRA and its 'needs a CUDA GPU' error. Where training finds a CUDA GPU (``loading.pick_device``, what
+    ``python -m studio train`` asks too) it goes on as QLoRA: the page asked another device check, and could start
+    it on LoRA where the CLI went on with QLoRA."""
+    from studio.models import loading
+    from studio.train import loop
 
-    monkeypatch.setattr(memory, "device_memory", lambda: memory.DeviceMemory("cpu (system RAM)", 8 << 30, 16 << 30))
+    monkeypatch.setattr(loading, "pick_device", lambda: "cpu")
     records = [{"question": f"What is rule {i}?", "answer": f"Rule {i} is about the ball."} for i in range(6)]
     folder = runs.run_dir(runs.new_run_id("qlora"))
     cfg = loop.TrainConfig(base=str(tiny_llama), method="lora", lora_r=2, lora_targets="q_proj", max_steps=1,
@@ -1257,6 +1260,10 @@ def test_continuing_a_qlora_run_on_a_cpu_starts_on_lora(offline, tiny_llama, mon
     at = train_page(base="an earlier run").run()
     _no_exception(at)
     assert at.radio(key="train.method").value == "lora" and not at.error
+    monkeypatch.setattr(loading, "pick_device", lambda: "cuda")
+    at = train_page(base="an earlier run").run()
+    _no_exception(at)
+    assert at.radio(key="train.method").value == "qlora" and not at.error
 
 
 def test_a_finished_run_whose_dataset_was_deleted_says_why_compare_is_missing(offline, tiny_llama):
