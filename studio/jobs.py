@@ -273,6 +273,11 @@ def _locked() -> Iterator[None]:
     process that opened the file before that and waited holds a lock on a file no one else can open again: it
     opens the file anew until the one it holds is the one at the path (two processes held "the" lock at once,
     and an open between another's folder made and removed failed with "No such file or directory")."""
+    registry = _registry()
+    held = _held_here.__dict__.setdefault("registries", set())
+    if registry in held:  # this thread holds it already (a start's device check reads the registry)
+        yield
+        return
     for attempt in range(_LOCK_TRIES):
         try:
             fh = open(_registry() / ".lock", "a+")
@@ -289,12 +294,15 @@ def _locked() -> Iterator[None]:
         raise StudioError(f"Could not lock {_registry() / '.lock'}: it is removed and made again without end; "
                           "try again.")
     with fh:
+        held.add(registry)
         try:
             yield
         finally:
+            held.discard(registry)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_held_here = threading.local()  # the registries this thread holds the lock of: taking it again would wait on itself
 _LOCK_TRIES = 1000  # each a folder made and a file opened, lost only to another process's drop of the registry
 
 
@@ -332,12 +340,28 @@ def registered_jobs() -> list[JobStatus]:
         except (OSError, ValueError, KeyError):
             continue
         status = read_status(workdir)
-        if status.state in DONE or status.state == "none":
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
+        if _ended(status):
+            _drop_if_ended(entry)
             continue
         out.append(status)
     return out
+
+
+def _ended(status: JobStatus) -> bool:
+    return status.state in DONE or status.state == "none"
+
+
+def _drop_if_ended(entry: Path) -> None:
+    """Remove a registry entry whose job has ended, looking again under the lock: a run resumed in the same folder
+    since the look without it wrote a fresh entry there, which must stay (removed, the device check missed the run)."""
+    with _locked():
+        try:
+            workdir = Path(json.loads(entry.read_text(encoding="utf-8"))["workdir"])
+        except (OSError, ValueError, KeyError):
+            return
+        if _ended(read_status(workdir)):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
 
 
 def active_device_job() -> JobStatus | None:

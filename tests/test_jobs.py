@@ -331,3 +331,28 @@ def test_two_processes_ending_jobs_together_never_share_the_lock_nor_fail_on_the
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert [out.split(" ", 2)[:2] for out, _ in outs] == [["0", "0"], ["0", "0"]], outs  # no overlap, no error
+
+
+def test_a_run_resumed_while_the_registry_is_read_keeps_its_entry_and_the_device(studio_home, tmp_path, monkeypatch):
+    """A page reading the registry found a run's old entry ended and removed it without the lock; a resume of that run
+    in between (its fresh entry written at the same path) lost its entry, and the next start took the device beside
+    it. The interleaving is made with a stand-in for ``read_status`` that resumes the run just after the page's look
+    (two processes cannot be made to meet there on purpose)."""
+    wd = tmp_path / "run"
+    jobs.claim_device("train", wd, title="faq")
+    jobs.update_status(wd, state="finished")
+    real_read, resumed = jobs.read_status, []
+
+    def read_then_resume(workdir):
+        status = real_read(workdir)
+        if not resumed:  # the page has read "finished"; the person presses Resume now
+            resumed.append(True)
+            jobs.claim_device("train", wd, title="faq")
+        return status
+
+    monkeypatch.setattr(jobs, "read_status", read_then_resume)
+    jobs.registered_jobs()
+    monkeypatch.setattr(jobs, "read_status", real_read)
+    assert resumed
+    with pytest.raises(JobBusyError):
+        jobs.claim_device("train", tmp_path / "other", title="other")

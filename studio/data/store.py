@@ -29,6 +29,7 @@ from pathlib import Path
 from studio import atomic, config, jobs
 from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
 from studio.models import text
+from studio.trash import move_into
 
 Record = dict[str, object]
 
@@ -314,9 +315,7 @@ def delete_dataset(dataset_id: str) -> Path:
         trash.mkdir(exist_ok=True)
         config.made([trash])
     with _held(dataset_id, deleting=True) as path:
-        dest = trash / f"{dataset_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-        shutil.move(str(path), dest)
-    return dest
+        return move_into(trash, path, dataset_id)
 
 
 def list_versions(dataset_id: str) -> list[VersionInfo]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ def tensor_shapes(folder: Path) -> dict[str, list[int]] | None:
 
 
 def _files(folder: Path, index: str, single: str) -> list[Path]:
-    """The weight files an index names (its shards), or the single file."""
+    """The weight files an index names (its shards), or the single file; ValueError for one that is there but is
+    not a regular file (a pipe named as a shard: opening it waits for a writer for ever)."""
     if (folder / index).is_file():
         weight_map = json.loads((folder / index).read_text(encoding="utf-8")).get("weight_map", {})
         files = sorted({folder / name for name in weight_map.values()})
@@ -45,8 +47,37 @@ def _files(folder: Path, index: str, single: str) -> list[Path]:
         # links into its blobs/ folder)
         if any(Path(os.path.normpath(f)).parent != Path(os.path.normpath(folder)) for f in files):
             raise ValueError("a shard outside the model's folder")
-        return files
-    return [folder / single]
+    else:
+        files = [folder / single]
+    if any(_irregular(f) for f in files):
+        raise ValueError("a weights file that is not a regular file")
+    return files
+
+
+def _irregular(path: Path) -> bool:
+    """Whether ``path`` is there (through its links) but is not a regular file: a pipe, a device, a socket, a folder."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False  # not there: the reader says so
+
+
+def irregular(folder: Path) -> str | None:
+    """The name of a weights file of ``folder`` (safetensors or ``.bin``, one file or an index's shards) that is not a
+    regular file; None where each is one (or is not there). Opening a pipe waits for ever, here and in the load."""
+    for index, single in (("model.safetensors.index.json", "model.safetensors"),
+                          ("pytorch_model.bin.index.json", "pytorch_model.bin")):
+        try:
+            names = [single]
+            if (folder / index).is_file():
+                names = sorted(set(json.loads((folder / index).read_text(encoding="utf-8")).get("weight_map", {})
+                                   .values()))
+        except (OSError, ValueError, AttributeError):
+            continue
+        for name in names:
+            if isinstance(name, str) and _irregular(folder / name):
+                return name
+    return None
 
 
 def _safetensors_shapes(folder: Path) -> dict[str, list[int]] | None:

@@ -435,6 +435,11 @@ def require_sizes(ref: ModelRef) -> None:
         value = cfg.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise damaged_config(ref, f"{key} is {value}: each must be above 0")
+    odd = config_sizes.irregular(folder)  # a pipe named as a shard: its open, here or in the load, waits for ever
+    if odd is not None:
+        what, fix = _sound_copy(ref)
+        raise ModelLoadError(f"The weights of {what} are damaged ({odd} is not a regular file but a pipe, a device or "
+                             f"a socket): {fix}.")
     why = config_sizes.check(folder)  # a billion layers in a 2-layer model's folder: built, never ended
     if why is not None:
         raise damaged_config(ref, why)

@@ -69,6 +69,18 @@ def test_names_unique_rename_and_delete_to_trash(studio_home):
         store.load_version(a.id)
 
 
+def test_a_dataset_deleted_made_again_and_deleted_within_the_second_keeps_both_copies_apart(studio_home):
+    """Both deletes named the trash folder by the same second: the second copy went inside the first one's folder,
+    where no one would look for it."""
+    first = store.delete_dataset(store.create_dataset("Alpha", RECS).id)
+    again = store.create_dataset("Alpha", RECS[:1])
+    second = store.delete_dataset(again.id)
+    assert first != second and first.parent == second.parent == studio_home / "trash"
+    assert json.loads((first / "versions" / "0001.json").read_text(encoding="utf-8")) == RECS
+    assert json.loads((second / "versions" / "0001.json").read_text(encoding="utf-8")) == RECS[:1]
+    assert sorted(p.name for p in first.iterdir()) == sorted(p.name for p in second.iterdir())  # neither inside
+
+
 def test_a_save_and_a_delete_in_two_sessions_at_once_never_leave_a_version_outside_its_dataset(studio_home, monkeypatch):
     """Another session deleted the dataset while a save was writing it: the delete moved the folder to the trash at
     once, and the save wrote its version into a folder it made anew, without its dataset.json: "saved", yet in no

@@ -366,3 +366,31 @@ def test_a_layer_count_below_zero_under_n_layers_is_named_too(tiny_gpt2, tmp_pat
     (folder / "config.json").write_text(json.dumps({**json.loads((folder / "config.json").read_text()), "n_layers": -1}))
     err = _one_line(capsys, ["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])
     assert f"The config.json of {folder} is damaged (n_layers is -1: each must be above 0)" in err
+
+
+@pytest.mark.parametrize("weights", ["safetensors shard", "bin"])
+def test_a_pipe_named_as_a_weights_file_is_refused_not_waited_on(weights, tiny_gpt2, tmp_path, capsys, offline):
+    """An index naming a pipe as its shard (or a pipe called pytorch_model.bin): the size check opened it and waited
+    for a writer for ever, and `ask` never answered; now it is one line naming the file."""
+    import contextlib
+    import os
+    import threading
+
+    folder = shutil.copytree(tiny_gpt2, tmp_path / "model")
+    (folder / "model.safetensors").unlink()
+    pipe = folder / ("pytorch_model.bin" if weights == "bin" else "model-00001-of-00001.safetensors")
+    if weights != "bin":
+        (folder / "model.safetensors.index.json").write_text(json.dumps(
+            {"weight_map": {"transformer.wte.weight": pipe.name}}))
+    os.mkfifo(pipe)
+    said: list[int] = []
+    asking = threading.Thread(target=lambda: said.append(
+        main(["ask", str(folder), "How long is a match?", "--max-new-tokens", "2"])), daemon=True)
+    asking.start()
+    asking.join(120)
+    if asking.is_alive():  # let the waiting open end (an empty read) before failing
+        with contextlib.suppress(OSError):
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        asking.join(30)
+    assert said == [2]
+    assert f"({pipe.name} is not a regular file but a pipe, a device or a socket)" in capsys.readouterr().err
