@@ -776,9 +776,9 @@ def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeyp
     pq.write_table(pa.Table.from_pylist(UNICODE), tmp_path / "alice" / "faq" / "train.parquet")
     gate, real = threading.Event(), hf_sources.read_hub
 
-    def gated(src, token=None):
+    def gated(src, token=None, **kwargs):
         assert gate.wait(60)
-        return real(src, token)
+        return real(src, token, **kwargs)
 
     monkeypatch.setattr(hf_sources, "read_hub", gated)
     at = open_page()
