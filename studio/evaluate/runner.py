@@ -145,6 +145,10 @@ def describe_local(entry: ModelEntry, lm) -> None:
     entry.device, entry.dtype, entry.quantization = lm.device, lm.dtype, lm.quantization
     # without a chat template the prompt is plain text with no system turn: the system prompt is not sent
     entry.chat_template = bool(getattr(lm, "has_chat_template", False))
+    if entry.chat_template:  # what a model asked with no system prompt really gets from its template (SmolLM2's)
+        from studio.models.prompt_format import template_default_system
+
+        entry.template_system = template_default_system(lm.tokenizer)
     for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
         if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
             entry.run_dir = str(folder)
