@@ -122,7 +122,8 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
                 stamp = info.id[:15]  # 20261122-095609, the start time in the run id
                 when = (f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
                         if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit() else info.id)
-                label = f"{info.name} · {when}"
+                # a run named by its folder (the CLI's --out runs/faq): "faq", not "faq · faq"
+                label = info.name if when == info.name else f"{info.name} · {when}"
             except (StudioError, OSError, ValueError):
                 pass  # a deleted run keeps its spec; its cells say why it failed
         labels.append(label)
