@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dedup", help="find duplicate and near-duplicate records in a Q&A JSON file",
+    p = sub.add_parser("dedup", help="find duplicate and near-duplicate records in a Q&A file or workspace dataset",
                        description="Find exact and near-duplicate records; write clusters of record indices.")
-    p.add_argument("file", help="question/answer records in any file `dataset import` reads (JSON, JSON Lines, CSV, Parquet, a datasets folder[@SPLIT])")
+    p.add_argument("file", help="question/answer records in any file `dataset import` reads (JSON, JSON Lines, CSV, "
+                                "Parquet, a datasets folder[@SPLIT]), or a workspace dataset's name or id (its latest "
+                                "version), as `train --dataset` takes")
     p.add_argument("--threshold", required=True,
                    help="fuzzy: score from 0 to 100 a pair must reach (try 90); "
                         "semantic: cosine similarity above 0 and at most 1 (try 0.9)")
@@ -159,7 +161,15 @@ def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
 
 
 def _read(path: str) -> list[dict]:
-    """Records from any file ``dataset import`` reads (fields mapped as the Import tab guesses them)."""
+    """Records from any file ``dataset import`` reads (fields mapped as the Import tab guesses them), or, where no
+    file is at ``path``, the latest version of the workspace dataset of that name or id (``train --dataset`` took
+    one; here it was "No file at general-quiz")."""
+    from studio.data import store
+
+    if not Path(path.split("@")[0]).expanduser().exists():
+        info = store.find_dataset(path)
+        if info is not None:
+            return store.load_version(info.id)
     try:
         return formats.read_mapped(path)
     except DatasetFormatError as exc:

@@ -257,7 +257,8 @@ def _train(args: argparse.Namespace) -> int:
     method = (f"{cfg.method} ({adapters['of']} continued, rank {cfg.lora_r} on {cfg.lora_targets})" if adapters
               else cfg.method)
     print(f"base: {cfg.base} · method {method} · dataset: {ref.name} ({ref.count} records) · "
-          f"epochs {cfg.epochs} · lr {cfg.learning_rate} · "
+          f"epochs {cfg.epochs}" + (f" (stops at step {cfg.max_steps}: --max-steps overrides epochs)"
+                                     if cfg.max_steps > 0 else "") + f" · lr {cfg.learning_rate} · "
           + (f"{cfg.batch_tokens} tokens per step" if cfg.batch_tokens else f"batch {cfg.batch_size}"), flush=True)
     try:
         result = loop.run_job(cfg, records, out, dataset=ref, name=name, resume=args.resume)

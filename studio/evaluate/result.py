@@ -119,13 +119,17 @@ class ModelEntry:
     # a local chat model, once loaded: whether it was asked through its chat template (False: a plain prompt, which
     # has no system turn, so the system prompt was not sent); None: an API model, or a file written before this
     chat_template: bool | None = None
+    # a local chat model, once loaded: the system prompt its chat template writes when none is sent (SmolLM2's), which a
+    # trained run (asked with none of its own) really got; None: it writes none, or a file written before this
+    template_system: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ALWAYS = ("label", "spec", "kind", "source", "revision", "run_id", "error", "task")
 
     def to_json(self) -> dict:
         out = {name: getattr(self, name) for name in self._ALWAYS}
-        for name in ("device", "dtype", "quantization", "run_dir", "notes", "latency_batch", "chat_template"):  # once known
+        for name in ("device", "dtype", "quantization", "run_dir", "notes", "latency_batch", "chat_template",
+                     "template_system"):  # once known
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return {**out, **self.extra}
@@ -138,6 +142,7 @@ class ModelEntry:
                    device=data.get("device"), dtype=data.get("dtype"), quantization=data.get("quantization"),
                    run_dir=data.get("run_dir"), notes=data.get("notes"), latency_batch=_count(data.get("latency_batch")),
                    chat_template=data["chat_template"] if isinstance(data.get("chat_template"), bool) else None,
+                   template_system=data["template_system"] if isinstance(data.get("template_system"), str) else None,
                    extra=_extra(data, cls))
 
 

@@ -399,12 +399,17 @@ def system_prompts(result: EvalResult) -> dict[str, str]:
 
 
 def _why_none(m) -> str:
-    """How a model asked with no system prompt reads: why it got none where the evaluation had one to give."""
-    if m.spec.startswith("run:"):
-        return AS_TRAINED
-    if m.task == "extractive":
-        return EXTRACTIVE
-    return NO_TEMPLATE if m.chat_template is False else "none"
+    """How a model asked with no system prompt reads: why it got none where the evaluation had one to give, and the
+    default its chat template writes then (a run on SmolLM2 read "none (asked as trained)" though it saw SmolLM2's)."""
+    if not m.spec.startswith("run:"):
+        if m.task == "extractive":
+            return EXTRACTIVE
+        if m.chat_template is False:
+            return NO_TEMPLATE
+    said = AS_TRAINED if m.spec.startswith("run:") else "none"
+    if m.template_system:
+        said += f"; its chat template writes its own default, {m.template_system!r}"
+    return said
 
 
 def describe_system(result: EvalResult) -> str:

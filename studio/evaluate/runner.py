@@ -122,7 +122,8 @@ def model_labels(specs: tuple[str, ...] | list[str]) -> list[str]:
                 stamp = info.id[:15]  # 20261122-095609, the start time in the run id
                 when = (f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
                         if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit() else info.id)
-                label = f"{info.name} · {when}"
+                # a run named by its folder (the CLI's --out runs/faq): "faq", not "faq · faq"
+                label = info.name if when == info.name else f"{info.name} · {when}"
             except (StudioError, OSError, ValueError):
                 pass  # a deleted run keeps its spec; its cells say why it failed
         labels.append(label)
@@ -145,6 +146,10 @@ def describe_local(entry: ModelEntry, lm) -> None:
     entry.device, entry.dtype, entry.quantization = lm.device, lm.dtype, lm.quantization
     # without a chat template the prompt is plain text with no system turn: the system prompt is not sent
     entry.chat_template = bool(getattr(lm, "has_chat_template", False))
+    if entry.chat_template:  # what a model asked with no system prompt really gets from its template (SmolLM2's)
+        from studio.models.prompt_format import template_default_system
+
+        entry.template_system = template_default_system(lm.tokenizer)
     for folder in (Path(ref.source), Path(ref.source).parent, Path(ref.source).parent.parent):
         if ref.local and (folder / "run.json").is_file():  # a run directory given as a path (the CLI)
             entry.run_dir = str(folder)

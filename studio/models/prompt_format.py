@@ -16,6 +16,7 @@ A record with a passage (its ``context``) shows the passage first, in both forma
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 CONTEXT = "Context: "
 QUESTION = "Question: "
@@ -83,3 +84,23 @@ def cut_at_stop(text: str, stops: Sequence[str] = STOP_STRINGS) -> str:
         if pos != -1:
             text = text[:pos]
     return text.strip()
+
+
+def template_default_system(tokenizer: Any) -> str | None:
+    """The system prompt ``tokenizer``'s chat template writes into a conversation that has none (SmolLM2's "You are a
+    helpful AI assistant named SmolLM, ..."), or None: it writes none, or its layout is not a system turn then a user
+    turn. A run trained with no system prompt of its own trained with this one, and is asked with it."""
+    system, user = "SYSMARK7q", "USRMARK7q"
+    try:
+        lone = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False)
+        both = tokenizer.apply_chat_template([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                             tokenize=False)
+    except Exception:  # noqa: BLE001 - jinja2 TemplateError: a template that forbids the system role, or any other
+        return None
+    if system not in both or user not in lone:
+        return None
+    before, _, after = both.partition(system)  # the system turn's prefix; its suffix and the user turn's prefix
+    between, head = after.split(user)[0], lone.split(user)[0]
+    if len(head) > len(before) + len(between) and head.startswith(before) and head.endswith(between):
+        return head[len(before):len(head) - len(between)]
+    return None

@@ -386,3 +386,19 @@ def test_a_queued_run_counts_as_running_and_begins_only_when_the_page_has_drawn_
     assert [c.members for c in job.result] == [(0, 1)]
     job.begin()  # once only
     assert job.state == "done"
+
+
+def test_the_cli_finds_duplicates_in_a_workspace_dataset_by_name(tmp_path):
+    """`train --dataset` and `dataset export` take a workspace dataset's name; `dedup` said "No file at
+    general-quiz: check the path." and exited 2."""
+    import json
+
+    from studio.__main__ import main
+    from studio.data import store
+
+    store.create_dataset("General quiz", [{"question": "What is the capital of Australia?", "answer": "Canberra."},
+                                          {"question": "Who wrote Emma?", "answer": "Jane Austen."},
+                                          {"question": "what is the capital of australia", "answer": "Canberra."}])
+    report = tmp_path / "dups.json"
+    assert main(["dedup", "General quiz", "--threshold", "90", "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["clusters"] == [[0, 2]]

@@ -449,6 +449,10 @@ def test_model_labels_name_runs_and_stay_distinct():
     labels = evaluate.model_labels([f"run:{i}" for i in ids] + ["distilgpt2", "run:20990101-deleted"])
     assert labels == [f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[0]})", f"Soccer FAQ · 2026-11-22 09:57 (run:{ids[1]})",
                       "Soccer FAQ · 2026-11-21 08:00", "distilgpt2", "run:20990101-deleted"]
+    # a run whose id is its folder's name (the CLI's --out runs/faq), named by it: "faq · faq" said it twice
+    runs.write_run(runs.run_dir("faq"), {"name": "faq", "created": runs.now_iso(), "base": "scratch"})
+    runs.write_run(runs.run_dir("faq2"), {"name": "FAQ two", "created": runs.now_iso(), "base": "scratch"})
+    assert evaluate.model_labels(["run:faq", "run:faq2"]) == ["faq", "FAQ two · faq2"]
 
 
 def test_a_run_whose_tokenizer_was_deleted_is_one_failed_column_and_the_other_model_answers(tiny_gpt2, tiny_phi3,

@@ -188,3 +188,39 @@ def test_a_model_without_a_chat_template_is_said_to_get_no_system_prompt(tiny_gp
     old = eval_results.EvalResult.from_json({**saved, "models": [{k: v for k, v in saved["models"][0].items()
                                                                   if k != "chat_template"}]})
     assert old.models[0].chat_template is None and DEFAULT_SYSTEM in eval_results.describe_system(old)
+
+
+def test_a_run_asked_as_trained_is_said_to_get_its_templates_default_system_prompt(tiny_llama, tmp_path, monkeypatch):
+    """A LoRA run on SmolLM2 read "none (asked as trained)" on the page and in the report, though SmolLM2's chat
+    template writes its own system prompt ("You are a helpful AI assistant named SmolLM, ...") into a conversation
+    without one, and the run trained and was asked with it. The evaluation records it and says so."""
+    from studio.evaluate import results as eval_results
+    from studio.models.prompt_format import template_default_system
+    from tests.models.test_export import _tokenizer, _with_default_system
+
+    default = "You are a helpful AI assistant named Faq."
+    assert template_default_system(_tokenizer(tiny_llama, _with_default_system(default))) == default
+    from transformers import AutoTokenizer
+
+    assert template_default_system(AutoTokenizer.from_pretrained(tiny_llama)) is None  # Phi-3.5's writes none
+    result = _run_and_chat_model_result()
+    saved = result.to_json()
+    saved["models"][0]["template_system"] = default  # as the run's loaded tokenizer gives it
+    back = eval_results.EvalResult.from_json(saved)
+    run_label = back.labels[0]
+    assert back.models[0].template_system == default
+    line = eval_results.describe_system(back)
+    assert f"{run_label}: none (asked as trained); its chat template writes its own default, {default!r}" in line
+    model = tmp_path / "model"  # the runner records it from the model it loaded
+    import shutil
+
+    shutil.copytree(tiny_llama, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": _with_default_system(default)}))
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    data = tmp_path / "qa.json"
+    data.write_text(json.dumps(RECORDS), encoding="utf-8")
+    ran = evaluate.run_evaluation(EvalConfig(models=(str(model),), dataset_file=str(data), max_new_tokens=2,
+                                             perplexity=False, system_prompt=""), save=None)
+    assert ran.status == "finished", ran.error
+    assert ran.models[0].template_system == default and repr(default) in eval_results.describe_system(ran)

@@ -327,6 +327,9 @@ def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
                  "--question-dropout", "0.2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "finished: 2 steps" in printed and f"model: {out / 'model'}" in printed
+    # the header said "epochs N" alone, though --max-steps ended the run long before (a 40-epoch header over a run
+    # trained 67 epochs, or 3)
+    assert " (stops at step 2: --max-steps overrides epochs) · lr " in printed
     assert json.loads((out / "run.json").read_text())["config"]["question_dropout"] == 0.2
     assert main(["train", "--dataset", str(data), "--preset", "quick", "--question-dropout", "0.9",
                  "--out", str(tmp_path / "bad")]) == 2
