@@ -177,6 +177,11 @@ def new_evaluation_form() -> None:
                                     format_func=lambda s: run_labels.get(s) or shelf.get(s) or f"{s} (base)",
                                     key="evaluate.models", persist_state=ui.PERSIST,
                                     wrap=True)  # in a column its chips kept to one row: the second cut to a sliver
+            with st.container():  # there or not, the same place: the boxes below keep theirs (drawn anew, moved)
+                training = [r for r in all_runs if r.status.active and not r.has_model]
+                if training:  # a person who just pressed Start on Train looked here for it, and found only the base
+                    st.caption(f"Still training: {ui.md(', '.join(r.name for r in training))}. A run is offered here "
+                               "once it has saved its model; come back when the Train page says it finished.")
             other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
                                  placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
                                              "qa:deepset/roberta-base-squad2",

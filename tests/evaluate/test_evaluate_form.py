@@ -148,3 +148,24 @@ def test_every_number_box_says_what_it_did_with_a_value_it_cannot_use(offline):
     at.number_input(key="evaluate.max_new_tokens").set_value(2.5).run()
     assert [e.value for e in at.error] == ["Max new tokens 2.5 is not a whole number: use a whole number."]
     assert at.button(key="evaluate.start").disabled
+
+
+def test_a_run_still_training_is_said_under_the_models_until_it_has_its_model(offline):
+    """Started on the Train page, a run is not offered on Evaluate until it saved its model: a person who went there
+    at once found only the base model, and no word of their run. Now one line names it while it trains."""
+    import os
+
+    from studio import config, jobs
+    from studio.train import runs
+
+    store.create_dataset("Soccer QA", QA)
+    folder = config.runs_dir() / "20261207-000000-faq"
+    runs.write_run(folder, {"id": folder.name, "name": "Soccer FAQ lora", "created": "2026-12-07T00:00:00+00:00",
+                            "config": {}, "base": "scratch", "dataset": {}})
+    jobs.update_status(folder, kind="train", state="running", pid=os.getpid(), progress=0.3)
+    at = _app()
+    said = [c.value for c in at.caption if c.value.startswith("Still training")]
+    assert len(said) == 1 and "Soccer FAQ lora" in said[0]
+    jobs.update_status(folder, state="failed", error="stopped")  # ended without a model: no line
+    at.run()
+    assert not [c.value for c in at.caption if c.value.startswith("Still training")]
