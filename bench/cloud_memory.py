@@ -90,7 +90,8 @@ def main() -> int:
     light = subprocess.run([args.python, "-c", "import torch"], capture_output=True).returncode != 0
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp, FaultServer().running() as api:
-        env = {**os.environ, "STUDIO_HOME": str(Path(tmp) / "home")}
+        # the stand-in server is on loopback, which a public app reaches only where its deployer allows it
+        env = {**os.environ, "STUDIO_HOME": str(Path(tmp) / "home"), "STUDIO_PRIVATE_SERVERS": "1"}
         env.pop("HF_HUB_OFFLINE", None)
         err = Path(tmp) / "stderr.log"
         with open(err, "wb") as errf:

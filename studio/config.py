@@ -44,6 +44,14 @@ TOTAL_VAR = "STUDIO_WORKSPACES_TOTAL_BYTES"
 """The same for every visitor's workspace together (the folder that holds the job's workspace)."""
 
 
+PUBLIC_ONLY_VAR = "STUDIO_PUBLIC_ADDRESSES_ONLY"
+"""1: a server a visitor's URL names is reached only at a public address (``public_addresses_only``); handed to a job
+started on a public deployment (``job_env``), whose process has no tenancy of its own."""
+PRIVATE_VAR = "STUDIO_PRIVATE_SERVERS"
+"""1: a public deployment's visitors may name servers on its own machine or network (``[studio] private_servers``)."""
+_private_servers = False
+
+
 class NoWorkspaceError(RuntimeError):
     """Tenancy is on and this thread was given no visitor's workspace: a bug (work started without ``bound``)."""
 
@@ -98,9 +106,25 @@ def check_writes(before_write: Callable[[Path, int], Callable[[], None] | None] 
 
 def job_env() -> dict[str, str]:
     """What a job started now must know of its workspace on a public deployment: its size limits (``LIMIT_VAR``,
-    ``TOTAL_VAR``)."""
+    ``TOTAL_VAR``), and that a visitor's URL reaches public addresses only (``PUBLIC_ONLY_VAR``)."""
     limits = limits_of(home())
-    return {LIMIT_VAR: str(int(limits[0])), TOTAL_VAR: str(int(limits[1]))} if limits is not None else {}
+    env = {LIMIT_VAR: str(int(limits[0])), TOTAL_VAR: str(int(limits[1]))} if limits is not None else {}
+    return {**env, PUBLIC_ONLY_VAR: "1"} if public_addresses_only() else env
+
+
+def set_private_servers(on: bool) -> None:
+    """Let a public deployment's visitors name servers on its machine or network (the deployer's choice)."""
+    global _private_servers
+    _private_servers = bool(on)
+
+
+def public_addresses_only() -> bool:
+    """Whether a server a visitor names (an OpenAI-compatible base URL) may be reached only at a public address: on a
+    public deployment, where loopback, the private network and the cloud's metadata address are the server's own,
+    not the visitor's, unless the deployer allows them (``set_private_servers``, ``PRIVATE_VAR``)."""
+    if os.environ.get(PRIVATE_VAR) == "1":
+        return False
+    return (_tenancy and not _private_servers) or os.environ.get(PUBLIC_ONLY_VAR) == "1"
 
 
 def limits_of(path: Path) -> tuple[int, int] | None:

@@ -336,6 +336,8 @@ class ApiBackend(BackendBase):
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
         model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
+        if isinstance(exc, openai_stream.PrivateAddressError):  # said as it is, never retried
+            return exc
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
             return TooSlowError(f"{where} did not answer within the timeout: try again, or ", ".")
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either

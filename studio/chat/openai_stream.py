@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import ipaddress
 import json
 import re
 import socket
@@ -24,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from studio import tasks
+from studio import config, tasks
+from studio.errors import StudioError
 
 STOP_POLL_S = 0.1  # how often the stop watcher looks at the stop event while a request is open
 
@@ -240,11 +242,15 @@ def ask_models(base_url: str, api_key: str | None, connect_s: float, read_s: flo
     import requests
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with requests.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(connect_s, read_s),
-                      stream=True, allow_redirects=False) as response:
-        if response.status_code != 200:
-            return []
-        data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
+    with requests.Session() as session:
+        adapter = _adapter_class()()  # its connections are checked as a chat's are (``_refuse_private``)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        with session.get(base_url.rstrip("/") + "/models", headers=headers, timeout=(connect_s, read_s), stream=True,
+                         allow_redirects=False) as response:
+            if response.status_code != 200:
+                return []
+            data = json.loads(response.raw.read(65536, decode_content=True) or b"{}").get("data")
     names = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
     return [" ".join(n.split())[:200] for n in names if n.strip()][:most]
 
@@ -341,6 +347,8 @@ def _adapter_class() -> type:
 
         def connect(self) -> None:
             super().connect()  # type: ignore[misc]
+            if getattr(self, "proxy", None) is None:  # through a proxy: the deployer's proxy is what is reached
+                _refuse_private(self.sock, self.host)  # type: ignore[attr-defined]
             sockets = _OPENING.get()
             if sockets is not None:
                 sockets.add(self)
@@ -373,6 +381,28 @@ def _adapter_class() -> type:
             return manager
 
     return Adapter
+
+
+class PrivateAddressError(StudioError):
+    """A public deployment was asked to reach an address of its own machine or network."""
+
+
+def _refuse_private(sock: Any, host: str) -> None:
+    """On a public deployment (``config.public_addresses_only``): close ``sock`` and refuse, where it reached an
+    address that is not public (loopback, the private network, link-local such as the cloud's metadata service at
+    169.254.169.254). Checked on the connected socket: a redirect, or a name that resolves anew, is caught too."""
+    if not config.public_addresses_only():
+        return
+    try:
+        address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
+    except (OSError, ValueError, IndexError, AttributeError):
+        return  # not an internet socket
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    if mapped.is_global and not mapped.is_multicast:
+        return
+    sock.close()
+    raise PrivateAddressError(f"{host} is at {address}, an address of this app's own machine or network, which a "
+                              "public app does not reach: give your server's public address.")
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -56,6 +56,8 @@ def _ask(base_url: str, api_key: str | None) -> Served:
 
     try:
         names = openai_stream.ask_models(base_url, api_key, connect_s=CONNECT_S, read_s=READ_S)
+    except openai_stream.PrivateAddressError as exc:  # on a public app: this machine's or its network's
+        return Served(unreachable=str(exc))
     except requests.exceptions.ConnectionError:  # refused, no route, no such host, or no connection in CONNECT_S
         return Served(unreachable="The server could not be reached: check the URL, that the server runs, and the "
                                   "network.")

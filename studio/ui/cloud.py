@@ -17,6 +17,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     upload_mb = 20              # the largest file a visitor may upload
     jobs_per_visitor = 2        # background jobs (evaluations) a visitor may run at once
     jobs_total = 6              # the same for all visitors together
+    private_servers = false     # true: visitors may name servers on this machine or its network (loopback, 10.x, ...)
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
     repo = "your-org/slm-studio-visitors"
@@ -345,6 +346,7 @@ def setup() -> None:
         if value and value.strip():
             _deployer_token = value.strip()
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
+    config.set_private_servers(_studio_setting("private_servers", False) is True)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
     _cap_uploads(upload_mb())

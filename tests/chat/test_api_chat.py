@@ -15,7 +15,7 @@ from chat_servers import GOOD_ANSWER, FaultServer, chunk
 
 from studio.chat import BackendSpec, ChatParams, StreamStats, complete, make_backend
 from studio.chat.api import ApiBackend, scrub
-from studio.errors import BackendError, MissingTokenError, NetworkError
+from studio.errors import BackendError, MissingTokenError, NetworkError, StudioError
 
 TOKEN = "hf_TESTtokenNEVERshownANYWHERE1234"
 ASK = [{"role": "system", "content": "Answer only in Portuguese."}, {"role": "user", "content": "How are you?"}]
@@ -837,3 +837,31 @@ def test_a_huge_paste_into_a_model_s_fields_is_one_short_line(fields, said):
     with pytest.raises(BackendError) as caught:
         BackendSpec(**fields)
     assert said in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_a_public_app_does_not_reach_its_own_machine_for_a_visitor_s_url(faults, monkeypatch):
+    """On the public app a visitor's base URL on the server's own loopback (or its network, or the cloud's metadata
+    address 169.254.169.254) had the server send it requests and show what came back (its /models listed, its
+    answer). It is now refused at the connection, nothing sent, in one line; a local install reaches it as before, and
+    so does a public app whose deployer allows it, or a job its visitor started (told so in its environment)."""
+    from studio import config
+    from studio.chat import served
+
+    assert complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10)) == "".join(GOOD_ANSWER)  # a local install
+    monkeypatch.setattr(config, "_tenancy", True)
+    sent = sum(faults.hits.values())
+    with pytest.raises(StudioError, match=r"127\.0\.0\.1 is at 127\.0\.0\.1, an address of this app's own machine"):
+        complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10))
+    assert "own machine or network" in served._ask(faults.url("no-model"), None).unreachable
+    assert sum(faults.hits.values()) == sent  # neither the question nor the listing reached the server
+    monkeypatch.setattr(config, "_tenancy", False)
+    monkeypatch.setenv(config.PUBLIC_ONLY_VAR, "1")  # an evaluation's process, started by the public app
+    with pytest.raises(StudioError, match="own machine or network"):
+        complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10))
+    monkeypatch.delenv(config.PUBLIC_ONLY_VAR)
+    monkeypatch.setattr(config, "_tenancy", True)
+    config.set_private_servers(True)  # [studio] private_servers = true
+    try:
+        assert complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10)) == "".join(GOOD_ANSWER)
+    finally:
+        config.set_private_servers(False)

@@ -16,8 +16,9 @@ ANSWER = "".join(GOOD_ANSWER)
 
 @pytest.fixture
 def cloud(tmp_path):
-    s = start_studio(tmp_path / "server-home", tmp_path / "streamlit.log", env={"HF_HUB_OFFLINE": "0"},
-                     entry="cloud/Home.py")
+    # the stand-in server is on loopback, which a public app reaches only where its deployer allows it
+    s = start_studio(tmp_path / "server-home", tmp_path / "streamlit.log",
+                     env={"HF_HUB_OFFLINE": "0", "STUDIO_PRIVATE_SERVERS": "1"}, entry="cloud/Home.py")
     yield s
     stop_studio(s)
 
