@@ -346,8 +346,12 @@ def _adapter_class() -> type:
         response_class = _response_class()
 
         def connect(self) -> None:
+            direct = getattr(self, "proxy", None) is None  # through a proxy: the deployer's proxy is what is reached
+            if direct:  # before connecting too: a refused port and an open one would read differently (a scan)
+                host = getattr(self, "_dns_host", None) or self.host  # type: ignore[attr-defined]
+                _refuse_private_name(host, self.port)  # type: ignore[attr-defined]
             super().connect()  # type: ignore[misc]
-            if getattr(self, "proxy", None) is None:  # through a proxy: the deployer's proxy is what is reached
+            if direct:  # and on the socket: a name that resolved anew to another address
                 _refuse_private(self.sock, self.host)  # type: ignore[attr-defined]
             sockets = _OPENING.get()
             if sockets is not None:
@@ -387,6 +391,30 @@ class PrivateAddressError(StudioError):
     """A public deployment was asked to reach an address of its own machine or network."""
 
 
+def _refuse_private_name(host: str, port: int | None) -> None:
+    """``_refuse_private`` for each address ``host`` resolves to, before any connection is tried."""
+    if not config.public_addresses_only():
+        return
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return  # not resolved: the connection says so
+    for address in sorted(found):
+        _refuse_address(address, host)
+
+
+def _refuse_address(text: str, host: str) -> None:
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    if mapped.is_global and not mapped.is_multicast:
+        return
+    raise PrivateAddressError(f"{host} is at {address}, an address of this app's own machine or network, which a "
+                              "public app does not reach: give your server's public address.")
+
+
 def _refuse_private(sock: Any, host: str) -> None:
     """On a public deployment (``config.public_addresses_only``): close ``sock`` and refuse, where it reached an
     address that is not public (loopback, the private network, link-local such as the cloud's metadata service at
@@ -394,15 +422,14 @@ def _refuse_private(sock: Any, host: str) -> None:
     if not config.public_addresses_only():
         return
     try:
-        address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
-    except (OSError, ValueError, IndexError, AttributeError):
+        peer = sock.getpeername()[0]
+    except (OSError, IndexError, AttributeError, TypeError):
         return  # not an internet socket
-    mapped = getattr(address, "ipv4_mapped", None) or address
-    if mapped.is_global and not mapped.is_multicast:
-        return
-    sock.close()
-    raise PrivateAddressError(f"{host} is at {address}, an address of this app's own machine or network, which a "
-                              "public app does not reach: give your server's public address.")
+    try:
+        _refuse_address(str(peer), host)
+    except PrivateAddressError:
+        sock.close()
+        raise
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -854,6 +854,11 @@ def test_a_public_app_does_not_reach_its_own_machine_for_a_visitor_s_url(faults,
         complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10))
     assert "own machine or network" in served._ask(faults.url("no-model"), None).unreachable
     assert sum(faults.hits.values()) == sent  # neither the question nor the listing reached the server
+    with socket.socket() as closed:  # a port nothing listens on reads the same: no scan of the server's ports
+        closed.bind(("127.0.0.1", 0))
+        shut = make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://localhost:{closed.getsockname()[1]}/v1"))
+        with pytest.raises(StudioError, match=r"localhost is at (127\.0\.0\.1|::1), an address of this app's own machine"):
+            complete(shut, ASK, ChatParams(timeout_s=10))
     monkeypatch.setattr(config, "_tenancy", False)
     monkeypatch.setenv(config.PUBLIC_ONLY_VAR, "1")  # an evaluation's process, started by the public app
     with pytest.raises(StudioError, match="own machine or network"):
