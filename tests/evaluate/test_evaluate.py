@@ -102,7 +102,12 @@ def test_leakage_flags_near_duplicates_of_training_questions():
     assert leakage.find_leaks(["q"], [], 90) == [None]
 
 
-def test_semantic_leakage_also_flags_paraphrases():
+def test_semantic_leakage_also_flags_paraphrases(embedder, offline, monkeypatch):
+    """With the session's embedder (the default model, loaded once for the dedup tests too): this test loaded a
+    second copy of its own through ``shared_embedder``, and without ``offline`` asked the Hub for it first."""
+    from studio.dedup import semantic
+
+    monkeypatch.setattr(semantic, "shared_embedder", lambda *args, **kwargs: embedder)
     evals = ["How many people play for each side?", "What colour is the referee's whistle?"]
     train = ["How many players are on a team?", "Who takes a penalty kick?"]
     assert leakage.find_leaks(evals, train, 90) == [None, None]  # few characters in common
