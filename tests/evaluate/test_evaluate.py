@@ -102,7 +102,12 @@ def test_leakage_flags_near_duplicates_of_training_questions():
     assert leakage.find_leaks(["q"], [], 90) == [None]
 
 
-def test_semantic_leakage_also_flags_paraphrases():
+def test_semantic_leakage_also_flags_paraphrases(embedder, offline, monkeypatch):
+    """With the session's embedder (the default model, loaded once for the dedup tests too): this test loaded a
+    second copy of its own through ``shared_embedder``, and without ``offline`` asked the Hub for it first."""
+    from studio.dedup import semantic
+
+    monkeypatch.setattr(semantic, "shared_embedder", lambda *args, **kwargs: embedder)
     evals = ["How many people play for each side?", "What colour is the referee's whistle?"]
     train = ["How many players are on a team?", "Who takes a penalty kick?"]
     assert leakage.find_leaks(evals, train, 90) == [None, None]  # few characters in common
@@ -701,21 +706,25 @@ def test_while_a_local_model_loads_the_evaluations_status_says_so(tiny_gpt2, tmp
 @pytest.mark.parametrize(("mode", "reason"), [("good", "unreadable verdict"),  # a judge answering without a score
                                               ("down", "judge failed: j: the server is busy")])  # failing each request
 def test_a_judge_that_grades_no_answer_is_said_once_on_the_command_line_and_in_the_report(mode, reason, tiny_gpt2,
-                                                                                           tmp_path):
+                                                                                           tmp_path, capsys):
+    """The command run in this process (``main``): a `python -m studio` of its own imported torch again, 8-10 s."""
     from chat_servers import FaultServer
+
+    from studio.__main__ import main
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA[:2]))
+    capsys.readouterr()
     with FaultServer().running() as server:
-        proc = subprocess.run([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", str(tiny_gpt2),
-                               "--max-new-tokens", "4", "--no-perplexity", "--base-url", server.url(mode),
-                               "--judge", "api:j", "--out", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")],
-                              cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    said = [line for line in proc.stderr.splitlines() if "'api:j'" in line]
-    assert len(said) == 1 and "graded none of the 2 answers" in said[0] and reason in said[0], proc.stderr
+        code = main(["evaluate", "--dataset", str(data), "--model", str(tiny_gpt2), "--max-new-tokens", "4",
+                     "--no-perplexity", "--base-url", server.url(mode), "--judge", "api:j",
+                     "--out", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")])
+    stderr = capsys.readouterr().err
+    assert code == 0, stderr
+    said = [line for line in stderr.splitlines() if "'api:j'" in line]
+    assert len(said) == 1 and "graded none of the 2 answers" in said[0] and reason in said[0], stderr
     assert "graded none of the 2 answers" in (tmp_path / "r.html").read_text()
-    assert [line for line in proc.stderr.splitlines() if line.startswith("[")][-1].startswith("[4/4]"), proc.stderr
+    assert [line for line in stderr.splitlines() if line.startswith("[")][-1].startswith("[4/4]"), stderr
 
 
 def test_a_question_that_fills_the_model_s_context_has_no_reference_perplexity_not_a_perfect_one(tiny_gpt2, tmp_path,
