@@ -142,8 +142,8 @@ def picker_name(name: str, run_id: str, limit: int = NAME_SHOWN) -> str:
     shown_id = run_id
     if len(run_id) > 16 and run_id[15] == "-" and stamp[:8].isdigit() and stamp[9:].isdigit():
         own = slug(name)
-        if tail == own:
-            shown_id = stamp
+        if tail == own or (own.startswith(tail + "-")):  # the name's slug, or its start (the dataset's name a run
+            shown_id = stamp  # was made under, "soccer-rules-sample", before the base joined it in its name)
         elif tail.startswith(own + "-") and tail[len(own) + 1:].isdigit():  # a second run of that name that second
             shown_id = f"{stamp} ({tail[len(own) + 1:]})"
     if len(name) > limit:

@@ -577,3 +577,7 @@ def test_a_long_run_name_is_told_apart_from_its_sibling_in_a_picker():
     assert runs.picker_name("faq", "20261205-064729-faq") == "faq · run 20261205-064729"
     assert runs.picker_name("faq", "20261205-064729-faq-2") == "faq · run 20261205-064729 (2)"  # same name, same second
     assert runs.picker_name("faq", "20261205-064729-other") == "faq · run 20261205-064729-other"  # renamed: id whole
+    # the Train page's default name, its id made from the dataset's name: "· run 20261207-150354-soccer-rules-s" was cut
+    named = runs.picker_name("Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)",
+                             "20261207-150354-soccer-rules-sample")
+    assert named.endswith("(bundled Q4_1 copy) · run 20261207-150354")
