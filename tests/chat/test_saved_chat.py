@@ -467,3 +467,8 @@ def test_a_tab_closed_mid_answer_keeps_the_words_that_came_marked_cut_short():
     assert "Cut short: the page was reloaded or closed while it was answered." in captions(at)
     assert "No answer" not in captions(at)
     assert history_for(at.session_state["chat.messages"])[-1] == {"role": "assistant", "content": "The first words"}
+    from studio.chat import export_json, export_markdown
+
+    turns = at.session_state["chat.messages"]  # the exports say it too
+    assert "The first words\n\n*Cut short: the page was reloaded" in export_markdown(turns)
+    assert json.loads(export_json(turns))["messages"][-1]["note"].startswith("Cut short:")
