@@ -911,13 +911,16 @@ def test_a_public_app_s_proxy_and_a_rebinding_name_do_not_reach_its_own_machine(
 
     monkeypatch.setattr(config, "_tenancy", True)
     proxy = _Listener()
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
-    monkeypatch.setenv("NO_PROXY", "")
+    for name in ("HTTP_PROXY", "http_proxy"):  # the lower-case one wins where both are set
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
     for url in ("http://10.9.8.7:8000/v1", "http://169.254.169.254/v1"):
         with pytest.raises(StudioError, match="own machine or network"):
             complete(make_backend(BackendSpec(kind="openai", model="m", base_url=url)), ASK, ChatParams(timeout_s=5))
     assert proxy.count() == 0  # the proxy was never asked for them
-    monkeypatch.delenv("HTTP_PROXY")
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name)
     for host in ("64:ff9b::a00:1", "2002:a9fe:a9fe::1", "::127.0.0.1"):  # 10.0.0.1 by NAT64, the metadata one by 6to4
         with pytest.raises(StudioError, match="own machine or network"):
             complete(make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://[{host}]:8000/v1")), ASK,
