@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlparse, urlsplit
@@ -440,13 +440,20 @@ def bounded(pieces: Iterator[str], params: ChatParams) -> Iterator[str]:
 
 
 def complete(backend: ChatBackend, messages: Sequence[Message], params: ChatParams | None = None,
-             stats: StreamStats | None = None, stop: threading.Event | None = None) -> str:
+             stats: StreamStats | None = None, stop: threading.Event | None = None,
+             on_piece: Callable[[str], None] | None = None) -> str:
     """The whole answer as one string (for evaluation and scripts). Setting ``stop`` ends it early, as in
-    ``stream``: what was written by then comes back, so a caller that stops says what that text is."""
+    ``stream``: what was written by then comes back, so a caller that stops says what that text is. ``on_piece``
+    gets each piece as it comes (a page showing the answer while it streams)."""
     stats = stats if stats is not None else StreamStats()
     params = params or ChatParams()
+    pieces: list[str] = []
     try:
-        return "".join(bounded(backend.stream(messages, params, stats=stats, stop=stop), params))
+        for piece in bounded(backend.stream(messages, params, stats=stats, stop=stop), params):
+            pieces.append(piece)
+            if on_piece is not None:
+                on_piece(piece)
+        return "".join(pieces)
     finally:
         stats.finish()
 

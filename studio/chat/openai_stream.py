@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from studio import config, tasks
 from studio.errors import StudioError
@@ -341,17 +342,35 @@ def _adapter_class() -> type:
     import requests
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
     class _Registered:
         response_class = _response_class()
 
+        def _new_conn(self) -> Any:
+            """Connect to the addresses checked (``_public_addresses``), not to the name resolved again: a name that
+            answered a public address to the check and the server's own the next time (a rebinding DNS server) had
+            the connection made, a closed port and an open one reading differently (a scan)."""
+            name = getattr(self, "_dns_host", None)
+            if getattr(self, "proxy", None) is not None or not name:  # the deployer's proxy is what is reached
+                return super()._new_conn()  # type: ignore[misc]
+            addresses = _public_addresses(name, self.port)  # type: ignore[attr-defined]
+            if not addresses:  # a local install, or a name that does not resolve: the connection says so
+                return super()._new_conn()  # type: ignore[misc]
+            failed: Exception | None = None
+            for address in addresses:  # in the resolver's order, as a connection by name tries them
+                self._dns_host = address  # the TLS check still reads the name: ``host`` is set back below
+                try:
+                    return super()._new_conn()  # type: ignore[misc]
+                except (NewConnectionError, ConnectTimeoutError) as exc:
+                    failed = exc
+                finally:
+                    self._dns_host = name
+            raise failed  # type: ignore[misc]
+
         def connect(self) -> None:
-            direct = getattr(self, "proxy", None) is None  # through a proxy: the deployer's proxy is what is reached
-            if direct:  # before connecting too: a refused port and an open one would read differently (a scan)
-                host = getattr(self, "_dns_host", None) or self.host  # type: ignore[attr-defined]
-                _refuse_private_name(host, self.port)  # type: ignore[attr-defined]
             super().connect()  # type: ignore[misc]
-            if direct:  # and on the socket: a name that resolved anew to another address
+            if getattr(self, "proxy", None) is None:  # and on the socket, should any way round the above be left
                 _refuse_private(self.sock, self.host)  # type: ignore[attr-defined]
             sockets = _OPENING.get()
             if sockets is not None:
@@ -374,6 +393,13 @@ def _adapter_class() -> type:
     class Adapter(requests.adapters.HTTPAdapter):
         """``requests``' adapter whose connections (direct or through an HTTP proxy) register with ``_OPENING``."""
 
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            # each request (a redirect's too) by its URL's name, before any proxy: a deployment's HTTP(S)_PROXY took a
+            # visitor's http://169.254.169.254/ or 10.x address there unchecked, and the proxy fetched it
+            parts = urlsplit(request.url)
+            _public_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            return super().send(request, *args, **kwargs)
+
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = pools
@@ -391,16 +417,19 @@ class PrivateAddressError(StudioError):
     """A public deployment was asked to reach an address of its own machine or network."""
 
 
-def _refuse_private_name(host: str, port: int | None) -> None:
-    """``_refuse_private`` for each address ``host`` resolves to, before any connection is tried."""
+def _public_addresses(host: str, port: int | None) -> list[str]:
+    """On a public deployment (``config.public_addresses_only``): the addresses ``host`` resolves to, in the resolver's
+    order, each refused (``_refuse_address``) before any connection is tried; [] on a local install, or for a name
+    that does not resolve (the connection says so)."""
     if not config.public_addresses_only():
-        return
+        return []
     try:
-        found = {info[4][0] for info in socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)}
+        found = [info[4][0] for info in socket.getaddrinfo(host, port or 80, type=socket.SOCK_STREAM)]
     except (OSError, UnicodeError):
-        return  # not resolved: the connection says so
-    for address in sorted(found):
+        return []
+    for address in found:
         _refuse_address(address, host)
+    return list(dict.fromkeys(found))
 
 
 def _refuse_address(text: str, host: str) -> None:
@@ -408,11 +437,24 @@ def _refuse_address(text: str, host: str) -> None:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return
-    mapped = getattr(address, "ipv4_mapped", None) or address
-    if mapped.is_global and not mapped.is_multicast:
+    if all(a.is_global and not a.is_multicast for a in _held_within(address)):
         return
     raise PrivateAddressError(f"{host} is at {address}, an address of this app's own machine or network, which a "
                               "public app does not reach: give your server's public address.")
+
+
+_EMBEDDING = [ipaddress.ip_network(n) for n in ("::/96", "64:ff9b::/96")]  # IPv4-compatible, NAT64's
+
+
+def _held_within(address: Any) -> list[Any]:
+    """``address`` and the IPv4 address an IPv6 one carries (mapped ``::ffff:127.0.0.1``, 6to4 ``2002:7f00:1::``,
+    IPv4-compatible ``::127.0.0.1``, NAT64 ``64:ff9b::a00:1``): each must be public."""
+    found = [address]
+    if address.version == 6:
+        found += [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+        if any(address in net for net in _EMBEDDING) and address != ipaddress.ip_address("::"):
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
 
 
 def _refuse_private(sock: Any, host: str) -> None:

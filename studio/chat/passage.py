@@ -129,12 +129,15 @@ class OverPassage:
                                "reads long passages in overlapping windows).")
 
     def answer(self, question: str, context: str, params: ChatParams, *,
-               stop: threading.Event | None = None, stats: StreamStats | None = None) -> PassageAnswer:
+               stop: threading.Event | None = None, stats: StreamStats | None = None,
+               on_piece: Callable[[str], None] | None = None) -> PassageAnswer:
+        """As ``PassageBackend.answer``; ``on_piece`` gets each piece of the answer as it streams."""
         extractive.check_passage(question, context)
         self._check_fits(question, context, params)
         stats = stats if stats is not None else StreamStats()
         # ``stop`` goes to the stream: Stop left a stalled server's answer "Answering…" until its timeout
-        text = complete(self.chat, self.messages(question, context), params, stats, stop=stop).strip()
+        text = complete(self.chat, self.messages(question, context), params, stats, stop=stop,
+                        on_piece=on_piece).strip()
         stopped = stop is not None and stop.is_set()
         if stopped and not text:
             raise CancelledError("Stopped before the first token: no answer.")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config
+from studio.errors import StudioError
 
 FILE = "conversation.json"
 FORMAT = 1
@@ -155,6 +156,26 @@ def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ())
             doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
             atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
         return stamp(), dropped
+
+
+def keep_answer(question_id: str, turn: dict[str, Any], secrets: Iterable[str | None] = ()) -> bool:
+    """Put ``turn`` right after the kept question ``question_id`` where nothing answers it yet: its tab is gone (no
+    page is left to place it), and the words it streamed were lost. Returns whether it was written; a file that
+    cannot be read, a question cleared since, or a refused write leave the file as it is."""
+    with LOCK:
+        try:
+            turns, _note = load()
+        except Unreadable:
+            return False
+        at = next((i for i, t in enumerate(turns) if t["role"] == "user" and t.get("id") == question_id), None)
+        if at is None or (at + 1 < len(turns) and turns[at + 1]["role"] == "assistant"):
+            return False
+        turns.insert(at + 1, turn)
+        try:
+            save(turns, secrets)
+        except (StudioError, OSError):
+            return False
+        return True
 
 
 def join_into(local: Path, stored: bytes) -> bool:

@@ -20,6 +20,8 @@ def _answer(turn: dict[str, Any]) -> dict[str, Any]:
     timing, and a failure's reason (a failed answer is not an empty one)."""
     out = {k: turn[k] for k in ("role", "model", "stats") if k in turn}
     out["content"] = (turn.get("content") or "").strip()
+    if turn.get("note") == CUT_SHORT_NOTE:
+        out["note"] = CUT_SHORT
     if turn.get("error"):
         out["error"] = turn["error"]
         out.pop("stats", None)  # "0 tokens" says nothing about a failure
@@ -39,6 +41,10 @@ def _scrubbed(value: Any, secrets: Sequence[str | None]) -> Any:
 
 UNANSWERED = "No answer: the page was reloaded or closed while it was answered."
 """What the page says under a question kept without its answer (and what an export says there)."""
+
+CUT_SHORT_NOTE = "cut short"  # a kept answer's ``note``: its tab was reloaded or closed while it streamed
+CUT_SHORT = "Cut short: the page was reloaded or closed while it was answered."
+"""What the page (and an export) says under such an answer: the words that came before are kept."""
 
 
 def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
@@ -88,6 +94,8 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
             if turn.get("model"):
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
+            if turn.get("note") == CUT_SHORT_NOTE:
+                body += f"\n\n*{CUT_SHORT}*"
             lines += [f"## {who}", "", body, ""]
         if _unanswered(messages, i):  # two "## You" in a row read as one question lost in the export
             lines += [f"*{UNANSWERED}*", ""]
@@ -187,10 +195,11 @@ TAB_GONE_GRACE_S = 10.0  # a tab closed or reloaded: its answers stop after this
 
 
 def stop_when_gone(tasks: Sequence[Task], alive: Callable[[], bool], grace_s: float = TAB_GONE_GRACE_S,
-                   poll_s: float = 1.0) -> None:
+                   poll_s: float = 1.0, on_gone: Callable[[], None] | None = None) -> None:
     """Stop ``tasks`` once ``alive()`` (the browser tab that asked) has been false for ``grace_s``: a reloaded or
     closed tab's answer went on for minutes, holding its local model (the new tab's question waited on "another
-    answer is using it") or its server's connection, for a page that no longer shows it. Returns when they end."""
+    answer is using it") or its server's connection, for a page that no longer shows it. Then ``on_gone()`` (also
+    where they ended while the tab was gone): no page is left to keep what they answered. Returns when they end."""
     gone_since = None
     while not all(t.done for t in tasks):
         if alive():
@@ -200,5 +209,23 @@ def stop_when_gone(tasks: Sequence[Task], alive: Callable[[], bool], grace_s: fl
         elif time.monotonic() - gone_since >= grace_s:
             for t in tasks:
                 t.cancel()
-            return
+            break
         time.sleep(poll_s)
+    if on_gone is not None and (gone_since is not None or not alive()):
+        on_gone()
+
+
+def cut_short_turn(jobs: Sequence[StreamJob]) -> dict[str, Any] | None:
+    """The answer (compare mode: both) of a tab gone while it streamed, as a history entry: the words that came,
+    marked cut short (``CUT_SHORT_NOTE``); None where nothing came (no word, no failure), and the question then says
+    it has no answer (``UNANSWERED``)."""
+    turns = [job.as_turn() for job in jobs]
+    if not any((t.get("content") or "").strip() or t.get("error") for t in turns):
+        return None
+    for t in turns:
+        if t.get("note") == "stopped":
+            t["note"] = CUT_SHORT_NOTE
+    turn = turns[0]
+    if len(turns) > 1:
+        turn["alt"] = turns[1]
+    return turn

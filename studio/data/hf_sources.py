@@ -152,6 +152,25 @@ def _cached(repo: str) -> bool:
             or _prepared(repo).exists())
 
 
+def _downloaded(repo: str) -> Path | None:
+    """The copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the newest),
+    or None where it holds none."""
+    from huggingface_hub import constants
+
+    root = Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}"
+    try:
+        main = root / "snapshots" / (root / "refs" / "main").read_text(encoding="utf-8").strip()
+        if main.is_dir():
+            return main
+    except (OSError, ValueError):
+        pass
+    try:
+        found = sorted((p for p in (root / "snapshots").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return None
+    return found[-1] if found else None
+
+
 def _read_prepared(repo: str, name: str | None, split: str | None):
     """``repo`` from its prepared copy in the local cache, without asking the Hub: what ``load_dataset`` reads in
     offline mode (the newest copy of the config), built directly, as switching the process-wide offline mode on for
@@ -185,9 +204,12 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     # is read at once, as load_dataset's offline mode reads it (load_dataset itself waited 25-35 s in
     # huggingface_hub's retries first); without one, it is said at once.
     refused = cache_dir is None and not Path(repo).exists() and _refused()
-    if refused and _prepared(repo).exists():
+    # only the downloaded files (their prepared copy deleted): read as the local folder they are, without the Hub
+    files_copy = _downloaded(repo) if refused and not _prepared(repo).exists() else None
+    if refused and (files_copy is not None or _prepared(repo).exists()):
         try:
-            obj = _read_prepared(repo, name, split)
+            obj = (_read_prepared(repo, name, split) if files_copy is None
+                   else load_dataset(str(files_copy), name, split=split))
         except Exception as exc:  # not this config, not this split: said as load_dataset's own failures are
             reason = hub_failures.missing(exc, repo)
             text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

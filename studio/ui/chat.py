@@ -111,12 +111,20 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
     asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked
-    alive = _tab_alive()
-    for gone in [k for k, answering in list(ANSWERING.items()) if not answering()]:  # tabs closed mid-answer
+    for gone in [k for k, answering in list(ANSWERING.items()) if not answering()]:  # answers ended in closed tabs
         ANSWERING.pop(gone, None)
-    ANSWERING[asked["id"]] = lambda: alive() and any(not job.done for job in jobs)
+    # another tab says "being answered" until it ends, the tab that asked gone or not (its words are kept then)
+    ANSWERING[asked["id"]] = lambda: any(not job.done for job in jobs)
     save(lambda turns: turns.append(dict(asked)))  # kept even where the tab is reloaded before its answer ends
-    stop_with_the_tab(jobs)
+    secrets = used_secrets()  # read now: the watcher has no session to read them from
+
+    def keep_what_came() -> None:
+        if (turn := chat.cut_short_turn(jobs)) is not None:
+            from studio.chat import saved
+
+            saved.keep_answer(asked["id"], turn, secrets)
+
+    stop_with_the_tab(jobs, keep_what_came)
 
 
 def put_back() -> None:
@@ -125,31 +133,22 @@ def put_back() -> None:
         st.session_state["chat.input"] = question
 
 
-def _tab_alive() -> Callable[[], bool]:
-    """Whether the browser tab running this script is still open (always, where there is no server: AppTest)."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not Runtime.exists():
-        return lambda: True
-    runtime, sid = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(sid)
-
-
-def stop_with_the_tab(tasks: list) -> None:
+def stop_with_the_tab(tasks: list, on_gone: Callable[[], None] | None = None) -> None:
     """Answers stop when the browser tab that asked is reloaded or closed (``chat.stop_when_gone``): its session is
-    gone, and with it the page that would show them."""
+    gone, and with it the page that would show them; ``on_gone`` then keeps what they answered."""
     import threading
 
     from streamlit.runtime import Runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+    from studio import config
+
     ctx = get_script_run_ctx(suppress_warning=True)
     if ctx is None or not Runtime.exists():  # no server (a script, AppTest): no tab to watch
         return
     runtime, sid = Runtime.instance(), ctx.session_id
-    threading.Thread(target=chat.stop_when_gone, args=(tasks, lambda: runtime.is_active_session(sid)),
+    threading.Thread(target=config.bound(chat.stop_when_gone),  # the visitor's workspace, on a public app
+                     args=(tasks, lambda: runtime.is_active_session(sid)), kwargs={"on_gone": on_gone},
                      daemon=True, name="chat-tab-watch").start()
 
 
@@ -169,6 +168,8 @@ def collect_finished() -> None:
         at = next((i for i, t in enumerate(turns) if asked.get("id") and t.get("id") == asked["id"]), None)
         if at is None:
             turns.extend([dict(asked), turn] if asked else [turn])
+        elif at + 1 < len(turns) and turns[at + 1].get("role") == "assistant":  # kept cut short while the tab was
+            turns[at + 1] = turn  # away (``stop_with_the_tab``), and it came back: the whole answer replaces it
         else:
             turns.insert(at + 1, turn)
 
@@ -226,6 +227,8 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:
             st.caption(meta)
+        if turn.get("note") == chat.CUT_SHORT_NOTE:  # the words that came before the tab was reloaded or closed
+            st.caption(f":material/content_cut: {chat.CUT_SHORT}")
         if turn.get("cut_at") and not stopped and not turn.get("error"):
             st.caption(f":material/content_cut: {chat.cut_note(int(turn['cut_at']))}")
 

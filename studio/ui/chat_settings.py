@@ -600,8 +600,9 @@ def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
     def apply_preset() -> None:
         st.session_state["chat.system"] = presets[st.session_state["chat.preset"]]
 
+    shown = {AS_TRAINED: trained.label} if trained else {}  # the kept key stays; its name says what the model gets
     st.selectbox("System prompt preset", list(presets), key="chat.preset", on_change=apply_preset, disabled=disabled,
-                 persist_state=ui.PERSIST)
+                 format_func=lambda p: shown.get(p, p), persist_state=ui.PERSIST)
     if trained:
         st.caption(f"{ui.md(trained.run_name)}: {ui.md(trained.description)}")
     return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled, persist_state=ui.PERSIST)

@@ -315,12 +315,17 @@ class PassageTask(Task):
         self.question, self.context, self.params = question, context, params
         self.phase = "loading"
         self.stats = StreamStats()  # read while it answers: its status says a wait for the model
+        self.text = ""  # a generative answer as it streams, drawn in its card as a conversation's is
+
+    def _add(self, piece: str) -> None:
+        self.text += piece
 
     def work(self) -> passage.PassageAnswer:
         backend = passage.make_passage_backend(self.spec, self._token, system=self.system)
         self.phase = "answering"
         self.stats.started = time.perf_counter()
-        return backend.answer(self.question, self.context, self.params, stop=self.stop, stats=self.stats)
+        more = {} if backend.extractive else {"on_piece": self._add}  # an extractive answer comes whole
+        return backend.answer(self.question, self.context, self.params, stop=self.stop, stats=self.stats, **more)
 
     def failure_message(self, exc: BaseException) -> str:
         return unexpected(f"The answer from {self.label}", exc)
@@ -373,7 +378,9 @@ def _one(task: PassageTask, context: str) -> None:
     with st.container(border=True):
         st.caption(ui.md(task.label))
         if not task.done:
-            if task.phase == "answering" and task.stats.status:  # compare mode's other side holds the model
+            if task.text:  # its words so far (it read "Answering…" until the last one came)
+                ui.show_text(task.text, "▌")
+            elif task.phase == "answering" and task.stats.status:  # compare mode's other side holds the model
                 # in a conversation's words and with its moving count (``studio.ui.chat``), not "Answering…"
                 waited = time.perf_counter() - task.stats.started
                 st.caption(f":material/hourglass_top: {ui.md(task.stats.status)} {waited:.0f} s so far.")

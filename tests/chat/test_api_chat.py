@@ -870,3 +870,83 @@ def test_a_public_app_does_not_reach_its_own_machine_for_a_visitor_s_url(faults,
         assert complete(backend(faults, "good"), ASK, ChatParams(timeout_s=10)) == "".join(GOOD_ANSWER)
     finally:
         config.set_private_servers(False)
+
+
+class _Listener:
+    """A loopback port that counts the connections made to it (the server's own service a visitor's URL aims at)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port, self.accepted = self.sock.getsockname()[1], 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def count(self) -> int:
+        """The connections made before now: one more made here, and waited for (they are accepted in order)."""
+        before = self.accepted
+        socket.create_connection(("127.0.0.1", self.port)).close()
+        deadline = time.monotonic() + 30
+        while self.accepted == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.accepted - 1
+
+
+def test_a_public_app_s_proxy_and_a_rebinding_name_do_not_reach_its_own_machine(monkeypatch):
+    """Two ways round the public app's refusal of a visitor's private address: with HTTP_PROXY set on the deployment,
+    the address was not checked at all and the proxy was sent http://10.9.8.7/...; a name that resolved to a public
+    address for the check and to the server's own the next time was connected to (an open port and a closed one
+    reading differently); an IPv6 address carrying a private IPv4 one (NAT64, 6to4) was tried. All are refused, nothing
+    connected to."""
+    import urllib3.util.connection
+
+    from studio import config
+
+    monkeypatch.setattr(config, "_tenancy", True)
+    proxy = _Listener()
+    for name in ("HTTP_PROXY", "http_proxy"):  # the lower-case one wins where both are set
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
+    for url in ("http://10.9.8.7:8000/v1", "http://169.254.169.254/v1"):
+        with pytest.raises(StudioError, match="own machine or network"):
+            complete(make_backend(BackendSpec(kind="openai", model="m", base_url=url)), ASK, ChatParams(timeout_s=5))
+    assert proxy.count() == 0  # the proxy was never asked for them
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name)
+    for host in ("64:ff9b::a00:1", "2002:a9fe:a9fe::1", "::127.0.0.1"):  # 10.0.0.1 by NAT64, the metadata one by 6to4
+        with pytest.raises(StudioError, match="own machine or network"):
+            complete(make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://[{host}]:8000/v1")), ASK,
+                     ChatParams(timeout_s=2))
+
+    own = _Listener()
+    answers = iter(["93.184.216.34"])  # public the first time, the server's own after
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            return real(next(answers, "127.0.0.1"), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    tried = []
+    connect = urllib3.util.connection.create_connection
+
+    def no_internet(address, *args, **kwargs):  # the public address is refused here, not sought on the internet
+        tried.append(address[0])
+        if address[0] == "93.184.216.34":
+            raise ConnectionRefusedError(111, "Connection refused")
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", no_internet)
+    shut = make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://rebind.example:{own.port}/v1"))
+    with pytest.raises(StudioError):
+        complete(shut, ASK, ChatParams(timeout_s=5))
+    assert own.count() == 0 and tried == ["93.184.216.34"] * len(tried)  # its own port never connected to

@@ -256,6 +256,31 @@ def test_a_training_run_chats_as_it_was_trained_and_says_how(faults):
     assert AS_TRAINED not in at.selectbox(key="chat.preset").options
 
 
+def test_as_trained_says_the_default_system_prompt_a_run_s_chat_template_writes():
+    """A run on SmolLM2 offered "As trained (no system prompt)", though SmolLM2's chat template writes its own system
+    prompt into a conversation without one, and the run trained and is asked with it. The preset says so, and names
+    it; the saved preset key is the one it always was."""
+    from studio.chat.trained import AS_TRAINED
+    from studio.train import runs
+
+    folder = runs.run_dir(runs.new_run_id("faq"))
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "config.json").write_text("{}")
+    default = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    (folder / "model" / "chat_template.jinja").write_text(  # SmolLM2-135M-Instruct's
+        "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+        + default + "<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+        "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+    runs.write_run(folder, {"name": "FAQ run", "created": runs.now_iso(), "base": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                            "format": "chat-template", "config": {}})
+    at = page(**{"chat.a.model": f"run:{folder.name}"})
+    preset = at.selectbox(key="chat.preset")
+    assert preset.value == AS_TRAINED and at.text_area(key="chat.system").value == ""
+    assert preset.options[0] == "As trained (its chat template's default system prompt)"
+    assert "no system prompt" not in preset.options[0]
+    assert any(default in c.value for c in at.caption)
+
+
 def test_a_system_prompt_typed_in_comes_back_after_a_training_run(faults):
     """A system prompt typed in, a run picked ("As trained" replaces it), another model picked: the prompt reset to
     the "Helpful assistant" preset, the text typed in lost. It comes back now."""

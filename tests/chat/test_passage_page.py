@@ -182,6 +182,8 @@ def test_stop_mid_answer_keeps_what_a_generative_model_had_said(offline):
         deadline = time.time() + 30
         while task.stats.tokens < 2 and time.time() < deadline:  # its first words came (one every 0.4 s)
             time.sleep(0.1)
+        at.run()  # they show in the card as they stream (it read "Answering…" until the answer had ended)
+        assert any(">Uma partida" in m.value for m in at.markdown) and "Answering…" not in [c.value for c in at.caption]
         at.button(key="chat.passage.stop").click().run()
         deadline = time.time() + 10
         while not task.done and time.time() < deadline:

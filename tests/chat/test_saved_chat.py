@@ -439,3 +439,36 @@ def test_an_answer_cut_at_max_new_tokens_still_says_so_after_a_reload(faults):
     (turn,) = [t for t in again.session_state["chat.messages"] if t["role"] == "assistant"]
     assert turn["content"] == "A match has two halves of"
     assert any(c.value.endswith("raise Max new tokens to see more.") and "Cut at" in c.value for c in again.caption)
+
+
+class _HalfAnswer:
+    """A model that says its first words, then waits until it is stopped (a fake: a tab closing mid-answer, the
+    watcher's part, is driven here without a browser)."""
+
+    def stream(self, messages, params, stats=None, stop=None):
+        yield "The first words"
+        stop.wait(30)
+
+
+def test_a_tab_closed_mid_answer_keeps_the_words_that_came_marked_cut_short():
+    """Closing or reloading the tab while an answer streamed threw away the words already shown: the question came
+    back with "No answer". They are kept, said to be cut short, and the model sees them next."""
+    from studio.chat import ChatParams, StreamJob, cut_short_turn, history_for, stop_when_gone
+
+    saved.save([{"role": "user", "id": "q1", "content": "Tell me a story"}])
+    job = StreamJob("m", _HalfAnswer, [{"role": "user", "content": "Tell me a story"}], ChatParams()).start()
+    deadline = time.monotonic() + 10
+    while not job.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop_when_gone([job], lambda: False, grace_s=0, poll_s=0.01,
+                   on_gone=lambda: saved.keep_answer("q1", cut_short_turn([job])))
+    at = new_session()
+    assert "The first words" in shown(at)
+    assert "Cut short: the page was reloaded or closed while it was answered." in captions(at)
+    assert "No answer" not in captions(at)
+    assert history_for(at.session_state["chat.messages"])[-1] == {"role": "assistant", "content": "The first words"}
+    from studio.chat import export_json, export_markdown
+
+    turns = at.session_state["chat.messages"]  # the exports say it too
+    assert "The first words\n\n*Cut short: the page was reloaded" in export_markdown(turns)
+    assert json.loads(export_json(turns))["messages"][-1]["note"].startswith("Cut short:")

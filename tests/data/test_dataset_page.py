@@ -749,6 +749,41 @@ def test_import_tab_loads_from_the_hub_and_says_in_one_line_when_it_cannot(monke
     assert err.startswith("Cannot import nobody-here-none: Cannot reach the Hub") and "\n" not in err
 
 
+def test_import_tab_says_a_hub_dataset_was_read_from_the_local_cache(monkeypatch, tmp_path):
+    """The Hub refusing the connection (a loopback port nothing listens at, as the endpoint), the dataset's files in
+    the Hugging Face download cache: the rows come from there, and the tab says so in one line above them (the words
+    were tested on the command line only)."""
+    import socket
+
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from huggingface_hub import constants
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refusing = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", refusing)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.chdir(tmp_path)  # no local folder alice/faq: the cache, not a path, serves it
+    snapshot = tmp_path / "hub" / "datasets--alice--faq" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    pq.write_table(pa.Table.from_pylist(UNICODE), snapshot / "train.parquet")
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq")
+    at.button(key="dataset.import.hub_load").click().run()
+    _loaded(at)
+    assert not at.exception and f"Read **{len(UNICODE)} records** as HUB." in texts(at.markdown)
+    assert texts(at.info) == ["Read alice/faq from the local cache: the Hub cannot be reached (it refused the "
+                              "connection), so this is the copy last downloaded here, which may be older than the "
+                              "Hub's."]
+
+
 def _loaded(at: AppTest) -> AppTest:
     """Wait for the Import tab's background read (a ``Task``) and rerun, as its polling fragment does."""
     job = at.session_state["dataset.import.load"] if "dataset.import.load" in at.session_state else None

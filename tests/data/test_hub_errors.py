@@ -117,6 +117,14 @@ def test_importing_a_missing_hub_dataset_or_split_names_it_and_offline_says_cann
         "note: Read alice/qa from the local cache: the Hub cannot be reached (it refused the connection), so this is the "
         "copy last downloaded here, which may be older than the Hub's.\n"), cached.stderr
     assert json.loads(again.read_text()) == ROWS
+    # Its prepared copy deleted, its downloaded files still there: read from those at once too (load_dataset went
+    # through the same retries first).
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf" / "datasets" / "alice___qa")
+    files_only = cli("dataset", "import", "hub:alice/qa", "--out", str(again), "--force", env={**env, "HF_ENDPOINT": _refusing()})
+    assert files_only.returncode == 0 and files_only.stderr == cached.stderr, files_only.stderr
+    assert json.loads(again.read_text()) == ROWS
 
 
 def _refusing() -> str:
