@@ -1,12 +1,15 @@
-"""Crash-safe file writes: write a temporary file beside the target, fsync, then rename."""
+"""Crash-safe file writes: write a temporary file beside the target, fsync, then rename; and moves into the trash."""
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +159,24 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, value: Any, *, indent: int | None = 2) -> None:
     """Atomically write ``value`` as UTF-8 JSON, keeping non-ASCII text as it is."""
     write_text(path, json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
+
+
+def move_into_trash(trash: Path, source: Path, name: str) -> Path:
+    """Move the folder ``source`` into ``trash`` as ``<name>-<time>`` (``-2``, ``-3``... after it where that is taken:
+    a dataset deleted, made again and deleted within the second went inside the first one's folder) and return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        dest = trash / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
+        try:
+            dest.mkdir()  # the name taken at once: two deletes in the same second cannot both pick it
+        except FileExistsError:
+            continue
+        break
+    try:
+        os.rename(source, dest)  # over the empty folder just made: one step on one disk
+    except OSError as exc:
+        dest.rmdir()
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(source), dest)  # a workspace whose datasets or runs are on another disk than its trash
+    return dest

@@ -29,7 +29,6 @@ from pathlib import Path
 from studio import atomic, config, jobs
 from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
 from studio.models import text
-from studio.trash import move_into
 
 Record = dict[str, object]
 
@@ -315,7 +314,7 @@ def delete_dataset(dataset_id: str) -> Path:
         trash.mkdir(exist_ok=True)
         config.made([trash])
     with _held(dataset_id, deleting=True) as path:
-        return move_into(trash, path, dataset_id)
+        return atomic.move_into_trash(trash, path, dataset_id)
 
 
 def list_versions(dataset_id: str) -> list[VersionInfo]:

@@ -40,7 +40,6 @@ from studio.models import run_folders, text
 from studio.models.adapters import BASE_AS
 from studio.models.run_folders import RUN_JSON, checkpoints, last_checkpoint, run_dir  # noqa: F401 (used as runs.run_dir, runs.last_checkpoint)
 from studio.train.config import TrainConfig
-from studio.trash import move_into
 
 SPLIT_JSON = "split.json"
 METRICS = "metrics.jsonl"
@@ -437,7 +436,7 @@ def delete_run(run_id: str, in_use: list[str] | None = None) -> Path:
                           " delete those runs first, or keep this one.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
-    return move_into(trash, run.dir, f"run-{run_id}")
+    return atomic.move_into_trash(trash, run.dir, f"run-{run_id}")
 
 
 def checkpoint_bytes(folder: Path) -> int:
