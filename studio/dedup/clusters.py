@@ -29,6 +29,14 @@ class Cluster:
     def top_score(self) -> float:
         return max(p.score for p in self.pairs)
 
+    def tops(self) -> tuple[float | None, float | None]:
+        """(best fuzzy score 0-100, best cosine x 100) of a cluster "Both, combined" found: a pair only the semantic
+        finder found is on the cosine scale, any other (exact copies, fuzzy, or found by both) on the fuzzy one.
+        None where no pair is on that scale."""
+        fuzzy = [p.score for p in self.pairs if (p.kind or self.kind) != "semantic"]
+        cosine = [p.score for p in self.pairs if (p.kind or self.kind) == "semantic"]
+        return max(fuzzy, default=None), max(cosine, default=None)
+
 
 def kind_of(pairs: Iterable[Pair], default: str) -> str:
     """The kind of a cluster joined by ``pairs`` (a pair without one counts as ``default``): "exact" when every

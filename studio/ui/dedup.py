@@ -513,19 +513,30 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         st.caption(f":material/history: {n:,} cluster{'s' if n != 1 else ''} you marked not duplicates in an earlier "
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
     b1 = b2 = b3 = b4 = _row()  # each button as wide as its label ("Keep the sugg…", "U…" in columns at 800 px)
+    both = config.method == "both"  # each finder's clusters on its own scale, as the thresholds: never one mixed number
+    bulk_cos = why_cos = None
     if cos:
         above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
                                         step=0.005)
         above *= 100
     else:
-        above, why = numbers.number_box(b1, "Clusters scoring at least", "dedup.bulk_score", 95.0, lo=0.0, hi=100.0,
-                                        step=0.5)
-    if why:  # out of range: the bulk keep waits for a value it can use
-        st.error(why, icon=":material/error:")
-    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why),
-              help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
-                   "one) and drop the others; Undo takes it back.",
-              on_click=_act, args=(functools.partial(review.keep_suggested_above, cosine=cos), above))
+        above, why = numbers.number_box(b1, "Fuzzy clusters scoring at least" if both else "Clusters scoring at least",
+                                        "dedup.bulk_score", 95.0, lo=0.0, hi=100.0, step=0.5)
+    if both:
+        bulk_cos, why_cos = numbers.number_box(b1, "Semantic clusters with cosine at least", "dedup.bulk_cos", 0.95,
+                                               lo=0.5, hi=1.0, step=0.005)
+        bulk_cos = None if bulk_cos is None else bulk_cos * 100
+    for line in (why, why_cos):
+        if line:  # out of range: the bulk keep waits for a value it can use
+            st.error(line, icon=":material/error:")
+    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why or why_cos),
+              help=("In every undecided cluster with a fuzzy pair scoring at least the first number, or a semantic "
+                    "pair with cosine at least the second, keep its suggested record (the most complete one) and drop "
+                    "the others; Undo takes it back." if both else
+                    "In every undecided cluster scoring at least this, keep its suggested record (the most complete "
+                    "one) and drop the others; Undo takes it back."),
+              on_click=_act, args=(functools.partial(review.keep_suggested_above, cosine=cos, min_cosine=bulk_cos),
+                                   above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
@@ -616,8 +627,12 @@ def _status(decision) -> str:
 def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
+        fuzzy_top, cos_top = c.tops()  # found by both finders: each scale said apart, never cosine x 100 as a score
         score = ("identical text (case and punctuation aside)" if c.kind == "exact"
-                 else f"cosine {c.top_score / 100:.3f}" if c.kind in ("semantic", "exact+semantic")
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic"
+                 else f"top score {fuzzy_top:.1f} · cosine {cos_top / 100:.3f}"
+                 if "semantic" in c.kind and fuzzy_top is not None and cos_top is not None
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind == "exact+semantic"
                  else f"top score {c.top_score:.1f}")
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
         st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")

@@ -73,6 +73,20 @@ def test_a_bulk_keep_that_reaches_no_cluster_is_refused_with_the_highest_score_u
     assert r.keep_suggested_above(0) == 0  # every cluster decided: nothing left to say anything about
 
 
+def test_both_bulk_keep_judges_fuzzy_scores_and_cosines_each_on_its_own_scale():
+    """Both, combined: one "Clusters scoring at least 95" kept a semantic cluster at cosine 0.955 (read as 95.5) and
+    refused one of cosine 0.99 under 99.5; each finder's pairs are now judged against their own number."""
+    r = Review([Cluster((0, 1), (Pair(0, 1, 96.0, "fuzzy"),), keep=0, kind="fuzzy"),
+                Cluster((2, 3), (Pair(2, 3, 95.5, "semantic"),), keep=3, kind="semantic"),
+                Cluster((4, 5, 6), (Pair(4, 5, 93.0, "fuzzy"), Pair(5, 6, 97.0, "semantic")), keep=5,
+                        kind="fuzzy+semantic")])
+    assert r.keep_suggested_above(95.0, min_cosine=96.0) == 2  # fuzzy 96 and cosine 0.97; not cosine 0.955
+    assert sorted(r.decisions()) == [0, 2]
+    with pytest.raises(StudioError) as err:
+        r.keep_suggested_above(95.0, min_cosine=96.0)
+    assert "cosine 0.9550 (semantic)" in str(err.value)
+
+
 def test_semantic_clusters_are_reviewed_the_same_way():
     r = Review([clusters()[2]])
     r.keep_one(0, 5)
@@ -1111,3 +1125,6 @@ def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third
     assert (config.method, config.threshold, config.semantic_threshold) == ("both", 90.0, 0.9)
     assert not at.slider and not at.exception
     assert {m.label: m.value for m in at.metric}["Clusters"] == "2"  # as the command line finds at 90
+    # The bulk keep reads each finder's number on its own scale, as the thresholds do
+    assert {b.label for b in at.number_input if b.key.startswith("dedup.bulk")} == {
+        "Fuzzy clusters scoring at least", "Semantic clusters with cosine at least"}
