@@ -414,19 +414,16 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
     return out
 
 
-NAMED_CHARS = 80  # characters of an answer that name a record without a question in the list of changes
-
-
 def _named(record: Record) -> str:
-    """A whole record as the list of changes names it: its question, or, without one, what it has (a blank row
-    there said nothing of which record was added or deleted)."""
-    question = as_text(record.get("question")).strip()
-    if question:
-        return question
-    answer = " ".join(as_text(record.get("answer")).split())
-    if not answer:
+    """A whole record as the list of changes names it: its question and its answer as typed (a new record showed its
+    question alone, so an answer typed or brought in wrong was nowhere to check before Save), and its passage when it
+    has one; a record with none of them is "(empty record)" (a blank row said nothing of which record it was)."""
+    question, answer = as_text(record.get("question")).strip(), as_text(record.get("answer")).strip()
+    context = as_text(record.get(CONTEXT)).strip()
+    if not question and not answer and not context:
         return "(empty record)"
-    return "(no question) " + (answer if len(answer) <= NAMED_CHARS else answer[:NAMED_CHARS - 1] + "…")
+    said = f"Q: {question or '(no question)'} · A: {answer or '(no answer)'}"
+    return said + (f" · Passage: {context}" if context else "")
 
 
 # ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Draft:
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
     kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
     handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
+    brought: bool = False  # this tab brought another tab's kept edits in ("Bring them here"): said so in the banner
     # (what happened to the kept copy, what to do or None), said once in the unsaved-changes banner (``banner``)
     note: tuple[str, str | None] | None = None
 
@@ -312,9 +313,11 @@ def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
 def banner(summary: str, d: Draft) -> str:
     """The one line that says what this tab holds unsaved, where it is kept and what to do; ``d.note`` said once."""
     note, d.note = d.note, None
-    lead = "Unsaved changes from before the reload" if d.restored else "Unsaved changes"
-    todo = "Save them, or press Discard changes to go back to the saved version." if d.restored else None
+    lead = ("Unsaved changes brought in from another tab" if d.brought else
+            "Unsaved changes from before the reload" if d.restored else "Unsaved changes")
+    todo = ("Save them, or press Discard changes to go back to the saved version." if d.restored or d.brought
+            else None)
     if note is None:
-        return f"{lead}: {summary} (kept in this workspace). {todo}" if d.restored else f"{lead}: {summary}."
+        return f"{lead}: {summary} (kept in this workspace). {todo}" if todo else f"{lead}: {summary}."
     what, action = note
     return f"{lead}: {summary}; {what}." + (f" {action or todo}" if action or todo else "")

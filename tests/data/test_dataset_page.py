@@ -1168,8 +1168,8 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
     assert changed.to_dict("records") == [
         {"record": 41, "field": "question", "saved": "Question 41?", "now": "Question 41, asked again?"},
         {"record": 137, "field": "answer", "saved": "Answer 137.", "now": "Changed."},
-        {"record": 200, "field": "(new record)", "saved": "", "now": "New?"},
-        {"record": None, "field": "(deleted)", "saved": "Question 3?", "now": ""}]
+        {"record": 200, "field": "(new record)", "saved": "", "now": "Q: New? · A: Yes."},
+        {"record": None, "field": "(deleted)", "saved": "Q: Question 3? · A: Answer 3.", "now": ""}]
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
 
 
@@ -1374,17 +1374,39 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert other.data_editor[0].value["answer"].tolist() == ["45 minutes.", "Eleven."]
     assert not [w for w in texts(other.warning) if "Unsaved" in w]
     assert [i for i in texts(other.info) if i.startswith("Another tab")] == [
-        "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
+        "Another tab, open now, left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace apart from yours. Bring them here to go on with them. (The workspace keeps the unsaved changes of "
         "4 tabs per dataset; a tab beyond that drops the oldest closed tab's, never an open tab's.)"]
     edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})  # the first tab goes on
     other.run()
-    assert any(i.startswith("Another tab (open now, or closed since) left unsaved changes to this dataset: 2 edited")
+    assert any(i.startswith("Another tab, open now, left unsaved changes to this dataset: 2 edited")
                for i in texts(other.info))
     other.button(key="dataset.draft.bring").click().run()
     assert other.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "11."]
-    assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes from before the reload")
+    assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes brought in from another tab")
     assert not [i for i in texts(other.info) if i.startswith("Another tab")]
+
+
+def test_an_earlier_visits_unsaved_import_brought_in_after_a_newer_save_goes_on_top_of_it_and_saves():
+    """An import left unsaved by an earlier visit was offered as "Another tab (open now, or closed since)"'s; brought
+    in after a newer save, Save opened the conflict panel ("saved since you started editing") over a version this tab
+    never had. The offer now says whose and on which version they were made, bringing them in puts them on top of the
+    latest, and Save saves them."""
+    info = store.create_dataset("Mine", RECS)
+    added = {"question": "Who restarts?", "answer": "The referee."}
+    editing.save_draft(info.id, 1, RECS, [*RECS, added], "0123456789ab")  # an earlier visit's tab, closed since
+    store.save_version(info.id, [RECS[0], {**RECS[1], "answer": "11."}], base_version=1, message="players")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    offer = [i for i in texts(at.info) if "left unsaved changes" in i][0]
+    assert offer.startswith("A tab closed since (an earlier visit, or a window closed) left unsaved changes to this "
+                            "dataset: 1 added") and "made on version 1, and version 2 was saved since" in offer
+    at.button(key="dataset.draft.bring").click().run()
+    assert at.data_editor[0].value["answer"].tolist() == ["45 minutes.", "11.", "The referee."]
+    assert [w for w in texts(at.warning) if "Unsaved" in w][0].startswith("Unsaved changes brought in from another tab")
+    at.button(key="dataset.save").click().run()
+    assert not at.error and not at.exception
+    assert store.load_version(info.id) == [RECS[0], {**RECS[1], "answer": "11."}, added]
 
 
 def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
@@ -1396,7 +1418,7 @@ def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     second.selectbox(key="dataset.picker").select(info.id).run()
     edit(second, edited={1: {"answer": "11 players."}})
     assert [i for i in texts(second.info) if i.startswith("Another tab")] == [
-        "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
+        "Another tab, open now, left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace apart from yours. Save or discard this tab's changes first to bring those in."]
     first_again = reload_of(first)
     first_again.selectbox(key="dataset.picker").select(info.id).run()

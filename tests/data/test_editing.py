@@ -181,9 +181,19 @@ def test_a_whole_record_without_a_question_is_named_by_its_answer_in_the_list_of
     current = [saved[1], {"question": "", "answer": "A new answer " + "long " * 30}, {"question": "", "answer": ""}]
     cells = editing.changed_cells(saved, current)
     assert [(c.record, c.field, c.saved, c.now) for c in cells] == [
-        (2, "(new record)", "", "(no question) A new answer " + ("long " * 30)[:66] + "…"),
+        (2, "(new record)", "", "Q: (no question) · A: A new answer " + ("long " * 30).strip()),
         (3, "(new record)", "", "(empty record)"),
-        (None, "(deleted)", "(no question) Yes, when the ball is in play.", "")]
+        (None, "(deleted)", "Q: (no question) · A: Yes, when the ball is in play.", "")]
+
+
+def test_a_new_records_answer_is_in_the_list_of_changes_as_typed():
+    """A record added (typed in, or brought in from an import) was listed by its question alone: its answer, typed
+    wrong or come in from the wrong column, was nowhere to check before Save."""
+    saved = [{"question": "Kept?", "answer": "Yes."}]
+    current = [saved[0], {"question": "Who restarts?", "answer": "The referee."},
+               {"question": "Why?", "answer": "Because.", "context": "The laws say so."}]
+    assert [c.now for c in editing.changed_cells(saved, current)] == [
+        "Q: Who restarts? · A: The referee.", "Q: Why? · A: Because. · Passage: The laws say so."]
 
 
 def test_bringing_in_a_record_that_names_its_question_otherwise_takes_that_field_as_its_question():
