@@ -18,6 +18,7 @@ from pathlib import Path
 
 from studio import atomic
 from studio.data import store, validate
+from studio.data.display import plural
 from studio.errors import StudioError
 
 Record = dict[str, object]
@@ -261,6 +262,24 @@ def summary(diff: store.Diff) -> str:
     """"2 added, 1 removed, 3 edited" (only the parts that are not zero)."""
     parts = [f"{len(diff.added)} added", f"{len(diff.removed)} removed", f"{len(diff.edited)} edited"]
     return ", ".join(p for p in parts if not p.startswith("0 ")) or "no changes"
+
+
+def save_message(saved: list[Record], current: list[Record], *, start: list[Record] | None = None,
+                 origin: str | None = None) -> str:
+    """What a save with no message typed records: "edited" for edits alone; for records brought in (``start``: the
+    working copy as they came, an import or another tab's records to fix; ``origin``: "imported faq.csv") what the save
+    was, "imported faq.csv: fixed 2 records (3 added)" (every save read "edited", the fixes and the import unsaid).
+    A record fixed is one of ``start``'s invalid records, edited since."""
+    fixed = 0
+    if start is not None and start is not current:
+        bad = {id(start[p.record - 1]) for p in validate.errors(validate.validate(start)) if 0 < p.record <= len(start)}
+        if bad:
+            fixed = sum(1 for before, _ in changes(start, current).edited if id(before) in bad)
+    if not origin and not fixed:
+        return "edited"
+    words = summary(changes(saved, current))
+    done = f"fixed {plural(fixed, 'record')} ({words})" if fixed else f"({words})"
+    return f"{origin}: {done}" if origin and fixed else f"{origin} {done}" if origin else done
 
 
 def append(records: list[Record], new: list[Record], skip_existing: bool = True) -> tuple[list[Record], int]:

@@ -527,7 +527,7 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
                 theirs = store.load_version(info.id, now)
                 merged, lost = editing.rebase(restored.saved, restored.current, theirs)
                 restored = Draft(base=now, saved=theirs, records=merged, current=merged, nonce=restored.nonce,
-                                 brought=True)
+                                 brought=True, start=merged)
                 keep(info.id, restored)
                 kept = (f" {plural(lost, 'edit')} touched records changed in version {now} too: theirs were kept."
                         if lost else "")
@@ -554,9 +554,10 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     # One row: the buttons as wide as their labels, the box the rest (in columns, 3:1:1, "Discar…" at 800 px)
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
+    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited" if d.start is None else "left empty: what was fixed or imported")
     if row.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
-        save(info, d, message.strip() or "edited", base_version=d.base)
+        save(info, d, message.strip() or editing.save_message(d.saved, d.current, start=d.start, origin=d.origin),
+             base_version=d.base)
     if row.button("Discard changes", key="dataset.discard"):
         reset(info)
         flash("Changes discarded.")

@@ -1618,6 +1618,10 @@ def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page
     at.button(key="dataset.draft.bring").click().run()
     table = at.data_editor[0].value
     assert table["problem"].tolist() == ["", "question is empty"]
+    # fixed and saved with no message typed: the version says what the save was (it read "edited")
+    edit(at, edited={1: {"question": "Who asked?"}})
+    at.button(key="dataset.save").click().run()
+    assert not at.error and store.find_dataset("Broken").latest.message == "fixed 1 record (1 added)"
 
 
 def test_the_command_lines_records_to_fix_are_named_as_such_when_offered_and_when_a_tab_drops_them(tmp_path):

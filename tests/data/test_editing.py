@@ -223,3 +223,15 @@ def test_a_new_row_between_two_records_of_the_table_goes_between_them():
     rows.append({editing.ROW: None, "question": "", "answer": ""})  # blank: no record
     out = editing.merge_view(recs, [1, 2], rows)
     assert [r["question"] for r in out] == ["q0", "first", "q1", "between", "q2", "q3"]
+
+
+def test_a_save_with_no_message_says_what_was_fixed_and_imported_not_edited():
+    """Records brought in to fix, fixed and saved with no message typed, were recorded as "edited"."""
+    saved = [{"question": "Kept?", "answer": "Yes."}]
+    start = [saved[0], {"question": "", "answer": "Nobody asked."}, {"question": "Fine?", "answer": "Yes."}]
+    fixed = [start[0], {"question": "Who asked?", "answer": "Nobody asked."}, start[2]]
+    assert editing.save_message(saved, fixed, start=start, origin="imported faq.csv") == (
+        "imported faq.csv: fixed 1 record (2 added)")
+    assert editing.save_message(saved, start[:1] + start[2:], start=start, origin="imported faq.csv") == (
+        "imported faq.csv (1 added)")  # the one to fix deleted: nothing fixed
+    assert editing.save_message(saved, [{"question": "Kept?", "answer": "No."}]) == "edited"
