@@ -719,15 +719,21 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
         with st.expander(f"Removed ({len(diff.removed)})"):
             _wrapped_table(_qa(diff.removed, numbers), number)
     if diff.edited:
-        pairs = diff.edited[:2000]
-        passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            _wrapped_table([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
-                             "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
-                             "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
-                             **({"context before": _cut(b.get(editing.CONTEXT)),
-                                 "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
-                            for b, a in pairs], number)
+            _wrapped_table(_edited_rows(diff.edited[:2000], numbers),
+                           {**number, "field": st.column_config.TextColumn("Field", width=WRAPPED_WIDTH)})
+
+
+def _edited_rows(pairs: list[tuple[Record, Record]], numbers: dict[int, int]) -> list[dict]:
+    """Each edited record's changed fields, one row each (record, field, before, after): a column before and after
+    for every field made seven with passages, and the table scrolled sideways at 800 px, Context out of sight."""
+    rows = []
+    for b, a in pairs:
+        for f in [*b, *(k for k in a if k not in b)]:
+            if b.get(f) != a.get(f):
+                rows.append({**({"record": numbers[id(a)]} if id(a) in numbers else {}), "field": f,
+                             "before": _cut(b.get(f)), "after": _cut(a.get(f))})
+    return rows
 
 
 def _wrapped_table(rows: list[dict], config: dict) -> None:

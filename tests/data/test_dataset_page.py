@@ -2065,6 +2065,19 @@ def test_the_column_menu_offers_no_unnamed_or_internal_column_to_show():
     assert store.load_version(info.id) == [{"question": "How many players?", "answer": "Eleven each."}]
 
 
+def test_the_versions_edited_table_lists_each_changed_field_in_four_columns_with_passages():
+    """With passages the Edited table had a before and an after column for question, answer and context, seven in all,
+    and scrolled sideways at 800 px; each changed field is now a row of its own: record, field, before, after."""
+    recs = [{"question": "Q1?", "answer": "A1.", "context": "P1."}, {"question": "Q2?", "answer": "A2."}]
+    info = store.create_dataset("Passages", recs)
+    store.save_version(info.id, [{**recs[0], "context": "P1, longer."}, {**recs[1], "answer": "A2, better."}],
+                       base_version=1, message="passages")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edited = table_with(at, "after")
+    assert edited.values.tolist() == [[1, "context", "P1.", "P1, longer."], [2, "answer", "A2.", "A2, better."]]
+
+
 def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     """Edited between the last two versions, which the Versions tab compares at every rerun of the page, a 3 MB answer
     went to the browser twice each time."""
@@ -2075,6 +2088,6 @@ def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.selectbox(key="dataset.picker").select(info.id).run()
     assert not at.exception
-    edited = table_with(at, "answer after")
-    assert edited["answer after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
+    edited = table_with(at, "after")
+    assert edited["after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
     assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40
