@@ -113,7 +113,10 @@ def _follow(job: dedup.DedupJob, records: list[dict], base: int) -> None:
         if not any(id(r) in ran_on for r in records):
             return
     moved = follow.moves(before, records)
+    earlier = getattr(job, "edited_since", frozenset())  # records edited since the run, by an earlier follow
     job.follow(records, base, follow.follow_clusters(job.result, moved, records))
+    job.edited_since = frozenset({moved[m] for m in earlier if moved[m] is not None}
+                                 | follow.edited(before, records, moved))
     review: Review | None = st.session_state[REVIEW]
     lost = 0
     if review is not None:
@@ -471,6 +474,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     clusters = review.clusters
     if st.session_state.get(FOLLOWED):
         st.info(st.session_state[FOLLOWED], icon=":material/info:")
+    edited = getattr(job, "edited_since", frozenset())
+    if stale := _stale_line(clusters, edited):
+        st.warning(stale, icon=":material/edit_note:")
     _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")
@@ -577,7 +583,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     page = numbers.page_box(st, PAGE, pages) if pages > 1 else 1  # a page that is not there: said, the last one stays
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
-        _cluster(review, records, k, live.get(k))
+        _cluster(review, records, k, live.get(k), edited)
 
 
 TO_FIX = "dedup.to_fix"  # (the working copy it was worked out for, {record index: why it cannot be saved yet})
@@ -624,7 +630,29 @@ def _status(decision) -> str:
     return "merged"
 
 
-def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
+NAMED_STALE = 10  # clusters and records named in the line about records edited since the run
+
+
+def _stale_line(clusters: list, edited: frozenset) -> str | None:
+    """The line naming the clusters holding records edited in the Edit tab since the run (their scores are the old
+    text's), or None."""
+    stale = [k for k, c in enumerate(clusters) if edited.intersection(c.members)]
+    if not stale:
+        return None
+    recs = sorted(m for k in stale for m in clusters[k].members if m in edited)
+
+    def said(items: list[int]) -> str:
+        return ", ".join(str(i + 1) for i in items[:NAMED_STALE]) + (
+            f" and {len(items) - NAMED_STALE:,} more" if len(items) > NAMED_STALE else "")
+
+    one = len(stale) == 1
+    return (f"Cluster{'' if one else 's'} {said(stale)} hold{'s' if one else ''} record{'' if len(recs) == 1 else 's'} "
+            f"{said(recs)} edited in the Edit tab since the run: {'its' if one else 'their'} scores and suggested "
+            "record are from the text before the edit, which may no longer be a duplicate. Press Find duplicates to "
+            "score the edited text.")
+
+
+def _cluster(review: Review, records: list[dict], k: int, decision, edited: frozenset = frozenset()) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
         fuzzy_top, cos_top = c.tops()  # found by both finders: each scale said apart, never cosine x 100 as a score
@@ -635,7 +663,9 @@ def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
                  else f"cosine {c.top_score / 100:.3f}" if c.kind == "exact+semantic"
                  else f"top score {c.top_score:.1f}")
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
-        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
+        changed = " · :orange-badge[edited since the run]" if edited.intersection(c.members) else ""
+        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges}{changed} · "
+                    f"*{_status(decision)}*")
         ref = records[c.keep]
         shown = list(c.members[:CARDS]) if c.keep in c.members[:CARDS] else [c.keep, *c.members[:CARDS - 1]]
         per_row = min(3, len(shown))  # the cards share the whole width: two records, two halves

@@ -1102,6 +1102,28 @@ def test_a_followed_review_keeps_the_decisions_of_the_clusters_still_there():
     assert followed.apply(after) == [records[i] for i in (2, 3, 5)]  # 3 and 2 kept as chosen, 5 in no cluster
     fixed = [*records[:3], {**records[3], "answer": "Fixed."}, *records[4:]]  # a fix, a copy of each record read back
     assert follow.moves(records, [dict(r) for r in fixed]) == [0, 1, 2, 3, 4, 5]
+    # question and answer both edited in place: it keeps its place (it was taken for deleted), named as edited
+    rewritten = [*records[:3], {"question": "What is offside, exactly?", "answer": "Rewritten."}, *records[4:]]
+    assert follow.moves(records, rewritten) == [0, 1, 2, 3, 4, 5]
+    assert follow.edited(records, rewritten, [0, 1, 2, 3, 4, 5]) == {3}
+
+
+def test_tab_a_record_edited_in_question_and_answer_stays_in_its_cluster_said_scored_on_its_old_text():
+    """Edited in the Edit tab in both question and answer, a record left its cluster as if deleted; edited and kept in
+    one, its cluster showed the scores of its old text, unsaid. It stays, and a line names it and says to run again."""
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3)
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {3: {"question": "What is the offside rule?", "answer": "Rewritten."}}, "added_rows": [],
+        "deleted_rows": []}
+    to_tab(at.run())
+    assert not at.exception
+    assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3)
+    assert [w.value for w in at.warning if "since the run" in w.value] == [
+        "Cluster 1 holds record 4 edited in the Edit tab since the run: its scores and suggested record are from the "
+        "text before the edit, which may no longer be a duplicate. Press Find duplicates to score the edited text."]
 
 
 def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third(monkeypatch):
