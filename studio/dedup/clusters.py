@@ -38,6 +38,20 @@ class Cluster:
         return max(fuzzy, default=None), max(cosine, default=None)
 
 
+def scales(found: Iterable[Cluster]) -> tuple[list[float], list[float]]:
+    """(fuzzy scores 0-100, cosines 0-1) of the pairs "Both, combined" found, each on its own scale (as
+    ``Cluster.tops``): drawn on one axis, a cosine of 0.92 read as a fuzzy score of 92."""
+    fuzzy: list[float] = []
+    cosine: list[float] = []
+    for c in found:
+        for p in c.pairs:
+            if (p.kind or c.kind) == "semantic":
+                cosine.append(p.score / 100)
+            else:
+                fuzzy.append(p.score)
+    return fuzzy, cosine
+
+
 def kind_of(pairs: Iterable[Pair], default: str) -> str:
     """The kind of a cluster joined by ``pairs`` (a pair without one counts as ``default``): "exact" when every
     pair joins copies of one text; otherwise what found its pairs ("fuzzy+semantic", "exact+semantic")."""

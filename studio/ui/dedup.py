@@ -11,6 +11,7 @@ import streamlit as st
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
+from studio.dedup import clusters as dedup_clusters
 from studio.dedup import embed, follow, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
@@ -488,9 +489,16 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                    "is never a duplicate).")
     scores = [p.score for c in job.result for p in c.pairs]
     cos = config.method == "semantic"  # one scale in semantic mode: cosine similarity, 0-1, everywhere
-    if scores:
-        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity",
-                   "both": "pair score (fuzzy) or cosine x 100 (semantic)"}[config.method]
+    if scores and config.method == "both":  # each finder's pairs on its own axis, at its own threshold
+        fuzzy_scores, cosines = dedup_clusters.scales(job.result)
+        charts = [(fuzzy_scores, config.threshold, f"pair score (fuzzy, {config.scorer})", 100.0),
+                  (cosines, config.semantic_threshold, "cosine similarity (semantic)", 1.0)]
+        charts = [c for c in charts if c[0]]
+        for col, (shown, at, title, top), n in zip(st.columns(len(charts)), charts, range(len(charts))):
+            col.plotly_chart(dedup_plots.score_histogram(shown, at, title, scale=top), width="stretch",
+                             key=f"dedup.hist.{n}")
+    elif scores:
+        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity"}[config.method]
         shown = [s / 100 for s in scores] if cos else scores
         st.plotly_chart(dedup_plots.score_histogram(shown, threshold / 100 if cos else threshold, x_title,
                                                     scale=1.0 if cos else 100.0), width="stretch", key="dedup.hist")

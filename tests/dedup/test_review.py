@@ -87,6 +87,17 @@ def test_both_bulk_keep_judges_fuzzy_scores_and_cosines_each_on_its_own_scale():
     assert "cosine 0.9550 (semantic)" in str(err.value)
 
 
+def test_both_histogram_scores_are_split_by_scale():
+    """Both, combined drew fuzzy scores and cosine x 100 on one axis, "pair score (fuzzy) or cosine x 100": a cosine
+    of 0.92 stood at 92 beside fuzzy scores, under one threshold line. Each finder's pairs now have their own."""
+    from studio.dedup import clusters as cl
+
+    found = [Cluster((0, 1), (Pair(0, 1, 96.0, "fuzzy"),), keep=0, kind="fuzzy"),
+             Cluster((2, 3, 4), (Pair(2, 3, 92.0, "semantic"), Pair(3, 4, 100.0, "exact")), keep=3,
+                     kind="exact+semantic")]
+    assert cl.scales(found) == ([96.0, 100.0], [0.92])
+
+
 def test_semantic_clusters_are_reviewed_the_same_way():
     r = Review([clusters()[2]])
     r.keep_one(0, 5)
