@@ -721,7 +721,8 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
     if diff.edited:
         with st.expander(f"Edited ({len(diff.edited)})"):
             _wrapped_table(_edited_rows(diff.edited[:2000], numbers),
-                           {**number, "field": st.column_config.TextColumn("Field", width=WRAPPED_WIDTH)})
+                           {**number, **{k: st.column_config.TextColumn(k.capitalize(), width=WRAPPED_WIDTH)
+                                         for k in ("field", "before", "after")}})
 
 
 def _edited_rows(pairs: list[tuple[Record, Record]], numbers: dict[int, int]) -> list[dict]:
