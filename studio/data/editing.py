@@ -18,6 +18,7 @@ from pathlib import Path
 
 from studio import atomic
 from studio.data import store, validate
+from studio.data.display import plural
 from studio.errors import StudioError
 
 Record = dict[str, object]
@@ -263,6 +264,24 @@ def summary(diff: store.Diff) -> str:
     return ", ".join(p for p in parts if not p.startswith("0 ")) or "no changes"
 
 
+def save_message(saved: list[Record], current: list[Record], *, start: list[Record] | None = None,
+                 origin: str | None = None) -> str:
+    """What a save with no message typed records: "edited" for edits alone; for records brought in (``start``: the
+    working copy as they came, an import or another tab's records to fix; ``origin``: "imported faq.csv") what the save
+    was, "imported faq.csv: fixed 2 records (3 added)" (every save read "edited", the fixes and the import unsaid).
+    A record fixed is one of ``start``'s invalid records, edited since."""
+    fixed = 0
+    if start is not None and start is not current:
+        bad = {id(start[p.record - 1]) for p in validate.errors(validate.validate(start)) if 0 < p.record <= len(start)}
+        if bad:
+            fixed = sum(1 for before, _ in changes(start, current).edited if id(before) in bad)
+    if not origin and not fixed:
+        return "edited"
+    words = summary(changes(saved, current))
+    done = f"fixed {plural(fixed, 'record')} ({words})" if fixed else f"({words})"
+    return f"{origin}: {done}" if origin and fixed else f"{origin} {done}" if origin else done
+
+
 def append(records: list[Record], new: list[Record], skip_existing: bool = True) -> tuple[list[Record], int]:
     """``records`` followed by ``new``; with ``skip_existing``, records already present (the same question,
     answer and passage) are left out.
@@ -414,19 +433,16 @@ def changed_cells(saved: list[Record], current: list[Record], diff: store.Diff |
     return out
 
 
-NAMED_CHARS = 80  # characters of an answer that name a record without a question in the list of changes
-
-
 def _named(record: Record) -> str:
-    """A whole record as the list of changes names it: its question, or, without one, what it has (a blank row
-    there said nothing of which record was added or deleted)."""
-    question = as_text(record.get("question")).strip()
-    if question:
-        return question
-    answer = " ".join(as_text(record.get("answer")).split())
-    if not answer:
+    """A whole record as the list of changes names it: its question and its answer as typed (a new record showed its
+    question alone, so an answer typed or brought in wrong was nowhere to check before Save), and its passage when it
+    has one; a record with none of them is "(empty record)" (a blank row said nothing of which record it was)."""
+    question, answer = as_text(record.get("question")).strip(), as_text(record.get("answer")).strip()
+    context = as_text(record.get(CONTEXT)).strip()
+    if not question and not answer and not context:
         return "(empty record)"
-    return "(no question) " + (answer if len(answer) <= NAMED_CHARS else answer[:NAMED_CHARS - 1] + "…")
+    said = f"Q: {question or '(no question)'} · A: {answer or '(no answer)'}"
+    return said + (f" · Passage: {context}" if context else "")
 
 
 # ---- unsaved edits kept across a browser reload ----------------------------------------------------------------------

@@ -29,6 +29,28 @@ class Cluster:
     def top_score(self) -> float:
         return max(p.score for p in self.pairs)
 
+    def tops(self) -> tuple[float | None, float | None]:
+        """(best fuzzy score 0-100, best cosine x 100) of a cluster "Both, combined" found: a pair only the semantic
+        finder found is on the cosine scale, any other (exact copies, fuzzy, or found by both) on the fuzzy one.
+        None where no pair is on that scale."""
+        fuzzy = [p.score for p in self.pairs if (p.kind or self.kind) != "semantic"]
+        cosine = [p.score for p in self.pairs if (p.kind or self.kind) == "semantic"]
+        return max(fuzzy, default=None), max(cosine, default=None)
+
+
+def scales(found: Iterable[Cluster]) -> tuple[list[float], list[float]]:
+    """(fuzzy scores 0-100, cosines 0-1) of the pairs "Both, combined" found, each on its own scale (as
+    ``Cluster.tops``): drawn on one axis, a cosine of 0.92 read as a fuzzy score of 92."""
+    fuzzy: list[float] = []
+    cosine: list[float] = []
+    for c in found:
+        for p in c.pairs:
+            if (p.kind or c.kind) == "semantic":
+                cosine.append(p.score / 100)
+            else:
+                fuzzy.append(p.score)
+    return fuzzy, cosine
+
 
 def kind_of(pairs: Iterable[Pair], default: str) -> str:
     """The kind of a cluster joined by ``pairs`` (a pair without one counts as ``default``): "exact" when every

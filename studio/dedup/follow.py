@@ -4,7 +4,8 @@ The Duplicates tab reviews the working copy. A record deleted or fixed in the Ed
 rather than drop the run and every decision made on it, the run's clusters and the review's decisions follow each
 record to its new place. A cluster that loses a record keeps the rest (joined by the pairs left); a decision stays
 on every cluster that is still there with the same records, less the deleted ones (one that kept a deleted record
-goes: what it chose is gone).
+goes: what it chose is gone). A record edited in place stays in its clusters, its scores those of its text before the
+edit (``edited`` names it, for the page to say so: a new run scores it again).
 """
 
 from __future__ import annotations
@@ -53,10 +54,18 @@ def _gap(before: Sequence[dict], after: Sequence[dict], old: range, new: range, 
         if op == "equal":
             for k in range(i2 - i1):
                 out[old[i1 + k]] = new[j1 + k]
-        elif op == "replace":  # edited in place: kept when its question or its answer is unchanged
+        elif op == "replace":  # edited in place: as many records before as after, each keeps its place (its question
+            # and answer both edited, it left its clusters as if deleted); otherwise kept when its question or its
+            # answer is unchanged
             for k in range(min(i2 - i1, j2 - j1)):
-                if a[i1 + k][0] == b[j1 + k][0] or a[i1 + k][1] == b[j1 + k][1]:
+                if i2 - i1 == j2 - j1 or a[i1 + k][0] == b[j1 + k][0] or a[i1 + k][1] == b[j1 + k][1]:
                     out[old[i1 + k]] = new[j1 + k]
+
+
+def edited(before: Sequence[dict], after: Sequence[dict], moved: Sequence[int | None]) -> set[int]:
+    """The records of ``after`` (their indices) that ``moved`` places as a record of ``before`` with other text: edited
+    since the run, so their pairs' scores and their clusters' suggested records are from the text before the edit."""
+    return {j for i, j in enumerate(moved) if j is not None and before[i] is not after[j] and before[i] != after[j]}
 
 
 def follow_clusters(found: Sequence[cl.Cluster], moved: Sequence[int | None],

@@ -59,9 +59,14 @@ class Review:
             raise StudioError("A merged record needs a question and an answer: fill both in.")
         self.steps.append([Decision(cluster, "merge", merged={**record, "question": question, "answer": answer})])
 
-    def keep_suggested_above(self, min_score: float, *, only_undecided: bool = True, cosine: bool = False) -> int:
+    def keep_suggested_above(self, min_score: float, *, only_undecided: bool = True, cosine: bool = False,
+                             min_cosine: float | None = None) -> int:
         """Bulk: keep the suggested record (the most complete one, which the page marks and the command
         line's ``--out`` keeps) of every cluster whose top score is at least ``min_score``.
+
+        ``min_cosine`` (cosine x 100; "Both, combined"): each scale judged apart, never fuzzy scores and cosines as
+        one: a cluster qualifies when its best fuzzy pair reaches ``min_score`` or its best semantic pair reaches
+        ``min_cosine`` (``Cluster.tops``).
 
         One undoable step; returns how many clusters it decided. One that would decide none is refused with the
         highest score left, unrounded: a card reads "cosine 0.950" for a cluster at 94.97, and a press with 95
@@ -69,11 +74,24 @@ class Review:
         """
         live = self.decisions()
         left = [(k, c) for k, c in enumerate(self.clusters) if not (only_undecided and k in live)]
-        step = [Decision(k, "keep_one", keep=c.keep) for k, c in left if c.top_score >= min_score]
+        if min_cosine is None:
+            step = [Decision(k, "keep_one", keep=c.keep) for k, c in left if c.top_score >= min_score]
+        else:
+            step = [Decision(k, "keep_one", keep=c.keep) for k, c in left
+                    if (c.tops()[0] or -1.0) >= min_score or (c.tops()[1] or -1.0) >= min_cosine]
         if not step and left:
-            def said(score: float) -> str:  # ``cosine``: the box reads cosines, the scores are cosine x 100
-                return f"cosine {score / 100:.4f}" if cosine else f"{score:.2f}"
+            def said(score: float, cos: bool = cosine) -> str:  # ``cosine``: the box reads cosines, scores x 100
+                return f"cosine {score / 100:.4f}" if cos else f"{score:.2f}"
 
+            if min_cosine is not None:
+                fuzzy = [t for _, c in left if (t := c.tops()[0]) is not None]
+                cos = [t for _, c in left if (t := c.tops()[1]) is not None]
+                best = " and ".join([*([f"{said(max(fuzzy), False)} (fuzzy)"] if fuzzy else []),
+                                     *([f"{said(max(cos), True)} (semantic)"] if cos else [])])
+                raise StudioError(f"No undecided cluster reaches {said(min_score, False)} (fuzzy) or "
+                                  f"{said(min_cosine, True)} (semantic), so nothing was kept: the highest "
+                                  f"{'are' if ' and ' in best else 'is'} at {best}. Lower a number below it to keep "
+                                  "the suggested record of that cluster.")
             best = max(c.top_score for _, c in left)
             raise StudioError(f"No undecided cluster reaches {said(min_score)}, so nothing was kept: the highest is at "
                               f"{said(best)}. Lower the number below it to keep the suggested record of that cluster.")

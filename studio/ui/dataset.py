@@ -35,6 +35,7 @@ from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, 
     SELECTED,
     Draft,
     Record,
+    _tab_open,
     banner,
     claim_tab,
     draft,
@@ -483,7 +484,9 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
 def _offer(info: store.DatasetInfo, dirty: bool) -> None:
     """Other tabs' unsaved edits to ``info`` (open beside this one, or closed since), each kept in the workspace
     apart from this tab's: the latest said, with a button that brings them into this tab when it has no unsaved edits
-    of its own (with some, how to make room for them). Edits made here never replace them."""
+    of its own (with some, how to make room for them). Edits made here never replace them. Made on a version older
+    than the latest, they are brought in on top of the latest (what the conflict panel's "Apply my changes" does), so
+    Save saves them rather than open the conflict panel over a version this tab never had."""
     others = [k for k in editing.kept_drafts(info.id) if k.tab != tab_id()]
     if not others:
         st.session_state.get(OFFERED_SUMMARY, {}).pop(info.id, None)
@@ -496,12 +499,18 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
             st.session_state[OFFERED_SUMMARY].pop(info.id, None)
             return
         seen = st.session_state[OFFERED_SUMMARY][info.id] = (latest.tab, latest.stamp,
-                                                             editing.summary(editing.changes(kept[1], kept[2])))
+                                                             editing.summary(editing.changes(kept[1], kept[2])), kept[0])
+    now = info.latest.version if info.latest else 0
     more = (f" ({plural(len(others) - 1, 'other tab')} left some too: each is offered once this one is brought in)"
             if len(others) > 1 else "")
-    who = ("Another tab (open now, or closed since)" if latest.tab else
-           "The command line (dataset create --keep-invalid: the records to fix), or an older studio,")
+    # whose: a tab of this browser open now, or one closed since (a window closed, an earlier visit, a restart)
+    who = ("The command line (dataset create --keep-invalid: the records to fix), or an older studio," if not latest.tab
+           else "Another tab, open now," if _tab_open(latest.tab) else
+           "A tab closed since (an earlier visit, or a window closed)")
     head = f"{who} left unsaved changes to this dataset: {seen[2]}, kept in this workspace apart from yours{more}."
+    if seen[3] < now:
+        head += (f" They were made on version {seen[3]}, and version {now} was saved since: brought in, they go on "
+                 f"top of version {now} for you to check and save.")
     if dirty:
         st.info(f"{head} Save or discard this tab's changes first to bring those in.", icon=":material/tab:")
         return
@@ -513,6 +522,17 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
         old = st.session_state[DRAFTS].pop(info.id, None)
         if editing.take_draft(info.id, latest.tab, tab_id()) and (restored := restore(info)) is not None:
             restored.nonce = old.nonce + 1 if old else 0  # a fresh editor on the edits brought in
+            restored.brought = True
+            if restored.base < now:  # on top of the latest: Save saves them, no conflict panel
+                theirs = store.load_version(info.id, now)
+                merged, lost = editing.rebase(restored.saved, restored.current, theirs)
+                restored = Draft(base=now, saved=theirs, records=merged, current=merged, nonce=restored.nonce,
+                                 brought=True, start=merged)
+                keep(info.id, restored)
+                kept = (f" {plural(lost, 'edit')} touched records changed in version {now} too: theirs were kept."
+                        if lost else "")
+                flash(f"Brought in on top of version {now}: check the changes listed under the table, then "
+                      f"Save.{kept}")
             st.session_state[DRAFTS][info.id] = restored
         st.session_state[OFFERED_SUMMARY].pop(info.id, None)
         st.rerun()
@@ -534,9 +554,10 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     # One row: the buttons as wide as their labels, the box the rest (in columns, 3:1:1, "Discar…" at 800 px)
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited")
+    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited" if d.start is None else "left empty: what was fixed or imported")
     if row.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
-        save(info, d, message.strip() or "edited", base_version=d.base)
+        save(info, d, message.strip() or editing.save_message(d.saved, d.current, start=d.start, origin=d.origin),
+             base_version=d.base)
     if row.button("Discard changes", key="dataset.discard"):
         reset(info)
         flash("Changes discarded.")
@@ -698,15 +719,22 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
         with st.expander(f"Removed ({len(diff.removed)})"):
             _wrapped_table(_qa(diff.removed, numbers), number)
     if diff.edited:
-        pairs = diff.edited[:2000]
-        passages = any(editing.CONTEXT in r for pair in pairs for r in pair)
         with st.expander(f"Edited ({len(diff.edited)})"):
-            _wrapped_table([{**({"record": numbers[id(a)]} if id(a) in numbers else {}),
-                             "question before": _cut(b.get("question")), "question after": _cut(a.get("question")),
-                             "answer before": _cut(b.get("answer")), "answer after": _cut(a.get("answer")),
-                             **({"context before": _cut(b.get(editing.CONTEXT)),
-                                 "context after": _cut(a.get(editing.CONTEXT))} if passages else {})}
-                            for b, a in pairs], number)
+            _wrapped_table(_edited_rows(diff.edited[:2000], numbers),
+                           {**number, **{k: st.column_config.TextColumn(k.capitalize(), width=WRAPPED_WIDTH)
+                                         for k in ("field", "before", "after")}})
+
+
+def _edited_rows(pairs: list[tuple[Record, Record]], numbers: dict[int, int]) -> list[dict]:
+    """Each edited record's changed fields, one row each (record, field, before, after): a column before and after
+    for every field made seven with passages, and the table scrolled sideways at 800 px, Context out of sight."""
+    rows = []
+    for b, a in pairs:
+        for f in [*b, *(k for k in a if k not in b)]:
+            if b.get(f) != a.get(f):
+                rows.append({**({"record": numbers[id(a)]} if id(a) in numbers else {}), "field": f,
+                             "before": _cut(b.get(f)), "after": _cut(a.get(f))})
+    return rows
 
 
 def _wrapped_table(rows: list[dict], config: dict) -> None:

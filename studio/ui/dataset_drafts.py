@@ -61,6 +61,11 @@ class Draft:
     restored: bool = False  # its edits were kept in the workspace by a session before this one (a browser reload)
     kept: list[Record] | None = None  # the working copy as last kept in the workspace (None: nothing kept yet)
     handed_over: bool = False  # another tab brought the kept copy in ("Bring them here"): not kept again here
+    brought: bool = False  # this tab brought another tab's kept edits in ("Bring them here"): said so in the banner
+    # The working copy as records came in (an import, another tab's records to fix) and from where ("imported
+    # faq.csv"): a save with no message says what it was ("imported faq.csv: fixed 2 records (3 added)"), not "edited"
+    start: list[Record] | None = None
+    origin: str | None = None
     # (what happened to the kept copy, what to do or None), said once in the unsaved-changes banner (``banner``)
     note: tuple[str, str | None] | None = None
 
@@ -177,7 +182,8 @@ def restore(info: store.DatasetInfo) -> Draft | None:
     if kept is None:
         return None
     base, saved, records = kept
-    return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records)
+    return Draft(base=base, saved=saved, records=records, current=records, restored=True, kept=records,
+                 start=records)
 
 
 def draft(info: store.DatasetInfo) -> Draft:
@@ -245,10 +251,13 @@ def _whose(kept_tab: str, tab: str, count: int) -> str:
     return who + (f"; the latest of {count} kept" if count > 1 else "")
 
 
-def replace_working_copy(dataset_id: str, records: list[Record]) -> None:
-    """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied)."""
+def replace_working_copy(dataset_id: str, records: list[Record], origin: str | None = None) -> None:
+    """Put ``records`` into the editor as unsaved changes (an import merged in, a review applied); ``origin``: where
+    they came from ("imported faq.csv"), for the save's message."""
     d: Draft = st.session_state[DRAFTS][dataset_id]
     d.records = d.current = records
+    if origin:
+        d.start, d.origin = records, origin
     d.nonce += 1
     keep(dataset_id, d)
 
@@ -312,9 +321,11 @@ def keep_again_if_dropped(info: store.DatasetInfo, d: Draft) -> None:
 def banner(summary: str, d: Draft) -> str:
     """The one line that says what this tab holds unsaved, where it is kept and what to do; ``d.note`` said once."""
     note, d.note = d.note, None
-    lead = "Unsaved changes from before the reload" if d.restored else "Unsaved changes"
-    todo = "Save them, or press Discard changes to go back to the saved version." if d.restored else None
+    lead = ("Unsaved changes brought in from another tab" if d.brought else
+            "Unsaved changes from before the reload" if d.restored else "Unsaved changes")
+    todo = ("Save them, or press Discard changes to go back to the saved version." if d.restored or d.brought
+            else None)
     if note is None:
-        return f"{lead}: {summary} (kept in this workspace). {todo}" if d.restored else f"{lead}: {summary}."
+        return f"{lead}: {summary} (kept in this workspace). {todo}" if todo else f"{lead}: {summary}."
     what, action = note
     return f"{lead}: {summary}; {what}." + (f" {action or todo}" if action or todo else "")

@@ -339,7 +339,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
                 _clear_upload()
                 if to_fix:  # everything in the editor, the invalid ones marked, as unsaved changes
                     dui.draft(created)
-                    dui.replace_working_copy(created.id, records)
+                    dui.replace_working_copy(created.id, records, origin=f"imported {filename}")
                     kept = ("the valid record as version 1" if len(first) == 1
                             else f"the {len(first):,} valid records as version 1" if first else "no record yet")
                     fix = "the one to fix is" if len(to_fix) == 1 else f"the {len(to_fix):,} to fix are"
@@ -356,7 +356,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     if st.button(f"Add to {dui.md(info.name)}", type="primary", disabled=disabled, key="dataset.import.merge"):
         d = dui.draft(info)
         merged, skipped = editing.append(d.current, records, skip_existing=skip)
-        dui.replace_working_copy(info.id, merged)
+        dui.replace_working_copy(info.id, merged, origin=f"imported {filename}")
         _clear_upload()
         added = len(records) - skipped
         if added:

@@ -11,6 +11,7 @@ import streamlit as st
 from studio import ui
 from studio.data import store
 from studio.data.display import html_block
+from studio.dedup import clusters as dedup_clusters
 from studio.dedup import embed, follow, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
@@ -113,7 +114,10 @@ def _follow(job: dedup.DedupJob, records: list[dict], base: int) -> None:
         if not any(id(r) in ran_on for r in records):
             return
     moved = follow.moves(before, records)
+    earlier = getattr(job, "edited_since", frozenset())  # records edited since the run, by an earlier follow
     job.follow(records, base, follow.follow_clusters(job.result, moved, records))
+    job.edited_since = frozenset({moved[m] for m in earlier if moved[m] is not None}
+                                 | follow.edited(before, records, moved))
     review: Review | None = st.session_state[REVIEW]
     lost = 0
     if review is not None:
@@ -471,6 +475,9 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     clusters = review.clusters
     if st.session_state.get(FOLLOWED):
         st.info(st.session_state[FOLLOWED], icon=":material/info:")
+    edited = getattr(job, "edited_since", frozenset())
+    if stale := _stale_line(clusters, edited):
+        st.warning(stale, icon=":material/edit_note:")
     _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")
@@ -482,9 +489,16 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                    "is never a duplicate).")
     scores = [p.score for c in job.result for p in c.pairs]
     cos = config.method == "semantic"  # one scale in semantic mode: cosine similarity, 0-1, everywhere
-    if scores:
-        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity",
-                   "both": "pair score (fuzzy) or cosine x 100 (semantic)"}[config.method]
+    if scores and config.method == "both":  # each finder's pairs on its own axis, at its own threshold
+        fuzzy_scores, cosines = dedup_clusters.scales(job.result)
+        charts = [(fuzzy_scores, config.threshold, f"pair score (fuzzy, {config.scorer})", 100.0),
+                  (cosines, config.semantic_threshold, "cosine similarity (semantic)", 1.0)]
+        charts = [c for c in charts if c[0]]
+        for col, (shown, at, title, top), n in zip(st.columns(len(charts)), charts, range(len(charts))):
+            col.plotly_chart(dedup_plots.score_histogram(shown, at, title, scale=top), width="stretch",
+                             key=f"dedup.hist.{n}")
+    elif scores:
+        x_title = {"fuzzy": f"pair score ({config.scorer})", "semantic": "cosine similarity"}[config.method]
         shown = [s / 100 for s in scores] if cos else scores
         st.plotly_chart(dedup_plots.score_histogram(shown, threshold / 100 if cos else threshold, x_title,
                                                     scale=1.0 if cos else 100.0), width="stretch", key="dedup.hist")
@@ -513,19 +527,30 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         st.caption(f":material/history: {n:,} cluster{'s' if n != 1 else ''} you marked not duplicates in an earlier "
                    f"review {'are' if n != 1 else 'is'} marked so again (their records are unchanged); change any below.")
     b1 = b2 = b3 = b4 = _row()  # each button as wide as its label ("Keep the sugg…", "U…" in columns at 800 px)
+    both = config.method == "both"  # each finder's clusters on its own scale, as the thresholds: never one mixed number
+    bulk_cos = why_cos = None
     if cos:
         above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
                                         step=0.005)
         above *= 100
     else:
-        above, why = numbers.number_box(b1, "Clusters scoring at least", "dedup.bulk_score", 95.0, lo=0.0, hi=100.0,
-                                        step=0.5)
-    if why:  # out of range: the bulk keep waits for a value it can use
-        st.error(why, icon=":material/error:")
-    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why),
-              help="In every undecided cluster scoring at least this, keep its suggested record (the most complete "
-                   "one) and drop the others; Undo takes it back.",
-              on_click=_act, args=(functools.partial(review.keep_suggested_above, cosine=cos), above))
+        above, why = numbers.number_box(b1, "Fuzzy clusters scoring at least" if both else "Clusters scoring at least",
+                                        "dedup.bulk_score", 95.0, lo=0.0, hi=100.0, step=0.5)
+    if both:
+        bulk_cos, why_cos = numbers.number_box(b1, "Semantic clusters with cosine at least", "dedup.bulk_cos", 0.95,
+                                               lo=0.5, hi=1.0, step=0.005)
+        bulk_cos = None if bulk_cos is None else bulk_cos * 100
+    for line in (why, why_cos):
+        if line:  # out of range: the bulk keep waits for a value it can use
+            st.error(line, icon=":material/error:")
+    b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why or why_cos),
+              help=("In every undecided cluster with a fuzzy pair scoring at least the first number, or a semantic "
+                    "pair with cosine at least the second, keep its suggested record (the most complete one) and drop "
+                    "the others; Undo takes it back." if both else
+                    "In every undecided cluster scoring at least this, keep its suggested record (the most complete "
+                    "one) and drop the others; Undo takes it back."),
+              on_click=_act, args=(functools.partial(review.keep_suggested_above, cosine=cos, min_cosine=bulk_cos),
+                                   above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
     after = review.apply(records) if review.decisions() else records
@@ -566,7 +591,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     page = numbers.page_box(st, PAGE, pages) if pages > 1 else 1  # a page that is not there: said, the last one stays
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
-        _cluster(review, records, k, live.get(k))
+        _cluster(review, records, k, live.get(k), edited)
 
 
 TO_FIX = "dedup.to_fix"  # (the working copy it was worked out for, {record index: why it cannot be saved yet})
@@ -613,14 +638,42 @@ def _status(decision) -> str:
     return "merged"
 
 
-def _cluster(review: Review, records: list[dict], k: int, decision) -> None:
+NAMED_STALE = 10  # clusters and records named in the line about records edited since the run
+
+
+def _stale_line(clusters: list, edited: frozenset) -> str | None:
+    """The line naming the clusters holding records edited in the Edit tab since the run (their scores are the old
+    text's), or None."""
+    stale = [k for k, c in enumerate(clusters) if edited.intersection(c.members)]
+    if not stale:
+        return None
+    recs = sorted(m for k in stale for m in clusters[k].members if m in edited)
+
+    def said(items: list[int]) -> str:
+        return ", ".join(str(i + 1) for i in items[:NAMED_STALE]) + (
+            f" and {len(items) - NAMED_STALE:,} more" if len(items) > NAMED_STALE else "")
+
+    one = len(stale) == 1
+    return (f"Cluster{'' if one else 's'} {said(stale)} hold{'s' if one else ''} record{'' if len(recs) == 1 else 's'} "
+            f"{said(recs)} edited in the Edit tab since the run: {'its' if one else 'their'} scores and suggested "
+            "record are from the text before the edit, which may no longer be a duplicate. Press Find duplicates to "
+            "score the edited text.")
+
+
+def _cluster(review: Review, records: list[dict], k: int, decision, edited: frozenset = frozenset()) -> None:
     c = review.clusters[k]
     with st.container(border=True, key=f"dedup-cluster-{k}"):
+        fuzzy_top, cos_top = c.tops()  # found by both finders: each scale said apart, never cosine x 100 as a score
         score = ("identical text (case and punctuation aside)" if c.kind == "exact"
-                 else f"cosine {c.top_score / 100:.3f}" if c.kind in ("semantic", "exact+semantic")
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind == "semantic"
+                 else f"top score {fuzzy_top:.1f} · cosine {cos_top / 100:.3f}"
+                 if "semantic" in c.kind and fuzzy_top is not None and cos_top is not None
+                 else f"cosine {c.top_score / 100:.3f}" if c.kind == "exact+semantic"
                  else f"top score {c.top_score:.1f}")
         badges = " ".join(f":{KIND_COLORS.get(kind, 'gray')}-badge[{kind}]" for kind in c.kind.split("+"))
-        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges} · *{_status(decision)}*")
+        changed = " · :orange-badge[edited since the run]" if edited.intersection(c.members) else ""
+        st.markdown(f"**Cluster {k + 1}** · {len(c.members)} records · {score} · {badges}{changed} · "
+                    f"*{_status(decision)}*")
         ref = records[c.keep]
         shown = list(c.members[:CARDS]) if c.keep in c.members[:CARDS] else [c.keep, *c.members[:CARDS - 1]]
         per_row = min(3, len(shown))  # the cards share the whole width: two records, two halves

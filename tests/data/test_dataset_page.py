@@ -1203,8 +1203,8 @@ def test_the_cells_an_edit_changed_are_named_under_the_table_with_their_saved_te
     assert changed.to_dict("records") == [
         {"record": 41, "field": "question", "saved": "Question 41?", "now": "Question 41, asked again?"},
         {"record": 137, "field": "answer", "saved": "Answer 137.", "now": "Changed."},
-        {"record": 200, "field": "(new record)", "saved": "", "now": "New?"},
-        {"record": None, "field": "(deleted)", "saved": "Question 3?", "now": ""}]
+        {"record": 200, "field": "(new record)", "saved": "", "now": "Q: New? · A: Yes."},
+        {"record": None, "field": "(deleted)", "saved": "Q: Question 3? · A: Answer 3.", "now": ""}]
     assert any(t.startswith("4 changes, cell by cell") for t in texts(at.caption))
 
 
@@ -1409,17 +1409,39 @@ def test_another_tab_is_offered_the_unsaved_edits_of_a_tab_beside_it_not_handed_
     assert other.data_editor[0].value["answer"].tolist() == ["45 minutes.", "Eleven."]
     assert not [w for w in texts(other.warning) if "Unsaved" in w]
     assert [i for i in texts(other.info) if i.startswith("Another tab")] == [
-        "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
+        "Another tab, open now, left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace apart from yours. Bring them here to go on with them. (The workspace keeps the unsaved changes of "
         "4 tabs per dataset; a tab beyond that drops the oldest closed tab's, never an open tab's.)"]
     edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "11."}})  # the first tab goes on
     other.run()
-    assert any(i.startswith("Another tab (open now, or closed since) left unsaved changes to this dataset: 2 edited")
+    assert any(i.startswith("Another tab, open now, left unsaved changes to this dataset: 2 edited")
                for i in texts(other.info))
     other.button(key="dataset.draft.bring").click().run()
     assert other.data_editor[0].value["answer"].tolist() == ["Forty-five minutes.", "11."]
-    assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes from before the reload")
+    assert [w for w in texts(other.warning) if "Unsaved" in w][0].startswith("Unsaved changes brought in from another tab")
     assert not [i for i in texts(other.info) if i.startswith("Another tab")]
+
+
+def test_an_earlier_visits_unsaved_import_brought_in_after_a_newer_save_goes_on_top_of_it_and_saves():
+    """An import left unsaved by an earlier visit was offered as "Another tab (open now, or closed since)"'s; brought
+    in after a newer save, Save opened the conflict panel ("saved since you started editing") over a version this tab
+    never had. The offer now says whose and on which version they were made, bringing them in puts them on top of the
+    latest, and Save saves them."""
+    info = store.create_dataset("Mine", RECS)
+    added = {"question": "Who restarts?", "answer": "The referee."}
+    editing.save_draft(info.id, 1, RECS, [*RECS, added], "0123456789ab")  # an earlier visit's tab, closed since
+    store.save_version(info.id, [RECS[0], {**RECS[1], "answer": "11."}], base_version=1, message="players")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    offer = [i for i in texts(at.info) if "left unsaved changes" in i][0]
+    assert offer.startswith("A tab closed since (an earlier visit, or a window closed) left unsaved changes to this "
+                            "dataset: 1 added") and "made on version 1, and version 2 was saved since" in offer
+    at.button(key="dataset.draft.bring").click().run()
+    assert at.data_editor[0].value["answer"].tolist() == ["45 minutes.", "11.", "The referee."]
+    assert [w for w in texts(at.warning) if "Unsaved" in w][0].startswith("Unsaved changes brought in from another tab")
+    at.button(key="dataset.save").click().run()
+    assert not at.error and not at.exception
+    assert store.load_version(info.id) == [RECS[0], {**RECS[1], "answer": "11."}, added]
 
 
 def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
@@ -1431,7 +1453,7 @@ def test_two_tabs_editing_one_dataset_both_keep_their_unsaved_edits():
     second.selectbox(key="dataset.picker").select(info.id).run()
     edit(second, edited={1: {"answer": "11 players."}})
     assert [i for i in texts(second.info) if i.startswith("Another tab")] == [
-        "Another tab (open now, or closed since) left unsaved changes to this dataset: 1 edited, kept in this "
+        "Another tab, open now, left unsaved changes to this dataset: 1 edited, kept in this "
         "workspace apart from yours. Save or discard this tab's changes first to bring those in."]
     first_again = reload_of(first)
     first_again.selectbox(key="dataset.picker").select(info.id).run()
@@ -1631,6 +1653,10 @@ def test_records_to_fix_from_dataset_create_keep_invalid_are_offered_on_the_page
     at.button(key="dataset.draft.bring").click().run()
     table = at.data_editor[0].value
     assert table["problem"].tolist() == ["", "question is empty"]
+    # fixed and saved with no message typed: the version says what the save was (it read "edited")
+    edit(at, edited={1: {"question": "Who asked?"}})
+    at.button(key="dataset.save").click().run()
+    assert not at.error and store.find_dataset("Broken").latest.message == "fixed 1 record (1 added)"
 
 
 def test_the_command_lines_records_to_fix_are_named_as_such_when_offered_and_when_a_tab_drops_them(tmp_path):
@@ -2074,6 +2100,19 @@ def test_the_column_menu_offers_no_unnamed_or_internal_column_to_show():
     assert store.load_version(info.id) == [{"question": "How many players?", "answer": "Eleven each."}]
 
 
+def test_the_versions_edited_table_lists_each_changed_field_in_four_columns_with_passages():
+    """With passages the Edited table had a before and an after column for question, answer and context, seven in all,
+    and scrolled sideways at 800 px; each changed field is now a row of its own: record, field, before, after."""
+    recs = [{"question": "Q1?", "answer": "A1.", "context": "P1."}, {"question": "Q2?", "answer": "A2."}]
+    info = store.create_dataset("Passages", recs)
+    store.save_version(info.id, [{**recs[0], "context": "P1, longer."}, {**recs[1], "answer": "A2, better."}],
+                       base_version=1, message="passages")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    edited = table_with(at, "after")
+    assert edited.values.tolist() == [[1, "context", "P1.", "P1, longer."], [2, "answer", "A2.", "A2, better."]]
+
+
 def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     """Edited between the last two versions, which the Versions tab compares at every rerun of the page, a 3 MB answer
     went to the browser twice each time."""
@@ -2084,6 +2123,6 @@ def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     at = AppTest.from_file(PAGE, default_timeout=120).run()
     at.selectbox(key="dataset.picker").select(info.id).run()
     assert not at.exception
-    edited = table_with(at, "answer after")
-    assert edited["answer after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
+    edited = table_with(at, "after")
+    assert edited["after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
     assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40

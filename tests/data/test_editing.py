@@ -181,9 +181,19 @@ def test_a_whole_record_without_a_question_is_named_by_its_answer_in_the_list_of
     current = [saved[1], {"question": "", "answer": "A new answer " + "long " * 30}, {"question": "", "answer": ""}]
     cells = editing.changed_cells(saved, current)
     assert [(c.record, c.field, c.saved, c.now) for c in cells] == [
-        (2, "(new record)", "", "(no question) A new answer " + ("long " * 30)[:66] + "…"),
+        (2, "(new record)", "", "Q: (no question) · A: A new answer " + ("long " * 30).strip()),
         (3, "(new record)", "", "(empty record)"),
-        (None, "(deleted)", "(no question) Yes, when the ball is in play.", "")]
+        (None, "(deleted)", "Q: (no question) · A: Yes, when the ball is in play.", "")]
+
+
+def test_a_new_records_answer_is_in_the_list_of_changes_as_typed():
+    """A record added (typed in, or brought in from an import) was listed by its question alone: its answer, typed
+    wrong or come in from the wrong column, was nowhere to check before Save."""
+    saved = [{"question": "Kept?", "answer": "Yes."}]
+    current = [saved[0], {"question": "Who restarts?", "answer": "The referee."},
+               {"question": "Why?", "answer": "Because.", "context": "The laws say so."}]
+    assert [c.now for c in editing.changed_cells(saved, current)] == [
+        "Q: Who restarts? · A: The referee.", "Q: Why? · A: Because. · Passage: The laws say so."]
 
 
 def test_bringing_in_a_record_that_names_its_question_otherwise_takes_that_field_as_its_question():
@@ -213,3 +223,15 @@ def test_a_new_row_between_two_records_of_the_table_goes_between_them():
     rows.append({editing.ROW: None, "question": "", "answer": ""})  # blank: no record
     out = editing.merge_view(recs, [1, 2], rows)
     assert [r["question"] for r in out] == ["q0", "first", "q1", "between", "q2", "q3"]
+
+
+def test_a_save_with_no_message_says_what_was_fixed_and_imported_not_edited():
+    """Records brought in to fix, fixed and saved with no message typed, were recorded as "edited"."""
+    saved = [{"question": "Kept?", "answer": "Yes."}]
+    start = [saved[0], {"question": "", "answer": "Nobody asked."}, {"question": "Fine?", "answer": "Yes."}]
+    fixed = [start[0], {"question": "Who asked?", "answer": "Nobody asked."}, start[2]]
+    assert editing.save_message(saved, fixed, start=start, origin="imported faq.csv") == (
+        "imported faq.csv: fixed 1 record (2 added)")
+    assert editing.save_message(saved, start[:1] + start[2:], start=start, origin="imported faq.csv") == (
+        "imported faq.csv (1 added)")  # the one to fix deleted: nothing fixed
+    assert editing.save_message(saved, [{"question": "Kept?", "answer": "No."}]) == "edited"

@@ -73,6 +73,31 @@ def test_a_bulk_keep_that_reaches_no_cluster_is_refused_with_the_highest_score_u
     assert r.keep_suggested_above(0) == 0  # every cluster decided: nothing left to say anything about
 
 
+def test_both_bulk_keep_judges_fuzzy_scores_and_cosines_each_on_its_own_scale():
+    """Both, combined: one "Clusters scoring at least 95" kept a semantic cluster at cosine 0.955 (read as 95.5) and
+    refused one of cosine 0.99 under 99.5; each finder's pairs are now judged against their own number."""
+    r = Review([Cluster((0, 1), (Pair(0, 1, 96.0, "fuzzy"),), keep=0, kind="fuzzy"),
+                Cluster((2, 3), (Pair(2, 3, 95.5, "semantic"),), keep=3, kind="semantic"),
+                Cluster((4, 5, 6), (Pair(4, 5, 93.0, "fuzzy"), Pair(5, 6, 97.0, "semantic")), keep=5,
+                        kind="fuzzy+semantic")])
+    assert r.keep_suggested_above(95.0, min_cosine=96.0) == 2  # fuzzy 96 and cosine 0.97; not cosine 0.955
+    assert sorted(r.decisions()) == [0, 2]
+    with pytest.raises(StudioError) as err:
+        r.keep_suggested_above(95.0, min_cosine=96.0)
+    assert "cosine 0.9550 (semantic)" in str(err.value)
+
+
+def test_both_histogram_scores_are_split_by_scale():
+    """Both, combined drew fuzzy scores and cosine x 100 on one axis, "pair score (fuzzy) or cosine x 100": a cosine
+    of 0.92 stood at 92 beside fuzzy scores, under one threshold line. Each finder's pairs now have their own."""
+    from studio.dedup import clusters as cl
+
+    found = [Cluster((0, 1), (Pair(0, 1, 96.0, "fuzzy"),), keep=0, kind="fuzzy"),
+             Cluster((2, 3, 4), (Pair(2, 3, 92.0, "semantic"), Pair(3, 4, 100.0, "exact")), keep=3,
+                     kind="exact+semantic")]
+    assert cl.scales(found) == ([96.0, 100.0], [0.92])
+
+
 def test_semantic_clusters_are_reviewed_the_same_way():
     r = Review([clusters()[2]])
     r.keep_one(0, 5)
@@ -1088,6 +1113,28 @@ def test_a_followed_review_keeps_the_decisions_of_the_clusters_still_there():
     assert followed.apply(after) == [records[i] for i in (2, 3, 5)]  # 3 and 2 kept as chosen, 5 in no cluster
     fixed = [*records[:3], {**records[3], "answer": "Fixed."}, *records[4:]]  # a fix, a copy of each record read back
     assert follow.moves(records, [dict(r) for r in fixed]) == [0, 1, 2, 3, 4, 5]
+    # question and answer both edited in place: it keeps its place (it was taken for deleted), named as edited
+    rewritten = [*records[:3], {"question": "What is offside, exactly?", "answer": "Rewritten."}, *records[4:]]
+    assert follow.moves(records, rewritten) == [0, 1, 2, 3, 4, 5]
+    assert follow.edited(records, rewritten, [0, 1, 2, 3, 4, 5]) == {3}
+
+
+def test_tab_a_record_edited_in_question_and_answer_stays_in_its_cluster_said_scored_on_its_old_text():
+    """Edited in the Edit tab in both question and answer, a record left its cluster as if deleted; edited and kept in
+    one, its cluster showed the scores of its old text, unsaid. It stays, and a line names it and says to run again."""
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3)
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {3: {"question": "What is the offside rule?", "answer": "Rewritten."}}, "added_rows": [],
+        "deleted_rows": []}
+    to_tab(at.run())
+    assert not at.exception
+    assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3)
+    assert [w.value for w in at.warning if "since the run" in w.value] == [
+        "Cluster 1 holds record 4 edited in the Edit tab since the run: its scores and suggested record are from the "
+        "text before the edit, which may no longer be a duplicate. Press Find duplicates to score the edited text."]
 
 
 def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third(monkeypatch):
@@ -1111,3 +1158,6 @@ def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third
     assert (config.method, config.threshold, config.semantic_threshold) == ("both", 90.0, 0.9)
     assert not at.slider and not at.exception
     assert {m.label: m.value for m in at.metric}["Clusters"] == "2"  # as the command line finds at 90
+    # The bulk keep reads each finder's number on its own scale, as the thresholds do
+    assert {b.label for b in at.number_input if b.key.startswith("dedup.bulk")} == {
+        "Fuzzy clusters scoring at least", "Semantic clusters with cosine at least"}
