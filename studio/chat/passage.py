@@ -6,8 +6,8 @@ occurs in the passage, where (character offsets), with the model's score for an 
 - An **extractive** model (``BackendSpec(task="extractive")``) picks a span of the passage: locally
   with ``studio.models.extractive`` (through the one model cache), or through Hugging Face Inference
   Providers' question-answering task (``AsyncInferenceClient.question_answering`` on a connection of its
-  own, ``api.ProviderClient``) or a dedicated endpoint URL that takes the same request (``{"inputs":
-  {"question", "context"}}``, ``openai_stream.post_json``), with chat's retries of a busy or loading server,
+  own, ``api.ProviderClient``) or a dedicated endpoint URL (or a Space's or endpoint's URL given as the model)
+  that takes the same request (``{"inputs": {"question", "context"}}``, ``openai_stream.post_json``), with chat's retries of a busy or loading server,
   timeouts and token rules; Stop closes the request's connection at once on either path.
 - A **generative** model is any chat backend asked ``prompt_format.user_content(question, passage)``,
   the rendering training uses; its answer is then looked for in the passage ("found in the passage").
@@ -209,10 +209,15 @@ class ApiExtractive(ApiBackend):
 
     def _ask(self, question: str, context: str, timeout: float, stop: threading.Event) -> dict[str, Any] | None:
         """The service's answer; None when Stop came first (its connection is closed at once, on either path)."""
+        payload = {"inputs": {"question": question, "context": context}}
         if self.spec.base_url:
-            return openai_stream.post_json(self.spec.base_url, {"inputs": {"question": question, "context": context}},
-                                           self._token, timeout, stop)
+            return openai_stream.post_json(self.spec.base_url, payload, self._token, timeout, stop)
         self._check_can_send()
+        if "://" in self.spec.model:
+            # a Space or an Inference Endpoint given as the model: huggingface_hub would post this same request to the
+            # URL itself, through an httpx client of its own that follows redirects unchecked; sent here instead, on
+            # the guarded connection (a public app reaches no address of its own machine or network for a visitor)
+            return openai_stream.post_json(self.spec.model, payload, self._token, timeout, stop)
         client = ProviderClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
         # a connection of its own, which Stop closes
         try:
@@ -252,7 +257,8 @@ class ApiExtractive(ApiBackend):
         raw = raw[0] if isinstance(raw, list) and raw else raw
         text = raw.get("answer") if isinstance(raw, dict) else None
         if not isinstance(text, str):
-            where = self.spec.base_url or "Hugging Face Inference Providers"
+            where = self.spec.base_url or (self.spec.model if "://" in self.spec.model else
+                                           "Hugging Face Inference Providers")
             raise BackendError(f"{where} sent no answer span (expected {{\"answer\", \"start\", \"end\", \"score\"}}): "
                                "is this a question-answering model?")
         start, end, score = raw.get("start"), raw.get("end"), raw.get("score")

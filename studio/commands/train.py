@@ -98,6 +98,10 @@ def _config(args: argparse.Namespace, n_records: int = 0):
             raise TrainingError(f"--config-json is not a training config: {exc}") from None
         if args.base:
             cfg = cfg.replace(base=args.base)
+        if "method" not in given and not args.method and cfg.base != SCRATCH:
+            # a missing "method" follows the base as the flags do: an earlier LoRA run given as the base trained a
+            # full model (the JSON's default) where the flags continued its adapters
+            cfg = cfg.replace(method=lora.default_method(_continued(cfg.base, None)))
         json_asked = {k: getattr(cfg, k) for k in LORA_FIELDS if k in given}  # an adapter's own settings: checked below
     else:
         base = args.base or (train_config.preset(args.preset).base if args.preset else None)  # an unknown one: one line

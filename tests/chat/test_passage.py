@@ -239,3 +239,34 @@ def test_the_hf_token_never_goes_to_a_server_dressed_as_hugging_face_s(qa_server
     for other in ("https://evil.example\\.hf.space/qa", "https://evil.example\\@huggingface.co/v1"):  # the same, no port
         assert passage.token_for(BackendSpec(kind="provider", model="m", base_url=other, task="extractive"),
                                  TOKEN, None) is None, other
+
+
+
+def test_a_public_app_sends_a_space_given_as_the_model_only_to_a_public_address(monkeypatch):
+    """An extractive model given as a Space's URL (https://someone.hf.space) went through huggingface_hub's own
+    client, which never passed the public app's address check (nor does a redirect it follows): a name there that
+    resolved to the server's own machine was connected to. It is now refused before connecting, in one line."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from studio import config
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the address is what is refused, not the mode
+    own = socket.create_server(("127.0.0.1", 0))  # the server's own service
+    real = socket.getaddrinfo
+
+    def space_at_home(host, port, *args, **kwargs):  # the Space's name answers the app's own loopback
+        return real("127.0.0.1" if host == "someone.hf.space" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", space_at_home)
+    monkeypatch.setattr(config, "_tenancy", True)
+    spec = BackendSpec(kind="provider", model=f"https://someone.hf.space:{own.getsockname()[1]}", task="extractive")
+    with pytest.raises(StudioError, match=r"^someone\.hf\.space is at 127\.0\.0\.1, an address of this app's own "
+                                          r"machine or network[^\n]*$"):
+        passage.ApiExtractive(spec, TOKEN).answer(QUESTION, CONTEXT, ChatParams(timeout_s=5))
+    with own, socket.create_connection(own.getsockname()) as mine:  # the first connection it takes is this one
+        own.settimeout(30)
+        first, _ = own.accept()
+        with first:
+            assert first.getpeername() == mine.getsockname()

@@ -451,6 +451,16 @@ def test_train_from_a_lora_run_on_the_command_line_continues_its_adapters_and_re
     assert err.startswith('error: --config-json\'s "lora_r": 8 cannot apply') and "rank 4" in err.replace("LoRA rank", "rank")
     assert err.count("\n") == 1 and '"method": "full"' in err
     assert [r.id for r in runs.list_runs()] == [first.name]  # nothing started
+    # a JSON with no "method" follows the base as the flags do: it trained a full model (the JSON's default)
+    from studio.__main__ import build_parser
+    from studio.commands import train as train_cmd
+
+    args = build_parser().parse_args(["train", "--dataset", str(data), "--config-json", json.dumps({"base": base})])
+    follows = train_cmd._config(args)
+    assert (follows.method, follows.lora_r, follows.lora_targets) == ("lora", 4, "q_proj,v_proj")
+    args = build_parser().parse_args(["train", "--dataset", str(data), "--config-json",
+                                      json.dumps({"base": base, "method": "full"})])
+    assert train_cmd._config(args).method == "full"
     assert lora.same_setting("lora_targets", "v_proj, q_proj", "q_proj,v_proj")  # the page's JSON, targets reordered
     assert not lora.same_setting("lora_targets", "all-linear", "q_proj,v_proj")
     out = tmp_path / "more"
