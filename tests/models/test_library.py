@@ -1197,3 +1197,16 @@ def test_renaming_a_model_keeps_the_rest_of_its_card(tiny_file):
     assert library.rename_model("tiny-card", " Tiny   card ") == "Tiny card"
     after = library.read_card(folder)
     assert after == {**before, "label": "Tiny card"} and len(after) > 1
+
+
+def test_a_picker_names_a_model_by_its_name_and_adds_the_spec_only_where_two_share_it():
+    """The Models page's picker read "SmolLM2-135M-Instruct (bundled Q4_1 copy) (model:smollm2-135m-ins", cut in an
+    800 px window; the spec only tells apart two models of the same name."""
+    entries = [library.ModelEntry(name="SmolLM2-135M-Instruct (bundled Q4_1 copy)", spec="model:smollm2-135m-instruct",
+                                  source="bundled"),
+               library.ModelEntry(name="FAQ bot", spec="run:20261201-080000-a", source="run"),
+               library.ModelEntry(name="FAQ bot", spec="run:20261202-080000-b", source="run")]
+    assert library.picker_labels(entries) == {
+        "model:smollm2-135m-instruct": "SmolLM2-135M-Instruct (bundled Q4_1 copy)",
+        "run:20261201-080000-a": "FAQ bot (run:20261201-080000-a)",
+        "run:20261202-080000-b": "FAQ bot (run:20261202-080000-b)"}
