@@ -1210,3 +1210,15 @@ def test_a_picker_names_a_model_by_its_name_and_adds_the_spec_only_where_two_sha
         "model:smollm2-135m-instruct": "SmolLM2-135M-Instruct (bundled Q4_1 copy)",
         "run:20261201-080000-a": "FAQ bot (run:20261201-080000-a)",
         "run:20261202-080000-b": "FAQ bot (run:20261202-080000-b)"}
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["model", "rename", "run:faq", "FAQ bot"], "run:faq is a training run: rename it with python -m studio runs "
+                                                "rename faq NEW_NAME."),
+    (["model", "rm", "run:faq"], "run:faq is a training run: delete it with python -m studio runs delete faq.")])
+def test_a_runs_spec_from_model_list_is_sent_to_runs_to_rename_or_delete(argv, says, capsys):
+    """`model list` prints run:faq beside the workspace models; `model rename run:faq` answered that 'run:faq' cannot
+    name a model (letters, digits, '.', '_' or '-'), as if the colon were the fault."""
+    from tests.cli_refusals import refused
+
+    assert refused(capsys, argv) == f"error: {says}"
