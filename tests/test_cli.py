@@ -331,3 +331,19 @@ def test_a_hub_out_of_reach_is_one_error_line_from_every_command_that_asks_it(tm
         # evaluate's progress lines ("[0/2] loading org/model", "wrote report.json") are its own, on stderr
         assert run.returncode in (1, 2) and lines[-1].startswith("error: ") and run.stderr.endswith("\n") \
             and all(re.match(r"\[\d+/\d+\] |wrote ", line) for line in lines[:-1]), (argv, run.stderr)
+
+
+def test_runs_lines_up_its_columns_when_run_ids_differ_in_length(capsys):
+    """A run named by its folder ("faq") beside one with a timestamp id: each line's state began right after its id,
+    so the states, times and bases of the two lines stood in different columns."""
+    from studio import jobs
+    from studio.train import runs
+
+    for run_id in ("20261201-080000-a", "faq"):
+        folder = runs.run_dir(run_id)
+        folder.mkdir(parents=True)
+        jobs.update_status(folder, state="failed", error="the worker process exited unexpectedly", message="failed")
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines
+    assert len({line.index("failed") for line in lines}) == 1, lines

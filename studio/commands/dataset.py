@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("validate", help="check a JSON, JSON Lines, CSV or Parquet file: prints the number of records, "
                                         "errors and warnings; lists the errors and exits 2 when there is any")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the file, or a workspace dataset's name or id (its latest version)")
     p.add_argument("--encoding", choices=["utf-8", "windows-1252"], default="utf-8", type=_encoding,
                    help="windows-1252: read the bytes of a text file that are not UTF-8 as Windows-1252 (Excel's plain "
                         "CSV on Windows, Latin-1), said in a note with the first such line to check (default: "
@@ -112,17 +112,26 @@ LISTED = 5  # errors named in the one error line; its counts are exact
 
 def cmd_validate(args: argparse.Namespace) -> int:
     notes: list[str] = []
-    records, found = _check(args, args.file, notes)
+    # where no file has that path, a workspace dataset's latest version, by name or id, as train --dataset, dedup and
+    # export take it (here it was "No file at general-quiz: check the path.")
+    info = None if args.file.expanduser().exists() else store.find_dataset(str(args.file))
+    if info is not None:
+        records = store.load_version(info.id)
+        found = validate.check(records)
+    else:
+        records, found = _check(args, args.file, notes)
     errs = found.errors  # every record's, whatever comes before it
     if errs:
         _warn([], notes)
         named = "; ".join(str(e) for e in errs[:LISTED])
         more = f"; and {len(errs) - LISTED:,} more errors" if len(errs) > LISTED else ""
         bad = len(found.invalid)
+        them = "it" if bad == 1 else "them"
+        remedy = (f"fix {them} on the Dataset page's Edit tab" if info is not None else
+                  f"fix {them}, or import with --skip-invalid to leave {them} out, or with --keep-invalid to bring "
+                  f"{them} in to fix in --out")
         print(f"error: {named}{more} ({bad:,} of {validate.plural(len(records), 'record')} invalid: {found.counts()}): "
-              f"fix {'it' if bad == 1 else 'them'}, or import with --skip-invalid to leave "
-              f"{'it' if bad == 1 else 'them'} out, or with --keep-invalid to bring "
-              f"{'it' if bad == 1 else 'them'} in to fix in --out.", file=sys.stderr)
+              f"{remedy}.", file=sys.stderr)
         return 2
     print(f"{validate.plural(len(records), 'record')}: {found.counts()}")
     _warn(found.warnings, [*notes, *found.notes])

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwriting_inputs({"--report": args.report, "--out": args.out}, {"input": args.file})
     if args.out and Path(args.out).expanduser().exists() and not args.force:  # a dataset the user had, as export
         raise StudioError(f"{args.out} exists: add --force to replace it, or choose another --out.")
-    records = _read(args.file)
+    records, source = _read(args.file)
     texts = dedup.field_texts(records, config.field)
     empty = sum(1 for t in texts if not dedup.normalize(t))
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "keep": [c.keep for c in found],
         "kinds": [c.kind for c in found],
         "method": args.method, "scorer": config.scorer, "threshold": _threshold_shown(config), "field": config.field,
-        "passage": _passage_shown(records, config), "scoring": config.scoring if config.method != "fuzzy" else None,
+        "passage": _passage_shown(records, config, source), "scoring": config.scoring if config.method != "fuzzy" else None,
         "embedding": embedding,  # direct: the sentence-transformer itself (few texts, no fast model yet); static
         "scores_are": _scale(config),
         "records": len(records), "empty_texts": empty, "seconds": round(seconds, 3),
@@ -131,11 +131,11 @@ def _threshold_shown(config: dedup.DedupConfig) -> float | dict:
     return {"fuzzy": config.threshold, "semantic": config.semantic_threshold}
 
 
-def _passage_shown(records: list[dict], config: dedup.DedupConfig) -> str:
+def _passage_shown(records: list[dict], config: dedup.DedupConfig, source: str) -> str:
     from studio.dedup.semantic_records import record_passages
 
     if record_passages(records) is None:
-        return "none in the file"
+        return f"none in the {source}"
     return "compared" if config.passage else "ignored"
 
 
@@ -160,18 +160,19 @@ def _estimate(records: list[dict], config: dedup.DedupConfig) -> None:
         print(f"{est.message} Ctrl+C stops it.", file=sys.stderr)
 
 
-def _read(path: str) -> list[dict]:
+def _read(path: str) -> tuple[list[dict], str]:
     """Records from any file ``dataset import`` reads (fields mapped as the Import tab guesses them), or, where no
     file is at ``path``, the latest version of the workspace dataset of that name or id (``train --dataset`` took
-    one; here it was "No file at general-quiz")."""
+    one; here it was "No file at general-quiz"); with "file" or "dataset", the word the report uses for where they
+    came from."""
     from studio.data import store
 
     if not Path(path.split("@")[0]).expanduser().exists():
         info = store.find_dataset(path)
         if info is not None:
-            return store.load_version(info.id)
+            return store.load_version(info.id), "dataset"
     try:
-        return formats.read_mapped(path)
+        return formats.read_mapped(path), "file"
     except DatasetFormatError as exc:
         if path in str(exc):  # the reason names the file already
             raise

@@ -57,11 +57,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_rename(args: argparse.Namespace) -> int:
     from studio.models import library
 
-    name = library.check_name(args.name.strip().removeprefix("model:"))  # the spec `model list` prints, too
+    name = _workspace_name(args.name, "rename")
     before = library.display_name(f"model:{name}")
     label = library.rename_model(name, args.new_name)
     print(f"renamed {before} to {label} (still loaded as model:{name})")
     return 0
+
+
+def _workspace_name(text: str, action: str) -> str:
+    """A workspace model's name from NAME or the ``model:NAME`` spec `model list` prints; a run's spec from that list
+    (``run:ID``) is sent to `runs`, which renames and deletes runs (it was told its characters cannot name a model)."""
+    from studio.models import library
+
+    text = text.strip()
+    if text.startswith("run:") and text[4:].strip():
+        run_id = text[4:].strip()
+        raise StudioError(f"{text} is a training run: {action} it with python -m studio runs {action} {run_id}"
+                          + (" NEW_NAME" if action == "rename" else "") + ".")
+    return library.check_name(text.removeprefix("model:"))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -188,7 +201,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     from studio.models import bundled, library
     from studio.models.spec import library_spec
 
-    name = library.check_name(args.name.strip().removeprefix("model:"))  # the spec `model list` prints, too
+    name = _workspace_name(args.name, "delete")
     name = library.delete_model(name, in_use=eval_results.evaluations_answering_with(str(library_spec(name))))
     again = f" (its float32 copy: made again from the installed {bundled.PACKAGE} package on next use)"
     print(f"deleted model:{name}" + (again if name == bundled.NAME else ""))

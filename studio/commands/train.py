@@ -389,8 +389,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
               "(give its folder to ask, evaluate or model export). Start one: python -m studio train --dataset FILE "
               "--base scratch")
     else:
-        for row in rows:
-            took = runs.fmt_duration(row["training_s"]) if row["sessions"] else "-"
-            print(f"{row['id']}  {row['state']:<9} {took:>7} {row['base']:<12} {row['dataset']:<30} {row['name']}")
+        # each column as wide as its widest cell: a run named by its folder ("faq") beside a timestamp id, or a base
+        # longer than 12 characters, moved the rest of its line out of its columns
+        lines = [(row["id"], row["state"], runs.fmt_duration(row["training_s"]) if row["sessions"] else "-",
+                  row["base"] or "-", row["dataset"]) for row in rows]
+        widths = [max(len(str(line[i])) for line in lines) for i in range(5)]
+        for row, (run_id, state, took, base, dataset) in zip(rows, lines, strict=True):
+            print(f"{run_id:<{widths[0]}}  {state:<{widths[1]}}  {took:>{widths[2]}}  {base:<{widths[3]}}  "
+                  f"{dataset:<{widths[4]}}  {row['name']}")
     sys.stdout.flush()
     return 0

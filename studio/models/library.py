@@ -26,6 +26,7 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -430,6 +431,14 @@ def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[Mo
     if include_hub_cache:
         out += hub_cache_models(load)
     return out + run_models(load)
+
+
+def picker_labels(entries: list[ModelEntry]) -> dict[str, str]:
+    """Each model's label in a picker, by spec: its name, with the spec after it only where another model has the same
+    name ("SmolLM2-135M-Instruct (bundled Q4_1 copy) (model:smollm2-135m-instruct)" was cut in an 800 px window,
+    the name's own words gone; the table above gives each spec)."""
+    names = Counter(e.name for e in entries)
+    return {e.spec: e.name if names[e.name] == 1 else f"{e.name} ({e.spec})" for e in entries}
 
 
 def stamp() -> tuple:

@@ -355,15 +355,18 @@ def past_evaluations() -> str | None:
     with st.container():
         if others:  # the one just started is shown: the others go on, and are one pick away
             _also_running(others)
+    # the models in full: the picker's label is cut in a narrow window ("20261207-150149-426f · lora-quiz, SmolLM2-135M-
+    # Instruct (bu" at 800 px), the summary's model column too
+    models = f"models: {ui.md(', '.join(info.models))}"
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
-        st.caption(f"Status: **running** · started {jobs.readable_time(info.created)}")  # drawn once: the questions are said below
+        st.caption(f"Status: **running** · started {jobs.readable_time(info.created)} · {models}")  # drawn once: the questions are said below
     else:
         # an evaluation in which every model failed ended ("finished"), and scored nothing: not read as a success
         nothing = info.status == "finished" and bool(info.summary) and all(
             not s.get("answered") and s.get("failed") for s in info.summary.values())
         status = "finished, every model failed" if nothing else info.status
-        st.caption(f"Status: **{status}** · started {jobs.readable_time(info.created)} · questions: {ui.md(info.dataset or '-')} · "
-                   f"{plural(info.questions, 'question')}")
+        st.caption(f"Status: **{status}** · started {jobs.readable_time(info.created)} · {models} · questions: "
+                   f"{ui.md(info.dataset or '-')} · {plural(info.questions, 'question')}")
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)
     # Apart from the comparison, whose "Evaluations" it does not delete, and asked twice: nothing else keeps the answers.

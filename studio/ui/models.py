@@ -240,7 +240,8 @@ def actions(entries: list[library.ModelEntry]) -> None:
     imported = st.session_state.pop(IMPORTED, None)
     if imported in by_spec:  # a model just imported is the one its buttons act on next
         st.session_state["models.selected"] = imported
-    spec = st.selectbox("Model", list(by_spec), format_func=lambda s: f"{by_spec[s].name} ({s})", key="models.selected")
+    labels = library.picker_labels(entries)
+    spec = st.selectbox("Model", list(by_spec), format_func=labels.__getitem__, key="models.selected")
     entry = by_spec[spec]
     # One container whatever the model has to say of itself: the buttons and the Export panel below keep their place
     # in the page, so a panel opened, or a button clicked, while a new pick redraws the page is not drawn anew (a

@@ -253,7 +253,9 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
         p = p.replace(**{k: adapters[k] for k in LORA_FIELDS})
     name = f"{name}.{method}"  # widget keys: a method's own defaults
     with st.expander("Advanced settings"):
-        c1, c2, c3 = st.columns(3)
+        # two columns, not three: in thirds of an 800 px window each box kept 44 px for its number beside its clear and
+        # step buttons, and Learning rate 0.0002 read "0.00"
+        c1, c2 = st.columns(2)
         ui.follow(f"train.gc.{name}", p.gradient_checkpointing)
         wrong: list[str] = []  # each box's refusal, in the order drawn (``_number``)
         warmup_wrong: list[str] = []  # a warm-up out of its range, by the unit chosen (share or steps): said after them
@@ -261,28 +263,29 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             learning_rate=_number(c1, "learning_rate", p.learning_rate, f"train.lr.{name}", wrong, format="%g",
                                   step=LR_STEP),
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}", wrong),
-            epochs=_number(c3, "epochs", int(p.epochs), f"train.ep.{name}", wrong) if float(p.epochs).is_integer()
-            else _number(c3, "epochs", float(p.epochs), f"train.ep.{name}", wrong),
+            epochs=_number(c2, "epochs", int(p.epochs), f"train.ep.{name}", wrong) if float(p.epochs).is_integer()
+            else _number(c2, "epochs", float(p.epochs), f"train.ep.{name}", wrong),
             weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}", wrong),
             test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}", wrong),
-            max_length=_number(c3, "max_length", p.max_length, f"train.ml.{name}", wrong),
+            max_length=_number(c1, "max_length", p.max_length, f"train.ml.{name}", wrong),
             warmup_steps=_warmup(c1, p.warmup_steps, name, warmup_wrong),
             lr_scheduler=_choice(c2, "lr_scheduler", p.lr_scheduler, f"train.sch.{name}"),
-            grad_accum=_number(c3, "grad_accum", p.grad_accum, f"train.ga.{name}", wrong),
+            grad_accum=_number(c2, "grad_accum", p.grad_accum, f"train.ga.{name}", wrong),
             logging_steps=_number(c1, "logging_steps", p.logging_steps, f"train.log.{name}", wrong),
             seed=_number(c2, "seed", p.seed, f"train.seed.{name}", wrong),
-            gradient_checkpointing=ui.kept(c3.checkbox, "Gradient checkpointing", f"train.gc.{name}",
+            gradient_checkpointing=ui.kept(c1.checkbox, "Gradient checkpointing", f"train.gc.{name}",
                                            p.gradient_checkpointing, help=field_help("gradient_checkpointing")),
             question_dropout=_number(c1, "question_dropout", p.question_dropout, f"train.qd.{name}", wrong, step=0.05),
             batch_tokens=_number(c2, "batch_tokens", p.batch_tokens, f"train.bt.{name}", wrong, step=512),
-            liger=_liger(c3, p.liger, name),
+            liger=_liger(c2, p.liger, name),
         )
         if adapters:
             values.update({k: getattr(p, k) for k in LORA_FIELDS})
             st.caption(f"LoRA rank {p.lora_r}, alpha {p.lora_alpha}, dropout {p.lora_dropout:g}, on {p.lora_targets}: "
                        f"{adapters['of']}, continued as they are (choose Full to train every weight).")
         elif method != "full":
-            l1, l2, l3, l4 = st.columns(4)
+            l1, l2 = st.columns(2)  # two a row: in quarters of an 800 px window a box had no room for its number
+            l3, l4 = st.columns(2)
             ui.follow(f"train.lr_t.{name}", p.lora_targets)
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}", wrong)
             values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}", wrong)

@@ -73,6 +73,15 @@ def test_validate_warnings_go_to_stderr_and_exit_0(tmp_path, capsys):
     assert out.out == "2 records: no errors, 1 warning\n" and "warning: record 2: same question as record 1" in out.err
 
 
+def test_validate_checks_a_workspace_dataset_by_name_as_train_and_dedup_take_it(capsys):
+    """`dataset validate general-quiz` said "No file at general-quiz: check the path." where `train --dataset`,
+    `dedup` and `dataset export` took the same name."""
+    store.create_dataset("General quiz", [{"question": "q", "answer": "a"}, {"question": "Q", "answer": "b"}])
+    assert main(["dataset", "validate", "General quiz"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "2 records: no errors, 1 warning\n" and "warning: record 2: same question as record 1" in out.err
+
+
 def test_import_with_mapping_writes_the_seed_format_keeping_unicode(tmp_path, capsys):
     src = tmp_path / "in.csv"
     src.write_text("Title,Body,source\n" + "".join(f'"{r["question"]}","{r["answer"]}",x\n' for r in UNICODE[:3]),

@@ -401,4 +401,6 @@ def test_the_cli_finds_duplicates_in_a_workspace_dataset_by_name(tmp_path):
                                           {"question": "what is the capital of australia", "answer": "Canberra."}])
     report = tmp_path / "dups.json"
     assert main(["dedup", "General quiz", "--threshold", "90", "--report", str(report)]) == 0
-    assert json.loads(report.read_text())["clusters"] == [[0, 2]]
+    found = json.loads(report.read_text())
+    assert found["clusters"] == [[0, 2]]
+    assert found["passage"] == "none in the dataset"  # it said "none in the file" of a dataset named, not a file

@@ -505,6 +505,9 @@ def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browse
         expect(page.get_by_role("button", name="Download JSON", exact=True)).to_be_visible(timeout=30_000)
         assert page.locator("[data-testid='stDownloadButton'] button").count() == 10
         assert _cut_labels(page) == []
+        after_rerun(page, page.get_by_role("tab", name="Check").click)  # the statistics read "Mean words (Q / …"
+        expect(page.get_by_test_id("stMetric")).to_have_count(4, timeout=30_000)
+        assert _cut_labels(page) == []
         assert_no_exception(page)
 
 

@@ -240,6 +240,12 @@ def test_number_boxes_show_their_values_back_from_the_runs_tab(page, studio):
         expander.click()
         wait_idle(page)
     assert _boxes(page) == first
+    # in thirds of an 800 px window each box kept 44 px for its number: Learning rate 0.0002 read "0.00"
+    page.set_viewport_size({"width": 800, "height": 1000})
+    inputs = page.get_by_test_id("stNumberInput").locator("input")
+    expect(inputs.first).to_be_visible()
+    cut = inputs.evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.value)")
+    assert not cut, cut
     assert_no_exception(page)
 
 

@@ -146,17 +146,20 @@ def test_start_times_read_as_dates_not_iso_strings_on_the_page_and_in_the_report
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
+    long = "api:soccer_faq_assistant_finetuned_with_lora_rank16"
     for created in ("2026-12-04T09:01:00+00:00", "2026-12-05T00:12:33.123456+00:00"):  # an earlier one to compare with
-        result = evaluate.new_result(EvalConfig(models=("m",), dataset_file=str(data)))
+        result = evaluate.new_result(EvalConfig(models=("m", long), dataset_file=str(data)))
         result.created, result.status = created, "finished"
         result.rows = [QuestionRow(index=0, question=QA[0]["question"], reference=QA[0]["answer"],
-                                   answers={"m": "Two halves"}, scores={"m": {"f1": 0.4}})]
+                                   answers={"m": "Two halves", long: "Two"}, scores={"m": {"f1": 0.4}, long: {"f1": 0.1}})]
         eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     status = [c.value for c in at.caption if c.value.startswith("Status:")]
     assert len(status) == 1 and "started 2026-12-05 00:12 UTC" in status[0]
+    # the models in full under the picker, whose label ("<id> · m, api:soccer_faq_assistant_fi") a narrow window cuts
+    assert f"models: m, {long} · " in status[0].replace("\\", ""), status[0]
     compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["started"]) == ["2026-12-05 00:12 UTC", "2026-12-04 09:01 UTC"]
+    assert list(dict.fromkeys(compared["started"])) == ["2026-12-05 00:12 UTC", "2026-12-04 09:01 UTC"]  # a row a model
     page = report.to_html(eval_results.load(result.id))
     assert "started 2026-12-05 00:12 UTC" in page
     for shown in [*status, page, compared.to_csv()]:

@@ -1197,3 +1197,28 @@ def test_renaming_a_model_keeps_the_rest_of_its_card(tiny_file):
     assert library.rename_model("tiny-card", " Tiny   card ") == "Tiny card"
     after = library.read_card(folder)
     assert after == {**before, "label": "Tiny card"} and len(after) > 1
+
+
+def test_a_picker_names_a_model_by_its_name_and_adds_the_spec_only_where_two_share_it():
+    """The Models page's picker read "SmolLM2-135M-Instruct (bundled Q4_1 copy) (model:smollm2-135m-ins", cut in an
+    800 px window; the spec only tells apart two models of the same name."""
+    entries = [library.ModelEntry(name="SmolLM2-135M-Instruct (bundled Q4_1 copy)", spec="model:smollm2-135m-instruct",
+                                  source="bundled"),
+               library.ModelEntry(name="FAQ bot", spec="run:20261201-080000-a", source="run"),
+               library.ModelEntry(name="FAQ bot", spec="run:20261202-080000-b", source="run")]
+    assert library.picker_labels(entries) == {
+        "model:smollm2-135m-instruct": "SmolLM2-135M-Instruct (bundled Q4_1 copy)",
+        "run:20261201-080000-a": "FAQ bot (run:20261201-080000-a)",
+        "run:20261202-080000-b": "FAQ bot (run:20261202-080000-b)"}
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["model", "rename", "run:faq", "FAQ bot"], "run:faq is a training run: rename it with python -m studio runs "
+                                                "rename faq NEW_NAME."),
+    (["model", "rm", "run:faq"], "run:faq is a training run: delete it with python -m studio runs delete faq.")])
+def test_a_runs_spec_from_model_list_is_sent_to_runs_to_rename_or_delete(argv, says, capsys):
+    """`model list` prints run:faq beside the workspace models; `model rename run:faq` answered that 'run:faq' cannot
+    name a model (letters, digits, '.', '_' or '-'), as if the colon were the fault."""
+    from tests.cli_refusals import refused
+
+    assert refused(capsys, argv) == f"error: {says}"
