@@ -179,13 +179,18 @@ def check_folder(ref: Any) -> None:
         check_sizes(ref.spec, library.read_config(ref.source))
 
 
-def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, token: str | None = None) -> ModelShape:
-    """The shape of a training base without loading weights: a scratch size, or the base's config.json."""
+def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, positions: int = 512,
+                   token: str | None = None) -> ModelShape:
+    """The shape of a training base without loading weights: a scratch size, or the base's config.json.
+    ``positions``: a scratch model's (``scratch.build_model`` gives it Max length's): its position embeddings are
+    weights like the others (left out, the tiny size at Max length 1,024 and a 300-token vocabulary was counted
+    at 35,072 parameters of its 67,840)."""
     if base == "scratch":
         from studio.train import scratch
 
         s = scratch.SIZES[scratch_size]
-        return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2")
+        return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2", positions=positions,
+                                context=positions)
     from studio.models import loading
 
     ref = loading.resolve(base)
@@ -420,7 +425,8 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
         from studio.models import loading
 
         device = loading.pick_device()
-    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size,
+                                   positions=cfg.max_length)
     # records are cut where the model's positions end, when Max length is longer (``loop._encode``): a GPT-2 of 128
     # positions at Max length 1,024 trains batches of 128 tokens, and was estimated at 1,024
     limit = min(cfg.max_length, shape.context) if shape.context else cfg.max_length
@@ -444,7 +450,8 @@ def lora_over_full(cfg: Any, lengths: Sequence[int] | None = None, *, shape: Mod
     LoRA's figure above full's."""
     if cfg.method == "full":
         return None
-    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size)
+    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size,
+                                   positions=cfg.max_length)
     mine = for_run(cfg, lengths, shape=shape, device=device).estimate
     full = for_run(cfg.replace(method="full"), lengths, shape=shape, device=device).estimate
     if mine.total <= full.total or not mine.dropout_copies:

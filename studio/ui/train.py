@@ -140,19 +140,21 @@ def base_loads(base: str) -> bool:
     return base == "scratch" or base_shape(base) is not None
 
 
-def base_shape(base: str, scratch_size: str = "small", vocab_size: int = 2000) -> memory.ModelShape | None:
+def base_shape(base: str, scratch_size: str = "small", vocab_size: int = 2000,
+               positions: int = 512) -> memory.ModelShape | None:
     """The base's shape (``memory.shape_for_base``: the estimate, the recommended preset), read once per change of the
     base or its files (``memory.base_stamp``), not on every rerun by each of its three readers; None with the reason
     shown when it cannot be read (not kept: a folder fixed meanwhile is read again)."""
     stamp = memory.base_stamp(base)
     if stamp is None:
-        return ui.run_or_error(memory.shape_for_base, base, scratch_size=scratch_size, vocab_size=vocab_size)
-    return ui.run_or_error(_shape, base, scratch_size, vocab_size, stamp)
+        return ui.run_or_error(memory.shape_for_base, base, scratch_size=scratch_size, vocab_size=vocab_size,
+                               positions=positions)
+    return ui.run_or_error(_shape, base, scratch_size, vocab_size, positions, stamp)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _shape(base: str, scratch_size: str, vocab_size: int, stamp: tuple) -> memory.ModelShape:
-    return memory.shape_for_base(base, scratch_size=scratch_size, vocab_size=vocab_size)
+def _shape(base: str, scratch_size: str, vocab_size: int, positions: int, stamp: tuple) -> memory.ModelShape:
+    return memory.shape_for_base(base, scratch_size=scratch_size, vocab_size=vocab_size, positions=positions)
 
 
 METHOD_NOTES = {
@@ -469,7 +471,7 @@ def memory_check(cfg: TrainConfig, lengths: list[int] | None = None, loading: bo
     full fine-tuning (``memory.lora_over_full``) waits for them. On the bundled SmolLM2 the first paint's 8 x 512
     tokens read 13.36 GiB for a full fine-tune and 11.75 GiB for LoRA (15.86 with LoRA dropout 0.05), where the sample's
     own longest batch (8 x 86) needs 4.54 and 3.40 GiB."""
-    shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size)
+    shape = base_shape(cfg.base, cfg.scratch_size, cfg.vocab_size, cfg.max_length)
     if shape is None:
         return False
     from studio.models import loading as model_loading  # not ``loading``: that name is the argument

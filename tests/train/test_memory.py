@@ -15,6 +15,23 @@ def _loaded(folder):
     return AutoModelForCausalLM.from_pretrained(folder)
 
 
+class _Vocab:  # what ``scratch.build_model`` reads of a tokenizer
+    eos_token_id = pad_token_id = 0
+
+    def __len__(self):
+        return 300
+
+
+@pytest.mark.parametrize("max_length", [64, 1024])
+def test_a_scratch_models_shape_counts_its_position_embeddings(max_length):
+    from studio.train import scratch
+
+    model = scratch.build_model(_Vocab(), "tiny", n_positions=max_length)
+    cfg = TrainConfig(base="scratch", scratch_size="tiny", vocab_size=300, max_length=max_length)
+    shape = memory.for_run(cfg, [10], device="cpu").shape  # the Train page's and the launch's reading of the shape
+    assert shape.params == sum(p.numel() for p in model.parameters())
+
+
 @pytest.mark.parametrize("fixture", ["tiny_gpt2", "tiny_llama", "tiny_phi3"])
 @pytest.mark.parametrize("targets", ["all-linear", "custom"])
 def test_the_shape_counts_what_the_model_and_peft_count(request, fixture, targets):
