@@ -219,7 +219,9 @@ def test_a_finished_run_and_its_base_are_chosen_on_arrival(tiny_gpt2):
 
     # named as in the models picker, with the size of its held-out split under it: "0 = every question" below had no
     # number to it
-    assert at.selectbox(key="evaluate.split_run").options == [f"{runs.load_run(run_id).name} · run {run_id}"]
+    name = runs.load_run(run_id).name  # "tuned · run 20261207-160420": the id's tail, the name again, left out
+    assert at.selectbox(key="evaluate.split_run").options == [runs.picker_name(name, run_id)]
+    assert at.selectbox(key="evaluate.split_run").options[0].startswith(f"{name} · run {run_id[:15]}")
     assert "2 held-out questions" in [c.value for c in at.caption]
 
 
