@@ -143,16 +143,22 @@ def test_stop_ends_a_hosted_answer_that_is_still_loading_without_an_error(qa_ser
     assert not at.button(key="chat.passage.ask").disabled
 
 
+def _asked_generative(url: str):
+    """The passage page with slot A a generative model at the OpenAI-compatible ``url``, the passage and question
+    typed and Ask pressed."""
+    at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
+    at.text_input(key="chat.passage.a.base_url").set_value(url).run()
+    at.text_input(key="chat.passage.a.api_model").set_value("m").run()
+    at.text_area(key="chat.passage.text").set_value(CONTEXT)
+    at.text_input(key="chat.passage.question").set_value(QUESTION)
+    return at.button(key="chat.passage.ask").click().run()
+
+
 def test_stop_ends_a_generative_answer_from_a_server_that_stalls(offline):
     """Stop left a generative answer "Answering…" while its server trickled nothing useful, until the timeout: the
     stop never reached the stream. It ends at once, the server's connection closed, and Ask is back."""
     with FaultServer().running() as server:
-        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
-        at.text_input(key="chat.passage.a.base_url").set_value(server.url("hold")).run()
-        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
-        at.text_area(key="chat.passage.text").set_value(CONTEXT)
-        at.text_input(key="chat.passage.question").set_value(QUESTION)
-        at.button(key="chat.passage.ask").click().run()
+        at = _asked_generative(server.url("hold"))
         deadline = time.time() + 10
         while not server.hits["hold"] and time.time() < deadline:
             time.sleep(0.1)
@@ -172,12 +178,7 @@ def test_stop_mid_answer_keeps_what_a_generative_model_had_said(offline):
     """Stop while a generative answer over a passage streamed: the card read "Stopped before the answer finished." and
     the words that had come were gone, where a conversation keeps them. They stay, said to be stopped."""
     with FaultServer().running() as server:
-        at = page(**{"chat.passage.a.task": "Generative", "chat.passage.a.kind": "openai"})
-        at.text_input(key="chat.passage.a.base_url").set_value(server.url("slow")).run()
-        at.text_input(key="chat.passage.a.api_model").set_value("m").run()
-        at.text_area(key="chat.passage.text").set_value(CONTEXT)
-        at.text_input(key="chat.passage.question").set_value(QUESTION)
-        at.button(key="chat.passage.ask").click().run()
+        at = _asked_generative(server.url("slow"))
         task = at.session_state[RUN]["tasks"][0]
         deadline = time.time() + 30
         while task.stats.tokens < 2 and time.time() < deadline:  # its first words came (one every 0.4 s)
