@@ -476,6 +476,7 @@ def _asked_own_endpoint(monkeypatch, **studio_settings):
     from studio.chat import base
 
     monkeypatch.setattr(base, "HF_HOSTS", (*base.HF_HOSTS, "127.0.0.1"))
+    monkeypatch.setenv("STUDIO_PRIVATE_SERVERS", "1")  # a loopback server standing for a public Space: let through
     with QAServer().running() as server:
         at = visit("pages/4_Chat.py", HF_TOKEN=DEPLOYER, **({"studio": studio_settings} if studio_settings else {}))
         at.session_state["chat.mode"] = "Question over a passage"
