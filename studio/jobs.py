@@ -273,7 +273,7 @@ def _locked() -> Iterator[None]:
     process that opened the file before that and waited holds a lock on a file no one else can open again: it
     opens the file anew until the one it holds is the one at the path (two processes held "the" lock at once,
     and an open between another's folder made and removed failed with "No such file or directory")."""
-    registry = _registry()
+    registry = config.jobs_dir(make=False)  # made in the loop below, where its removal at that moment is met
     held = _held_here.__dict__.setdefault("registries", set())
     if registry in held:  # this thread holds it already (a start's device check reads the registry)
         yield
