@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -205,7 +206,11 @@ def embedder(tmp_path_factory: pytest.TempPathFactory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf-home")))
+        # inside the session's Hugging Face home: a library first imported here (datasets, by sentence-transformers)
+        # keeps these paths for the rest of the process, which must stay the session's (tests/test_hf_home.py)
+        empty = hf_home.SESSION / f"embedder-{os.getpid()}"
+        empty.mkdir(exist_ok=True)
+        mp.setenv("HF_HOME", str(empty))
         return load_embedder()
 
 
@@ -216,12 +221,26 @@ def static_build(request: pytest.FixtureRequest, embedder) -> Path:
     from studio.dedup import static
     from studio.dedup.embed import DEFAULT_MODEL
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, _static_lock(request.config):  # the suite's processes build it once
         mp.setenv("STUDIO_HOME", str(_static_cache(request.config)))
         folder = static.folder_for(DEFAULT_MODEL)
         if not static.is_built(DEFAULT_MODEL):
             static.build(embedder)
     return folder
+
+
+@contextlib.contextmanager
+def _static_lock(config: pytest.Config) -> Iterator[None]:
+    """Held while the static model in pytest's cache is built or kept: the suite's processes (tests/run.sh starts
+    four) share that cache, and the first to need the model builds it while the others wait for it."""
+    import fcntl
+
+    with open(Path(config.cache.mkdir("static-embeddings-lock")) / "lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _static_cache(config: pytest.Config) -> Path:
@@ -236,13 +255,14 @@ def keep_static_build(config: pytest.Config, built: Path) -> None:
     import shutil
 
     target = _static_cache(config) / built.relative_to(built.parent.parent)
-    if (target / "meta.json").is_file():
-        return
-    partial = target.with_name(target.name + ".copying")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(built, partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with _static_lock(config):
+        if (target / "meta.json").is_file():
+            return
+        partial = target.with_name(target.name + ".copying")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(built, partial)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
 
 
 @pytest.fixture(scope="session")
