@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.timeout(1300)  # every bench part in turn (7.6 min beside three other test processes on 2 cores): past
-def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):  # pytest.ini's 600 s, within its own 1200
+# Every bench part in turn: 7.6 min beside three other test processes on 2 cores, past pytest.ini's 600 s.
+@pytest.mark.timeout(1300)
+def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "BUDGET_S": "900"}
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1200)
