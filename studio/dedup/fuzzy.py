@@ -512,6 +512,7 @@ class DedupJob(Task):
         self._input: tuple[list[dict], DedupConfig] | None = None
         self.queued = False  # set aside by ``queue``, not begun yet
         self.paused = False  # begun by ``begin``: the work waits ``PAGE_PAUSE`` first
+        self.edited_since: frozenset[int] = frozenset()  # records (their indices) edited since the run (``follow``)
 
     def work(self) -> list[cl.Cluster]:
         if self.paused:  # begun by a page that has just drawn its bar: give its messages time to leave first
@@ -524,9 +525,11 @@ class DedupJob(Task):
         """The records it ran on (as ``follow`` last carried them over); empty before it was given any."""
         return self._input[0] if self._input else []
 
-    def follow(self, records: Sequence[dict], base: int, result: list[cl.Cluster]) -> None:
+    def follow(self, records: Sequence[dict], base: int, result: list[cl.Cluster],
+               edited: frozenset[int] = frozenset()) -> None:
         """Carried over to ``records`` (version ``base`` with its edits): ``result`` is its clusters followed there
-        (``studio.dedup.follow``)."""
+        (``studio.dedup.follow``), ``edited`` the records there edited since the run (their scores the old text's)."""
+        self.edited_since = edited
         config = self._input[1]
         self._input = (list(records), config)
         self.key = (self.key[0], base, len(records), *self.key[3:])

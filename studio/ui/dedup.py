@@ -114,10 +114,9 @@ def _follow(job: dedup.DedupJob, records: list[dict], base: int) -> None:
         if not any(id(r) in ran_on for r in records):
             return
     moved = follow.moves(before, records)
-    earlier = getattr(job, "edited_since", frozenset())  # records edited since the run, by an earlier follow
-    job.follow(records, base, follow.follow_clusters(job.result, moved, records))
-    job.edited_since = frozenset({moved[m] for m in earlier if moved[m] is not None}
-                                 | follow.edited(before, records, moved))
+    edited = frozenset({moved[m] for m in job.edited_since if moved[m] is not None}  # an earlier follow's, moved
+                       | follow.edited(before, records, moved))
+    job.follow(records, base, follow.follow_clusters(job.result, moved, records), edited)
     review: Review | None = st.session_state[REVIEW]
     lost = 0
     if review is not None:
@@ -475,7 +474,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     clusters = review.clusters
     if st.session_state.get(FOLLOWED):
         st.info(st.session_state[FOLLOWED], icon=":material/info:")
-    edited = getattr(job, "edited_since", frozenset())
+    edited = job.edited_since
     if stale := _stale_line(clusters, edited):
         st.warning(stale, icon=":material/edit_note:")
     _typed_elsewhere(clusters)
