@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -89,11 +90,11 @@ def test_a_second_upload_stays_on_the_import_tab_and_an_import_opens_edit(page, 
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(second))
     page.get_by_text("Read 2 records as JSON.").wait_for()
     wait_idle(page)
-    assert page.get_by_role("tab", name="Import").get_attribute("aria-selected") == "true"
+    expect(page.get_by_role("tab", name="Import")).to_have_attribute("aria-selected", "true", timeout=30_000)
     page.get_by_role("button", name="Import as new dataset").click()
     page.get_by_text("Imported 2 records into a new dataset").wait_for()
     wait_idle(page)
-    assert page.get_by_role("tab", name="Edit").get_attribute("aria-selected") == "true"
+    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true", timeout=30_000)
     assert_no_exception(page)
 
 
@@ -124,7 +125,7 @@ def _bob_refused(browser, studio, width: int, before_edits=None):
 
 def test_two_sessions_the_second_save_is_refused_and_keeps_its_edit(browser, studio):
     with _bob_refused(browser, studio, 1400) as bob:
-        assert bob.get_by_text("Unsaved changes: 1 edited.").is_visible()  # Bob's edit is still there
+        expect(bob.get_by_text("Unsaved changes: 1 edited.")).to_be_visible(timeout=30_000)  # Bob's edit is still there
         assert_no_exception(bob)
         bob.get_by_text("Show their changes").click()
         bob.get_by_role("tabpanel", name="Edit").get_by_text("version 1 → version 2").wait_for()
@@ -168,6 +169,7 @@ def test_an_empty_dataset_has_room_for_the_rows_a_person_adds(page, studio):
     page.get_by_role("option").filter(has_text="Empty · 0 records").click()
     wait_idle(page)
     grid = page.locator("[data-testid='stDataFrame']").first
+    expect(grid).to_be_visible(timeout=30_000)  # drawn a moment after the pick's run under load
     assert grid.bounding_box()["height"] >= 35 * 5  # not one row tall: added rows show
     edit_cell(page, 0, 0, "Who starts the match?")  # the first row, typed into the table's empty add row
     page.get_by_text("1 record · page 1 of 1").wait_for()  # "1 record", not "1 records"
@@ -204,7 +206,7 @@ def test_every_export_button_shows_its_whole_label(page, studio):
     page.get_by_role("tab", name="Export").click()
     wait_idle(page)
     buttons = page.locator("[data-testid='stDownloadButton'] button")
-    assert buttons.count() == 10
+    expect(buttons).to_have_count(10, timeout=30_000)
     for width in (1400, 800):  # at 800 px, in a quarter of the row each, every one read "Downl…"
         page.set_viewport_size({"width": width, "height": 1000})
         expect(buttons.first).to_be_visible()
@@ -300,15 +302,14 @@ def test_after_a_delete_the_next_datasets_manage_popover_is_closed(page, studio)
     store.create_dataset("Doomed", [{"question": "Q2?", "answer": "A2."}])
     open_page(page, studio, "Dataset")
     picker = page.get_by_role("combobox", name="Dataset")
-    picker.wait_for()
-    assert "Doomed" in picker.input_value()  # the newest, picked
+    expect(picker).to_have_value(re.compile("Doomed"), timeout=30_000)  # the newest, picked
     page.get_by_role("button", name="Create, rename or delete").click()
     after_rerun(page, page.get_by_text("Yes, delete Doomed").click)
     after_rerun(page, page.get_by_role("button", name="Delete dataset").click)
     page.get_by_text("Deleted Doomed").wait_for()
     wait_idle(page)
-    page.wait_for_timeout(1000)  # a popover drawn open is open by now
-    assert "Keep me" in picker.input_value()  # the next dataset, picked
+    expect(picker).to_have_value(re.compile("Keep me"), timeout=30_000)  # the next dataset, picked
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now (not a proof: the check below waits)
     expect(page.get_by_role("button", name="Delete dataset")).to_be_hidden(timeout=30_000)  # closed by the delete's rerun, drawn late under load
     assert [d.name for d in store.list_datasets()] == ["Keep me"]
     assert_no_exception(page)
@@ -321,7 +322,7 @@ def test_duplicates_threshold_shows_its_value_on_the_tabs_first_open(page, studi
     open_page(page, studio, "Dataset")
     after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
     box = page.get_by_role("spinbutton", name="Search down to (score)")
-    assert box.input_value() == "80"
+    expect(box).to_have_value("80", timeout=30_000)  # the bug kept it empty until a reload: no wait would show 80
     assert_no_exception(page)
 
 
@@ -503,7 +504,7 @@ def test_at_800_px_the_save_bar_the_duplicates_and_export_tabs_read_whole(browse
         assert _cut_labels(page) == []
         after_rerun(page, page.get_by_role("tab", name="Export").click)  # ten download buttons read "Downl…"
         expect(page.get_by_role("button", name="Download JSON", exact=True)).to_be_visible(timeout=30_000)
-        assert page.locator("[data-testid='stDownloadButton'] button").count() == 10
+        expect(page.locator("[data-testid='stDownloadButton'] button")).to_have_count(10, timeout=30_000)
         assert _cut_labels(page) == []
         after_rerun(page, page.get_by_role("tab", name="Check").click)  # the statistics read "Mean words (Q / …"
         expect(page.get_by_test_id("stMetric")).to_have_count(4, timeout=30_000)
