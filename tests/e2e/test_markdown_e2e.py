@@ -8,6 +8,8 @@ import json
 import os
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import REPO, start_studio, stop_studio, wait_idle
 
 SAMPLES = [
@@ -51,6 +53,7 @@ def test_user_text_renders_as_typed_in_streamlit_s_markdown(browser, tmp_path):
         wrong = []
         for i, text in enumerate(SAMPLES):
             shown = page.locator(f".st-key-sample-{i} [data-testid='stMarkdownContainer']")
+            expect(shown).to_have_count(1, timeout=30_000)  # the run may end before the browser draws every block
             html, seen = shown.inner_html(), shown.inner_text().replace("\u2060", "")
             if MARKUP.search(html) or seen.split() != text.split():
                 wrong.append(f"{text!r} showed {seen!r}: {html[:200]}")
