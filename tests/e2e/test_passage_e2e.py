@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from qa_models import NAME, QUESTION
 
 from tests.e2e.conftest import REPO, assert_no_exception, open_page, start_studio, stop_studio, wait_idle
@@ -32,7 +33,7 @@ def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_
     wait_idle(page)
     page.get_by_text("cannot be downloaded here (no network)").first.wait_for()  # why there is no default
     page.get_by_text("Ask is off").first.wait_for()  # and the disabled Ask says why
-    assert page.get_by_role("button", name="Ask").is_disabled()
+    expect(page.get_by_role("button", name="Ask")).to_be_disabled(timeout=30_000)
     box = page.get_by_label("Extractive model", exact=True)
     box.fill(str(trained_qa))
     box.press("Enter")
@@ -51,5 +52,5 @@ def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_
     assert passage_shown.locator("b").count() == 0
     page.get_by_text("score 0.").first.wait_for()
     wait_idle(page)
-    assert not page.get_by_role("button", name="Ask").is_disabled()
+    expect(page.get_by_role("button", name="Ask")).to_be_enabled(timeout=30_000)
     assert_no_exception(page)
