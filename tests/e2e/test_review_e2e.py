@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from studio.data import store
 
@@ -38,6 +39,8 @@ def test_find_keep_undo_keep_save(browser, dup_studio):
         cluster = first_cluster(page, dup_studio)
         cluster.get_by_text("Cluster 1 · 3 records").wait_for()
         cluster.locator("mark").first.wait_for()  # the differing words are highlighted (rendered just after the title)
+        # the record with "<b>" in it may draw a moment after the first: wait for its text before looking for markup
+        expect(cluster).to_contain_text("A rule <b>about</b> position.", timeout=30_000)
         assert cluster.locator("b", has_text="about").count() == 0  # record text is never markup
 
         keep = cluster.get_by_role("button", name="Keep this one")
