@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from chat_servers import FaultServer
+from playwright.sync_api import expect
 
 from studio.data import store
 
@@ -74,7 +75,8 @@ def test_markdown_images_in_data_and_answers_are_text_and_load_nothing(browser, 
             page.get_by_text("first token").first.wait_for(timeout=60_000)
             wait_idle(page)
             answer = page.get_by_test_id("stChatMessage").filter(has_text="See")
-            assert "![pixel](" in answer.inner_text() and answer.locator(f"img, a[href^='{image_host}']").count() == 0
+            expect(answer).to_contain_text("![pixel](", timeout=30_000)  # the image as text, not a picture
+            assert answer.locator(f"img, a[href^='{image_host}']").count() == 0
             page.wait_for_timeout(1000)
             assert_no_exception(page)
             for path in ("", "Models", "Train", "Evaluate"):  # every page's assets are the studio's own
