@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from chat_servers import SLOW_ANSWER, FaultServer
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import after_tick, assert_no_exception, open_page, start_studio, stop_studio, wait_idle
 
@@ -50,7 +51,7 @@ def fewest_tokens(page) -> None:
     thumb.press("Home")
     wait_idle(page)
     slider = page.get_by_test_id("stSlider").filter(has_text="Max new tokens")
-    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "16"
+    expect(slider.get_by_test_id("stSliderThumbValue")).to_have_text("16", timeout=30_000)
 
 
 def ask(page, text: str) -> None:
@@ -80,11 +81,11 @@ def test_answer_streams_with_input_disabled_then_stop(page, studio, faults):
     answer = page.get_by_test_id("stChatMessage").filter(has_text="slow-model")
     answer.filter(has_text="Uma partida").first.wait_for()  # the first words are on screen...
     assert SLOW_ANSWER not in page.inner_text("body")  # ...before the last one exists
-    assert page.get_by_test_id("stChatInputTextArea").is_disabled()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_disabled()
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("stopped").first.wait_for(timeout=15_000)
     wait_idle(page)
-    assert not page.get_by_test_id("stChatInputTextArea").is_disabled()
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=30_000)
     assert SLOW_ANSWER not in page.inner_text("body")  # the answer ended where it was stopped
     ask(page, "De novo")
     page.get_by_text(SLOW_ANSWER.split(" ")[-1]).first.wait_for(timeout=30_000)
@@ -116,8 +117,8 @@ def test_hostile_servers_say_what_to_do_in_the_browser(page, studio, faults):
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped before the first token: no answer.").wait_for(timeout=15_000)
     wait_idle(page)
-    assert not page.get_by_test_id("stChatInputTextArea").is_disabled()
-    assert errors.count() == 2
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=30_000)
+    expect(errors).to_have_count(2, timeout=30_000)
     assert_no_exception(page)
 
 
@@ -142,8 +143,8 @@ def test_compare_real_server_with_a_local_model(page, studio, faults, tiny_phi3:
     # a long path's header is shortened to its last part and the URL's host (the whole on hover); the URL is no link
     host = url.split("//", 1)[1].split("/", 1)[0]
     shown = re.escape(f"{tiny_phi3.name} @ ") + "(http:\u2060?//)?" + re.escape(host)
-    assert cols.filter(has_text=re.compile(shown)).count() == 1
-    assert cols.filter(has_text=f"{tiny_gpt2.name} (local)").count() == 1
+    expect(cols.filter(has_text=re.compile(shown))).to_have_count(1, timeout=30_000)
+    expect(cols.filter(has_text=f"{tiny_gpt2.name} (local)")).to_have_count(1, timeout=30_000)
     assert page.get_by_text("first token").count() >= 2
     assert_no_exception(page)
 
@@ -153,7 +154,6 @@ def test_a_server_s_one_model_shows_in_the_model_box_also_after_a_name_typed_for
     """The one model a server serves went into the page's Model but the browser's box stayed empty (the box is known
     by its key, so a new starting value never reached it); a name typed for another server stayed in it too. The box
     shows the served model, and the answer comes from it."""
-    from playwright.sync_api import expect
 
     open_page(page, studio, "Chat")
     use_api(page, faults.url("good"), "typed-for-good")
@@ -169,7 +169,6 @@ def test_the_served_models_box_keeps_its_place_while_the_server_is_asked(page, s
     """A server slow to list its models: the sidebar said "Asking the server…" in a line, then drew the Served models
     box in its place once the answer came, and the compare toggle and the fields below it jumped down as a person
     reached for them. The box is there from the start, saying it is asking; the answer fills it in place."""
-    from playwright.sync_api import expect
 
     open_page(page, studio, "Chat")
     choose(page, "Backend", "OpenAI-compatible server")
@@ -206,7 +205,7 @@ def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
         wait_idle(page)
     fewest_tokens(page)
     switches = page.get_by_role("switch")
-    assert [s.is_checked() for s in switches.all()] == [True, True, False]  # the second model's toggle: off
+    expect_switches(switches)  # the second model's toggle: off
     # A moment on the page first: the page's timed check for other tabs' answers runs (every second). After it, the
     # system prompt and preset came back at their defaults every time (Streamlit's page-change cleanup dropped them
     # before the Train page could set them again); straight after the last pick, only on a loaded machine.
@@ -215,14 +214,23 @@ def test_chat_settings_stay_as_set_after_a_visit_to_another_page(page, studio):
     wait_idle(page)
     page.get_by_role("link", name="Chat").click()
     wait_idle(page)
-    assert [s.is_checked() for s in switches.all()] == [True, True, False]
+    expect_switches(switches)
     page.get_by_text("Sampling", exact=True).click()
     slider = page.get_by_test_id("stSlider").filter(has_text="Max new tokens")
-    assert slider.get_by_test_id("stSliderThumbValue").inner_text() == "16"
-    assert page.get_by_label("System prompt", exact=True).input_value() == "Answer like a referee: one sentence."
+    expect(slider.get_by_test_id("stSliderThumbValue")).to_have_text("16", timeout=30_000)
+    expect(page.get_by_label("System prompt", exact=True)).to_have_value("Answer like a referee: one sentence.",
+                                                                         timeout=30_000)
     for label, option in (("System prompt preset", "Soccer rules expert"), ("Quantization", "8bit")):
-        assert page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input").input_value() == option
+        expect(page.get_by_test_id("stSelectbox").filter(has_text=label).first.locator("input")).to_have_value(
+            option, timeout=30_000)
     assert_no_exception(page)
+
+
+def expect_switches(switches) -> None:
+    """Fast decoding and compare mode on, the second model's own toggle off: waited for, as the sidebar draws."""
+    expect(switches).to_have_count(3, timeout=30_000)
+    for i, on in enumerate((True, True, False)):
+        expect(switches.nth(i)).to_be_checked(checked=on, timeout=30_000)
 
 
 def test_a_loaded_model_has_a_whole_unload_button_that_unloads_it(page, studio, tiny_gpt2: Path):
@@ -255,9 +263,9 @@ def test_stopped_while_the_model_loads_the_sidebar_counts_it_once_loaded_by_itse
     page.get_by_role("button", name="Stop").click()  # its first load imports the file: tens of seconds here
     wait_idle(page)
     sidebar = page.get_by_test_id("stSidebar")
-    assert "Loaded: 0 of at most 2 models. Loading " in sidebar.inner_text()
+    expect(sidebar).to_contain_text("Loaded: 0 of at most 2 models. Loading ", timeout=30_000)
     sidebar.get_by_text("Loaded: 1 of at most 2 models.").wait_for(timeout=180_000)  # no click meanwhile
-    assert "Loading " not in sidebar.inner_text()
+    expect(sidebar).not_to_contain_text("Loading ", timeout=30_000)
     assert_no_exception(page)
 
 
@@ -300,12 +308,14 @@ def test_a_reloaded_tab_gets_its_conversation_back(page, studio, faults):
     page.reload()
     wait_idle(page)
     page.get_by_test_id("stChatMessage").filter(has_text="Quanto dura uma partida?").wait_for()
+    expect(answer).to_contain_text("first token", timeout=30_000)  # its stats may draw a moment after the question
     shown = answer.inner_text().replace("\u2060", "")  # a URL is shown with a word joiner, never as a link
     assert "first token" in shown and f"m @ {faults.url('good')}" in shown
     page.get_by_role("button", name="Clear conversation").click()
     wait_idle(page)
     page.reload()
     wait_idle(page)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible(timeout=30_000)  # the page drawn, then read
     assert page.get_by_test_id("stChatMessage").count() == 0
     assert_no_exception(page)
 
@@ -339,7 +349,7 @@ def test_two_tabs_keep_one_conversation_and_neither_loses_the_other_s_turns(page
         q.wait_for()
     text = page.inner_text("body")
     assert text.index("First, from tab A?") < text.index("Second, from tab B?") < text.index("Third, from tab A again?")
-    assert page.get_by_test_id("stChatMessage").filter(has_text=said).count() == 3
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=said)).to_have_count(3, timeout=30_000)
     assert_no_exception(page)
     other.close()
 
@@ -358,7 +368,7 @@ def test_an_idle_tab_shows_another_tab_s_new_turns_and_keeps_what_is_typed(page,
     page.get_by_test_id("stChatMessage").filter(has_text="Asked in the other tab").wait_for(timeout=15_000)
     page.get_by_test_id("stChatMessage").filter(has_text="tudo bem").wait_for(timeout=15_000)
     wait_idle(page)
-    assert page.get_by_test_id("stChatInputTextArea").input_value() == "half a question typed here"
+    expect(page.get_by_test_id("stChatInputTextArea")).to_have_value("half a question typed here", timeout=30_000)
     assert_no_exception(page)
     other.close()
 
