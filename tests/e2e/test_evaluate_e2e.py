@@ -38,8 +38,8 @@ def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_p
     assert_no_exception(page)
     page.locator(".js-plotly-plot >> visible=true").first.wait_for()  # the summary chart
     table = page.locator("table.ev")
-    table.wait_for()
-    assert table.locator("tr").count() == 1 + 2 * len(QA)  # the models' names, then each question over its answers
+    expect(table.locator("tr")).to_have_count(1 + 2 * len(QA), timeout=30_000)  # the models' names, then each
+    # question over its answers
     header = table.locator("tr").first.inner_text()
     assert str(tiny_gpt2) in header and str(tiny_phi3) in header
     assert "How long is a match? <b>bold</b>" in table.inner_text()  # record text shown, never rendered as HTML
@@ -53,8 +53,7 @@ def test_evaluate_two_tiny_models_in_the_browser(page, studio, tiny_gpt2, tiny_p
 
     viewer = page.context.new_page()
     viewer.goto(report.as_uri())
-    viewer.locator(".js-plotly-plot").first.wait_for()
-    assert viewer.locator(".js-plotly-plot").count() >= 3  # summary, distributions, win/tie/loss
+    viewer.locator(".js-plotly-plot").nth(2).wait_for()  # summary, distributions, win/tie/loss: each drawn in turn
     assert "How many players are on a team?" in viewer.content()
     assert viewer.locator("td b").count() == 0
     viewer.close()
@@ -94,7 +93,7 @@ def test_the_also_running_line_goes_by_itself_when_the_other_evaluation_ends(pag
     # and when the one shown ends, the picker no longer says it runs (the browser kept the label it had chosen)
     (shown,) = [i for i in started if i != other]
     picker = page.get_by_role("combobox", name="Evaluation")
-    assert "· running" in picker.input_value()
+    expect(picker).to_have_value(re.compile("· running"), timeout=30_000)
     jobs.update_status(eval_jobs.job_dir(shown), state="finished", message="finished")
     page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=15_000)
     # The page is drawn again once its fragment saw the end: wait for what a person sees, the label as it now reads
@@ -119,7 +118,8 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
     page.get_by_text("Sample instead of greedy").click()
     wait_idle(page)
     sampling = page.locator(".st-key-evaluate-sampling input")
-    assert sampling.is_checked() and tokens.input_value() == "32"
+    expect(sampling).to_be_checked(timeout=30_000)
+    expect(tokens).to_have_value("32", timeout=30_000)
 
     # A sample size survives a visit to another page made while a model id was being typed (no Ctrl+Enter): the box
     # came back empty (2 of 3 tries), and the next click said "Sample size was empty or too large to hold: kept 0".
@@ -139,15 +139,17 @@ def test_reset_to_defaults_shows_the_defaults_in_the_browser_and_keeps_them(page
         after_rerun(page, lambda s=source: page.get_by_test_id("stRadioGroup").get_by_text(s).click())  # the next click
         expect(sample).to_have_value("7")
         assert "empty or too large" not in page.get_by_test_id("stMain").inner_text()
-    assert all(f"some/model-{i}" in others.input_value() for i in range(3))  # what was typed is kept too
+    expect(others).to_have_value(re.compile("(?s)" + "".join(f"(?=.*some/model-{i})" for i in range(3))),
+                                 timeout=30_000)  # what was typed is kept too
     if not tokens.is_visible():  # Settings drawn anew, closed, by the page switch
         page.get_by_text("Settings").click()
 
     page.get_by_role("button", name="Reset to defaults").click()
     wait_idle(page)
     for _ in range(2):  # as Reset left it, then after another click
-        assert others.input_value() == "" and tokens.input_value() == "64" and sample.input_value() == "0"
-        assert not sampling.is_checked()
+        for box, value in ((others, ""), (tokens, "64"), (sample, "0")):
+            expect(box).to_have_value(value, timeout=30_000)
+        expect(sampling).not_to_be_checked(timeout=30_000)
         page.get_by_text("Semantic similarity of answers").click()  # a click elsewhere: the page runs again
         wait_idle(page)
     assert_no_exception(page)
@@ -328,8 +330,7 @@ def test_the_settings_switches_read_whole(page, studio, width):
     page.locator("summary").filter(has_text="Settings").click()
     switches = page.get_by_test_id("stMain").get_by_test_id("stCheckbox")
     expect(switches.filter(has_text="Semantic leakage check")).to_be_visible()
-    labels = switches.all_inner_texts()
-    assert len(labels) == 4, labels
+    expect(switches).to_have_count(4, timeout=30_000)
     cut = switches.evaluate_all("els => els.flatMap(s => [s, ...s.querySelectorAll('*')])"
                                 ".filter(e => (e.textContent || '').trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)")
     assert cut == [], f"cut: {cut}"
