@@ -49,29 +49,33 @@ def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
     # model:pocket"), which show while the job still removes the upload's copy (seen under CI's load)
     page.get_by_test_id("stAlert").filter(has_text="as model:pocket").first.wait_for(timeout=120_000)
     wait_idle(page)
-    page.get_by_test_id("stTable").wait_for()
-    assert "model:pocket" in page.inner_text("body")
+    expect(page.get_by_test_id("stTable")).to_contain_text("pocket", timeout=30_000)  # listed, not only said
+    expect(page.locator("body")).to_contain_text("model:pocket")
     left = sorted(p.name for p in (studio.home / "models").iterdir())
     assert left == ["pocket"], _leftovers(studio)  # the upload's copy is gone
 
-    box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
-    deadline = time.monotonic() + 30  # the import's last poll reruns the page with it selected
-    while "pocket" not in (shown := box.inner_text() + box.locator("input").input_value()):
-        assert time.monotonic() < deadline, shown  # the model just imported is the one selected below the table
-        time.sleep(0.5)
+    # the import's last poll reruns the page with it selected: the model just imported is the one selected below
+    shows(page.get_by_test_id("stSelectbox").filter(has_text="Model").first, "pocket")
     page.get_by_role("button", name="Chat with it").click()
     page.wait_for_url("**/Chat", timeout=30_000)
     wait_idle(page)
-    picker = page.get_by_test_id("stSelectbox").filter(has_text="Local model")
-    assert "pocket · workspace" in picker.inner_text() or "pocket · workspace" in picker.locator("input").input_value()
+    shows(page.get_by_test_id("stSelectbox").filter(has_text="Local model"), "pocket · workspace")
     fewest_tokens(page)
     ask(page, "hello")
     page.get_by_text("first token").first.wait_for(timeout=120_000)
     wait_idle(page)
-    answer = page.get_by_test_id("stChatMessage").filter(has_text="pocket (local)")
-    assert answer.count() == 1
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="pocket (local)")).to_have_count(1, timeout=30_000)
     assert page.get_by_test_id("stAlert").filter(has_text="error").count() == 0
     assert_no_exception(page)
+
+
+def shows(box, text: str, seconds: float = 30) -> None:
+    """Wait for the select box ``box`` to show ``text`` (in its label's text or its input's value, as the browser
+    draws it): a read straight after the run ended can see the box of the run before."""
+    deadline = time.monotonic() + seconds
+    while text not in (shown := box.inner_text() + box.locator("input").input_value()):
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.5)
 
 
 def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path: Path):
@@ -131,10 +135,9 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     page.get_by_role("button", name="Download tiny-gpt2.Q8_0.zip").wait_for(timeout=240_000)  # a background export; on a busy machine, minutes
     wait_idle(page)
     quant = page.get_by_label("Tensor type")
-    quant.wait_for()
-    page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
-    wait_idle(page)
-    assert quant.is_enabled() and page.get_by_role("button", name="Export", exact=True).is_enabled()
+    # drawn again by the fragment's rerun of the whole page (before it, they stayed disabled until another click)
+    expect(quant).to_be_enabled(timeout=30_000)
+    expect(page.get_by_role("button", name="Export", exact=True)).to_be_enabled(timeout=30_000)
     # the finished state reaches the panel's right edge, as File name above it does: the strut that holds the status's
     # least height took 16 px beside it (Streamlit's least width for a container), and the success line and the ollama
     # command ended short of everything above them
@@ -220,14 +223,13 @@ def test_a_download_that_ended_is_listed_and_the_next_id_can_be_typed(browser, t
                 after_rerun(page, lambda: field.press("Enter"))  # noqa: B023 (called at once, in this iteration)
                 download.click()
                 page.get_by_test_id("stAlert").filter(has_text=outcome).wait_for(timeout=120_000)
-                page.wait_for_timeout(1500)  # a fragment's rerun of the whole page, if any, has come by now
-                wait_idle(page)
-                assert field.is_enabled() and download.is_enabled(), repo_id  # the id can be corrected, the next typed
+                # the id can be corrected, the next typed: drawn again by the fragment's rerun of the whole page
+                expect(field).to_be_enabled(timeout=30_000)
+                expect(download).to_be_enabled(timeout=30_000)
             table = page.get_by_test_id("stTable")
             table.get_by_role("cell", name="acme/tiny", exact=True).first.wait_for(timeout=5_000)
-            box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
-            shown = box.inner_text() + box.locator("input").input_value()
-            assert "acme/tiny" in shown, shown  # the model just downloaded is the one Chat with it acts on
+            # the model just downloaded is the one Chat with it acts on
+            shows(page.get_by_test_id("stSelectbox").filter(has_text="Model").first, "acme/tiny")
             assert_no_exception(page)
 
 
@@ -341,8 +343,9 @@ def test_after_a_delete_the_next_models_delete_popover_is_closed(page, studio, t
     after_rerun(page, page.get_by_role("button", name="Delete for good").click)
     page.get_by_text("Deleted doomed.").wait_for()
     wait_idle(page)
-    page.wait_for_timeout(1000)  # a popover drawn open is open by now
-    assert page.get_by_text("Imported from SmolLM2-135M-Instruct.Q4_1.gguf").is_visible()  # the next model, picked
+    expect(page.get_by_text("Imported from SmolLM2-135M-Instruct.Q4_1.gguf")).to_be_visible(timeout=30_000)  # the
+    # next model, picked
+    page.wait_for_timeout(1000)  # a popover drawn open is open by now (not a proof: the check below waits)
     expect(page.get_by_role("button", name="Delete the copy")).to_be_hidden(timeout=30_000)  # closed by the delete's rerun, drawn late under load
     assert not (studio.home / "models" / "doomed").exists()
     assert_no_exception(page)
