@@ -100,7 +100,7 @@ def test_visitor_b_never_sees_visitor_a_s_dataset_on_home_dataset_or_evaluate(br
     alice.reload()  # on Home: its table lists her dataset again
     wait_idle(alice)
     alice.get_by_text("alice-private").first.wait_for(state="attached")
-    assert alice.get_by_text("its tabs and reloads share it").count() == 1
+    expect(alice.get_by_text("its tabs and reloads share it")).to_have_count(1, timeout=30_000)
     tab = alice.context.new_page()
     tab.set_default_timeout(60_000)
     go(tab, cloud, "Dataset")
@@ -213,6 +213,7 @@ def test_the_forget_button_of_a_token_given_in_the_sidebar_shows_its_whole_label
     try:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         go(page, s)
+        expect(page.get_by_test_id("stPageLink")).to_have_count(3, timeout=30_000)  # drawn in turn: all, then read
         links = page.get_by_test_id("stPageLink").all()
         assert [link.inner_text().split(":")[0].split()[-1] for link in links] == ["Dataset", "Chat", "Evaluate"]
         assert [cut_off(link) for link in links] == [[], [], []], [link.inner_text() for link in links]
@@ -221,7 +222,7 @@ def test_the_forget_button_of_a_token_given_in_the_sidebar_shows_its_whole_label
         field.press("Enter")
         wait_idle(page)
         button = page.get_by_test_id("stSidebar").get_by_role("button", name="Forget")
-        assert button.is_visible() and button.inner_text().strip() == "Forget"
+        expect(button).to_have_text("Forget", use_inner_text=True, timeout=30_000)
         cut = cut_off(button)
         assert cut == [], f"the label is cut off (an ellipsis): {cut}"
         page.context.close()
@@ -248,7 +249,7 @@ def test_home_says_the_token_is_refused_as_soon_as_the_sync_learns_it_without_a_
             give_token(page, TOKEN)
             page.get_by_text("Synced to alice/slm-studio-workspace").wait_for()
             hub_token = page.get_by_test_id("stMetric").filter(has_text="Hub token")
-            assert "yours" in hub_token.inner_text()
+            expect(hub_token).to_contain_text("yours", timeout=30_000)
             hub.refused[TOKEN] = 401  # revoked on huggingface.co
             (ws,) = (tmp_path / "home" / "visitors").glob("h-*")
             with config.use_workspace(ws):  # a save the sync commits within seconds
@@ -256,7 +257,7 @@ def test_home_says_the_token_is_refused_as_soon_as_the_sync_learns_it_without_a_
             page.get_by_test_id("stSidebar").get_by_text("That Hugging Face token was refused").wait_for()
             # no click, no reload: Home says so too
             page.get_by_text("The Hub refused the token you gave").wait_for(timeout=30_000)
-            assert "refused" in hub_token.inner_text()
+            expect(hub_token).to_contain_text("refused", timeout=30_000)
             assert_no_exception(page)
             page.context.close()
         finally:
