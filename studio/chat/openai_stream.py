@@ -342,7 +342,7 @@ def _adapter_class() -> type:
     import requests
     from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
     class _Registered:
         response_class = _response_class()
@@ -355,7 +355,10 @@ def _adapter_class() -> type:
             if getattr(self, "proxy", None) is not None or not name:  # the deployer's proxy is what is reached
                 return super()._new_conn()  # type: ignore[misc]
             addresses = _public_addresses(name, self.port)  # type: ignore[attr-defined]
-            if not addresses:  # a local install, or a name that does not resolve: the connection says so
+            if not addresses and config.public_addresses_only():  # a name the check could not resolve is not looked
+                # up again here: a DNS server failing the check on purpose answered the server's own 127.0.0.1 next
+                raise NameResolutionError(name, self, socket.gaierror(socket.EAI_NONAME, "the name did not resolve"))
+            if not addresses:  # a local install: the connection resolves the name, and says so where it does not
                 return super()._new_conn()  # type: ignore[misc]
             failed: Exception | None = None
             for address in addresses:  # in the resolver's order, as a connection by name tries them

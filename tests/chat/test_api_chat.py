@@ -950,3 +950,30 @@ def test_a_public_app_s_proxy_and_a_rebinding_name_do_not_reach_its_own_machine(
     with pytest.raises(StudioError):
         complete(shut, ASK, ChatParams(timeout_s=5))
     assert own.count() == 0 and tried == ["93.184.216.34"] * len(tried)  # its own port never connected to
+
+
+def test_a_public_app_does_not_look_a_name_up_again_where_its_check_found_no_address(monkeypatch):
+    """A name whose lookups failed for the two checks (a DNS server of the visitor's answering SERVFAIL on purpose) was
+    then looked up once more by the connection itself, which reached the server's own 127.0.0.1 (the socket check
+    refused it only once connected: an open port and a closed one read differently, a scan). A name the check could
+    not resolve is said not to resolve, and nothing is connected to."""
+    from studio import config
+
+    monkeypatch.setattr(config, "_tenancy", True)
+    own = _Listener()
+    real, asked = socket.getaddrinfo, []
+
+    def failing_then_own(host, port, *args, **kwargs):
+        if host == "flaky.example":
+            asked.append(host)
+            if len(asked) <= 2:
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return real("127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", failing_then_own)
+    shut = make_backend(BackendSpec(kind="openai", model="m", base_url=f"http://flaky.example:{own.port}/v1"))
+    with pytest.raises(StudioError) as refused:
+        complete(shut, ASK, ChatParams(timeout_s=5))
+    assert own.count() == 0  # its own port never connected to
+    assert "own machine or network" not in str(refused.value) and "flaky.example" in str(refused.value), refused.value
