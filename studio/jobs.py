@@ -306,6 +306,20 @@ _held_here = threading.local()  # the registries this thread holds the lock of: 
 _LOCK_TRIES = 1000  # each a folder made and a file opened, lost only to another process's drop of the registry
 
 
+@contextlib.contextmanager
+def no_start_meanwhile() -> Iterator[None]:
+    """Hold the lock every job start holds (``start_job``), so what the caller looks at and then does is not undone by
+    a start in another tab or process between the two (a run moved to the trash as a Resume of it started its
+    training there). The registry's folder, where it was made for this, goes after."""
+    fresh = not config.jobs_dir(make=False).is_dir()
+    with _locked():
+        try:
+            yield
+        finally:
+            if fresh:
+                _drop_registry()
+
+
 def _same_file(fh) -> bool:
     """Whether the open lock file ``fh`` is still the one at its path (not removed by ``_drop_registry``)."""
     try:

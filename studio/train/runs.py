@@ -436,7 +436,10 @@ def delete_run(run_id: str, in_use: list[str] | None = None) -> Path:
                           " delete those runs first, or keep this one.")
     trash = config.home() / "trash"
     trash.mkdir(exist_ok=True)
-    return atomic.move_into_trash(trash, run.dir, f"run-{run_id}")
+    with jobs.no_start_meanwhile():  # a Resume in another tab, pressed since the look above, started its job on it
+        if jobs.read_status(run.dir).active:
+            raise StudioError(f"Run {run.name!r} is still training: stop it before deleting it.")
+        return atomic.move_into_trash(trash, run.dir, f"run-{run_id}")
 
 
 def checkpoint_bytes(folder: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio import jobs
@@ -166,3 +167,23 @@ def test_a_run_another_run_was_trained_from_is_not_deleted_on_the_page_or_the_co
     runs.delete_run("20261205-000200-more")  # the run trained from it first: then it goes
     runs.delete_run(RUN_ID)
     assert not runs.run_dir(RUN_ID).exists()
+
+
+def test_a_run_resumed_as_its_delete_looks_is_not_moved_under_its_job(monkeypatch):
+    """Delete looked at the run's state, then at its exports, evaluations and children, then moved it: a Resume pressed
+    in another tab in between started its job on the run, and the delete moved the folder to the trash under the
+    training that wrote into it. The state is looked at again under the lock every job start holds, as it moves."""
+    from studio.errors import StudioError
+    from studio.models import library
+
+    _run_and_evaluation(active=False)
+    looked = library.exports_of_run
+
+    def resumed_meanwhile(run_id: str) -> list[str]:  # the other tab's Resume, landing after the first look
+        jobs.update_status(runs.run_dir(RUN_ID), state="running", kind="train", pid=os.getpid())
+        return looked(run_id)
+
+    monkeypatch.setattr(library, "exports_of_run", resumed_meanwhile)
+    with pytest.raises(StudioError, match=r"^Run 'faq' is still training: stop it before deleting it\.$"):
+        runs.delete_run(RUN_ID)
+    assert runs.run_dir(RUN_ID).is_dir()  # left to the training that writes into it
