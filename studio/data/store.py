@@ -104,16 +104,17 @@ def _locked(path: Path, name: str = ".lock") -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _held(dataset_id: str, deleting: bool = False) -> Iterator[Path]:
+def _held(dataset_id: str, doing: str = "save") -> Iterator[Path]:
     """The folder of the existing dataset ``dataset_id``, under the lock its saves, renames and deletion hold, and
     still there once the lock is had: a delete in another session moved the folder (and its lock file) to the trash
     while a save waited, and the save wrote its version into a folder it made anew, without its ``dataset.json``
-    (reported saved, in no dataset). The folder is never made here."""
+    (reported saved, in no dataset). The folder is never made here. ``doing``: "save", "rename" or "delete", what a
+    refusal says was not done."""
     path = _dir(dataset_id)
     try:
         fh = open(path / ".lock", "a+")
     except FileNotFoundError:
-        raise _deleted(dataset_id, deleting) from None
+        raise _deleted(dataset_id, doing) from None
     except OSError as exc:
         raise (disk_error(exc, path) or exc) from None
     with fh:
@@ -125,15 +126,18 @@ def _held(dataset_id: str, deleting: bool = False) -> Iterator[Path]:
             except FileNotFoundError:
                 there = False
             if not there:
-                raise _deleted(dataset_id, deleting)
+                raise _deleted(dataset_id, doing)
             yield path
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _deleted(dataset_id: str, deleting: bool = False) -> DatasetNotFoundError:
-    if deleting:  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
+def _deleted(dataset_id: str, doing: str = "save") -> DatasetNotFoundError:
+    if doing == "delete":  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session).")
+    if doing == "rename":  # it read "as this change was being saved ... save unsaved changes as a new dataset"
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before it was "
+                                    "renamed: nothing was renamed. Pick another dataset.")
     return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) as this change was "
                                 "being saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset).")
 
@@ -297,7 +301,7 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
 def rename_dataset(dataset_id: str, new_name: str) -> DatasetInfo:
     # The name is checked and taken under the lock a creation checks it under: two sessions renaming two datasets (or
     # one creating) to one name at once both passed the check, and the workspace held two datasets of that name
-    with creation_lock(config.datasets_dir(make=False)), _held(dataset_id) as path:
+    with creation_lock(config.datasets_dir(make=False)), _held(dataset_id, "rename") as path:
         name = _check_name(new_name, ignore_id=dataset_id)
         head = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
         head["name"] = name
@@ -313,7 +317,7 @@ def delete_dataset(dataset_id: str) -> Path:
     if not trash.is_dir():  # made outside a checked save: counted on a public app (the move itself adds nothing)
         trash.mkdir(exist_ok=True)
         config.made([trash])
-    with _held(dataset_id, deleting=True) as path:
+    with _held(dataset_id, "delete") as path:
         return atomic.move_into_trash(trash, path, dataset_id)
 
 

@@ -141,6 +141,33 @@ def test_a_save_that_waited_on_a_delete_is_refused_and_makes_no_folder(studio_ho
     assert not folder.exists() and store.list_datasets() == []
 
 
+def test_a_rename_that_waited_on_a_delete_says_nothing_was_renamed(studio_home):
+    """A rename that waited for the dataset's lock while another session deleted it was told "as this change was being
+    saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset)": a rename has no
+    unsaved changes to offer. It says the dataset went and nothing was renamed."""
+    info = store.create_dataset("Shared", RECS)
+    folder = studio_home / "datasets" / info.id
+    with store.dataset_lock(folder):
+        said = []
+
+        def rename():
+            try:
+                store.rename_dataset(info.id, "Renamed")
+                said.append("renamed")
+            except DatasetNotFoundError as exc:
+                said.append(str(exc))
+
+        renamer = threading.Thread(target=rename)
+        renamer.start()
+        renamer.join(1)  # it waits for the lock held here (a delete moving the folder)
+        (studio_home / "trash").mkdir()
+        folder.rename(studio_home / "trash" / info.id)
+    renamer.join(20)
+    assert said == [f"Dataset {info.id!r} was deleted (in another tab or session) before it was renamed: nothing was "
+                    "renamed. Pick another dataset."]
+    assert store.list_datasets() == []
+
+
 def test_two_sessions_renaming_two_datasets_to_one_name_at_once_give_one_name_taken(monkeypatch):
     """Both renames checked the name before either wrote it, and the workspace held two datasets named "Final" (the
     command line's --dataset Final then named either). The hook lets each check wait up to 2 s for the other's, as
