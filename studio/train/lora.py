@@ -35,12 +35,23 @@ def linear_names(model: Any) -> list[str]:
     return sorted(names)
 
 
+ALL_LINEAR = "all-linear"
+
+
+def target_names(text: str) -> list[str] | None:
+    """The layers a ``lora_targets`` value names ("v_proj, q_proj" is q_proj and v_proj, in its order, once each), None
+    for "all-linear" (every linear layer): the one reading of the setting, for training, the memory estimate and the
+    check of a continued adapter's settings."""
+    if text.strip() == ALL_LINEAR:
+        return None
+    return list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
 def targets(cfg_targets: str, model: Any) -> str | list[str]:
     """"all-linear" or the named layers, checked against the model's linear layers."""
-    wanted = cfg_targets.strip()
-    if wanted == "all-linear":
-        return wanted
-    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    names = target_names(cfg_targets)
+    if names is None:
+        return ALL_LINEAR
     have = linear_names(model)
     missing = [n for n in names if n not in have]
     if missing:
@@ -74,11 +85,11 @@ LORA_FIELDS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 
 
 def same_setting(name: str, given: Any, adapter: Any) -> bool:
-    """Whether a LoRA setting given (a flag, ``--config-json``) is the adapter's own: target modules in any order and
-    spacing ("v_proj, q_proj" is q_proj,v_proj), numbers by value (8.0 is 8)."""
+    """Whether a LoRA setting given (a flag, ``--config-json``) is the adapter's own: target modules as
+    ``target_names`` reads them, in any order ("v_proj, q_proj" is q_proj,v_proj), numbers by value (8.0 is 8)."""
     if name == "lora_targets" and isinstance(given, str) and isinstance(adapter, str):
-        return sorted(t.strip() for t in given.split(",") if t.strip()) == sorted(
-            t.strip() for t in adapter.split(",") if t.strip())
+        named, own = target_names(given), target_names(adapter)
+        return named == own if named is None or own is None else set(named) == set(own)
     return given == adapter
 
 

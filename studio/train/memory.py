@@ -54,7 +54,9 @@ class ModelShape:
 
     def _targeted(self, targets: str) -> list[tuple[str, int, int]]:
         linears = self.linears or _llama_linears(self.width, self.inner or 4 * self.width, self.width)
-        wanted = None if targets.strip() == "all-linear" else {t.strip() for t in targets.split(",") if t.strip()}
+        from studio.train.lora import target_names
+
+        wanted = target_names(targets)
         return [(name, i, o) for name, i, o in linears if wanted is None or name in wanted]
 
 

@@ -477,3 +477,16 @@ def test_the_default_lora_run_is_under_a_full_fine_tune_at_every_batch_and_needs
         assert memory.lora_over_full(lora_run, lengths, shape=shape, device="cpu") is None
     assert memory.estimate(shape, 8, 512, method="lora").total == memory.for_run(
         lora_run, [512] * 8, shape=shape, device="cpu").estimate.total  # the estimate's own default is the config's
+
+
+def test_lora_targets_are_read_one_way_for_training_the_estimate_and_a_continued_adapter():
+    """Three readings of "q_proj,v_proj" (training's, the memory estimate's, the continued adapter's check): the check
+    compared sorted lists, so "q_proj, v_proj, q_proj" given for an adapter made on q_proj,v_proj was refused as
+    another setting, while training and the estimate read the same two layers."""
+    assert lora.same_setting("lora_targets", "q_proj, v_proj, q_proj", "q_proj,v_proj")
+    assert lora.target_names(" v_proj, q_proj, q_proj ") == ["v_proj", "q_proj"]
+    assert lora.target_names(" all-linear ") is None
+    assert not lora.same_setting("lora_targets", "all-linear", "q_proj,v_proj")
+    assert not lora.same_setting("lora_targets", "q_proj", "q_proj,v_proj")
+    shape = memory.ModelShape(params=0, layers=2, width=64, vocab=100)
+    assert shape.lora_params(4, "q_proj, v_proj, q_proj") == shape.lora_params(4, "v_proj,q_proj") > 0
