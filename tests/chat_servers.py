@@ -39,6 +39,7 @@ def chunk(text: str) -> bytes:
 
 GOOD_ANSWER = ["Olá", ", tudo", " bem?"]
 SLOW_ANSWER = "Uma partida tem dois tempos de quarenta e cinco minutos cada um"
+PARTIAL_ANSWER = "Uma partida tem noventa"  # what the "partial" mode says before it holds the connection
 
 
 class FaultServer:
@@ -209,6 +210,19 @@ class FaultServer:
 
     def mode_hold(self, h, n):  # trickle, its hang-ups counted apart from other tests' timeouts on trickle
         self.mode_trickle(h, n, "hold")
+
+    def mode_partial(self, h, n):  # a few words, then the connection held open (a keep-alive comment every 0.5 s)
+        h.send_response(200)  # until the client hangs up: counted, as trickle's are
+        h.send_header("content-type", "text/event-stream")
+        h.end_headers()
+        try:
+            h.wfile.write(chunk(PARTIAL_ANSWER))
+            h.wfile.flush()
+            while not self.release.wait(0.5):
+                h.wfile.write(b": ping\n\n")
+                h.wfile.flush()
+        except OSError:
+            self.dropped["partial"] += 1
 
     # A server's error as the first event of a 200 stream, before any text (vLLM's, OpenAI's and TGI's shapes).
     def mode_event_overloaded(self, h, n):  # TGI's overloaded queue, once; then the answer

@@ -201,17 +201,26 @@ def phi3_served(tiny_phi3: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory):
-    """The default embedding model, offline, with an empty Hugging Face cache: the package must stand in."""
+    """The default embedding model, offline, with an empty Hugging Face cache: the package must stand in. Offline for
+    the Hugging Face libraries too (they read ``HF_HUB_OFFLINE`` once, at import: the variable alone still let
+    huggingface_hub ask the Hub for its agent registry during the load), and watched: a name looked up or a connection
+    tried during the load fails the fixture."""
+    from no_network import watched
+
     from studio.dedup.embed import load_embedder
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, watched() as tried:
         mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         # inside the session's Hugging Face home: a library first imported here (datasets, by sentence-transformers)
         # keeps these paths for the rest of the process, which must stay the session's (tests/test_hf_home.py)
         empty = hf_home.SESSION / f"embedder-{os.getpid()}"
         empty.mkdir(exist_ok=True)
         mp.setenv("HF_HOME", str(empty))
-        return load_embedder()
+        loaded = load_embedder()
+    assert not tried, f"the embedder's offline load reached for the network: {tried}"
+    assert loaded.source.startswith("offline package"), loaded.source
+    return loaded
 
 
 @pytest.fixture(scope="session")

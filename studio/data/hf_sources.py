@@ -154,7 +154,15 @@ def _cached(repo: str) -> bool:
 
 def _downloaded(repo: str) -> Path | None:
     """The copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the newest),
-    or None where it holds none."""
+    or None where it holds none.
+
+    Not ``snapshot_download(repo, repo_type="dataset", local_files_only=True)`` (huggingface_hub 2.4): offline it finds
+    a snapshot only through ``refs/<revision>`` ("main"), and the copy this reads is the one ``load_dataset`` left,
+    which ``datasets`` downloads through ``HfFileSystem`` pinned to the commit it resolved, so the cache holds
+    ``snapshots/<sha>/`` and no ``refs/main``: the library call raised ``LocalEntryNotFoundError`` for a dataset
+    downloaded a minute before (tests/data/test_hub_errors.py, the import with its prepared copy deleted). Nor would
+    it tell a partial copy from a whole one here: it checks completeness only against the tree listing
+    (``trees/<sha>.json``) its own downloads write, and ``datasets`` writes none."""
     from huggingface_hub import constants
 
     root = Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}"
