@@ -295,6 +295,11 @@ class FaultServer:
             body += f"data: {json.dumps({'id': 'c1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': {'prompt_tokens': 12, 'completion_tokens': 7, 'total_tokens': 19}})}\n\n".encode()
         self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
 
+    def mode_bad_usage(self, h, n):  # an answer, then a usage count that is no count ("many", -4, a list, 1e999)
+        bad = ['"many"', "-4", "[3]", "1e999", "true"][(n - 1) % 5]
+        body = chunk("Ninety") + chunk(" minutes") + f'data: {{"choices": [], "usage": {{"completion_tokens": {bad}}}}}\n\n'.encode()
+        self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
+
     def mode_usage(self, h, n):  # sends the usage when asked (stream_options.include_usage), as OpenAI and vLLM do
         self.answer_with_usage(h, bool((self.bodies[-1].get("stream_options") or {}).get("include_usage")))
 
