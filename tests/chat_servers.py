@@ -181,6 +181,12 @@ class FaultServer:
     def mode_not_json(self, h, n):
         self.send(h, 200, b"data: {this is not json\n\n", "text/event-stream")
 
+    def mode_bad_shape(self, h, n):  # text, then an event that is JSON but not a chat event's shape (choices 5, an
+        # object as choices, JSON nested 100,000 deep, a 5,000-digit number), in turn
+        bad = [b'{"choices": 5}', b'{"choices": {"delta": {"content": "x"}}}', b"[" * 100_000 + b"]" * 100_000,
+               b'{"choices": [], "usage": {"completion_tokens": ' + b"9" * 5000 + b"}}"][(n - 1) % 4]
+        self.send(h, 200, chunk("Half") + b"data: " + bad + b"\n\n" + b"data: [DONE]\n\n", "text/event-stream")
+
     def mode_no_text(self, h, n):  # a stream of events that never carries any text
         self.send(h, 200, chunk("") + b"data: [DONE]\n\n", "text/event-stream")
 
