@@ -181,6 +181,12 @@ class FaultServer:
     def mode_not_json(self, h, n):
         self.send(h, 200, b"data: {this is not json\n\n", "text/event-stream")
 
+    def mode_bad_shape(self, h, n):  # text, then an event that is JSON but not a chat event's shape (choices 5, an
+        # object as choices, JSON nested 100,000 deep, a 5,000-digit number), in turn
+        bad = [b'{"choices": 5}', b'{"choices": {"delta": {"content": "x"}}}', b"[" * 100_000 + b"]" * 100_000,
+               b'{"choices": [], "usage": {"completion_tokens": ' + b"9" * 5000 + b"}}"][(n - 1) % 4]
+        self.send(h, 200, chunk("Half") + b"data: " + bad + b"\n\n" + b"data: [DONE]\n\n", "text/event-stream")
+
     def mode_no_text(self, h, n):  # a stream of events that never carries any text
         self.send(h, 200, chunk("") + b"data: [DONE]\n\n", "text/event-stream")
 
@@ -293,6 +299,11 @@ class FaultServer:
         body = chunk("Ninety") + chunk(" minutes") + f"data: {json.dumps(last)}\n\n".encode()
         if usage:  # OpenAI's shape: no choices, the whole answer's count
             body += f"data: {json.dumps({'id': 'c1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': {'prompt_tokens': 12, 'completion_tokens': 7, 'total_tokens': 19}})}\n\n".encode()
+        self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
+
+    def mode_bad_usage(self, h, n):  # an answer, then a usage count that is no count ("many", -4, a list, 1e999)
+        bad = ['"many"', "-4", "[3]", "1e999", "true"][(n - 1) % 5]
+        body = chunk("Ninety") + chunk(" minutes") + f'data: {{"choices": [], "usage": {{"completion_tokens": {bad}}}}}\n\n'.encode()
         self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
 
     def mode_usage(self, h, n):  # sends the usage when asked (stream_options.include_usage), as OpenAI and vLLM do

@@ -20,6 +20,7 @@ import contextlib
 import email.utils
 import html
 import json
+import math
 import re
 import threading
 import time
@@ -587,9 +588,8 @@ class ApiBackend(BackendBase):
                 # tokens"); a usage count the server sends after it wins
                 stats.cut_at = params.max_new_tokens
                 stats.tokens = max(stats.tokens, params.max_new_tokens)
-            usage = _get(chunk, "usage")
-            if usage is not None and _get(usage, "completion_tokens"):
-                stats.tokens = int(_get(usage, "completion_tokens"))
+            if (count := _token_count(_get(chunk, "usage"))) is not None:
+                stats.tokens = count
 
     def _wait_before_retry(self, retry: _Retry, attempt: int, stop: threading.Event, stats: StreamStats) -> bool:
         """Sleep before the next try; False when stopped. Raises when no try is left or the wait is too long."""
@@ -723,6 +723,16 @@ def _finish(chunk: Any) -> str:
     """Why a chunk says the answer ended ("stop", "length"), "" where it does not."""
     choices = _get(chunk, "choices") or []
     return str(_get(choices[0], "finish_reason") or "") if choices else ""
+
+
+def _token_count(usage: Any) -> int | None:
+    """The answer's token count a ``usage`` field gives (``completion_tokens``), None where it gives none that is a
+    count: a server's "many", a list, -4 or 1e999 ended the answer in a traceback (``int()``'s own error) or said
+    "-4 tokens" under it; the pieces counted stand then."""
+    count = _get(usage, "completion_tokens") if usage is not None else None
+    if isinstance(count, float) and math.isfinite(count) and count.is_integer():
+        count = int(count)
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None
 
 
 def _text(chunk: Any) -> str:

@@ -127,6 +127,9 @@ class NotChatEvent(Exception):
     JSON is not an object (``[]``, a string): the stream is not an OpenAI-compatible chat stream."""
 
 
+_JSON_KINDS = {dict: "an object", str: "a string", int: "a number", float: "a number", bool: "true or false"}
+"""A JSON value's kind in words, by the Python type ``json`` reads it as."""
+
 MAX_LINE = 1 << 20  # bytes: one event is a few hundred; more without a line break is read no further
 
 
@@ -537,8 +540,18 @@ def _events(response: Any, start: float, d: Deadlines, stop: threading.Event,
                 event = _event_json(body)
             except UnicodeDecodeError:
                 raise NotChatEvent("an event that is not UTF-8 text") from None
+            except json.JSONDecodeError:
+                raise
+            except (ValueError, RecursionError):  # JSON, but beyond what Python reads: "failed: maximum recursion
+                # depth exceeded while decoding a JSON array", "failed: Exceeds the limit (4300 digits) ..."
+                raise NotChatEvent("an event whose JSON is nested too deeply or holds a number too long to read")\
+                    from None
             if not isinstance(event, dict):
                 raise NotChatEvent(f"an event whose JSON is a {type(event).__name__}, not an object,")
+            if event.get("choices") is not None and not isinstance(event["choices"], list):  # "failed: 'int' object
+                # is not subscriptable", or "failed: 0." for an object
+                raise NotChatEvent(f"an event whose choices are {_JSON_KINDS.get(type(event['choices']), 'a value')}, "
+                                   "not a list,")
             if event.get("error") and not event.get("choices"):  # read as a stream cut short, the reason lost
                 raise error_event(event)
             seen_event = True

@@ -75,6 +75,33 @@ def test_an_answer_the_model_ended_counts_the_server_s_tokens_not_the_pieces(fau
     assert stats.tokens == 7 and stats.cut_at is None
 
 
+def test_a_usage_count_that_is_no_count_leaves_the_pieces_counted(faults):
+    """A server's ``completion_tokens`` of "many", a list or 1e999 ended a whole answer in a traceback (``int()``'s
+    ValueError, TypeError, OverflowError: on the command line after the answer's words); -4 was shown as "-4 tokens".
+    The answer stands, counted a piece a token."""
+    for _ in range(5):  # each of the mode's five counts in turn
+        stats = StreamStats()
+        assert backend(faults, "bad-usage").complete(ASK, ChatParams(), stats) == "Ninety minutes"
+        assert stats.tokens == 2
+    assert faults.hits["bad-usage"] == 5
+
+
+def test_an_event_of_the_wrong_shape_or_unreadable_json_is_said_as_what_the_server_sent(faults):
+    """After an answer's first word, an event whose ``choices`` were a number or an object, or whose JSON was nested
+    100,000 deep or held a 5,000-digit number, was said in Python's words ("failed: 'int' object is not
+    subscriptable", "failed: 0.", "maximum recursion depth exceeded ...", "Exceeds the limit (4300 digits) ...")."""
+    said = ["an event whose choices are a number, not a list,", "an event whose choices are an object, not a list,",
+            *["an event whose JSON is nested too deeply or holds a number too long to read"] * 2]
+    for what in said:
+        pieces: list[str] = []
+        with pytest.raises(BackendError) as info:
+            for piece in backend(faults, "bad-shape").stream(ASK, ChatParams()):
+                pieces.append(piece)
+        assert pieces == ["Half"]  # the words that came, for the page to keep
+        assert str(info.value) == (f"{faults.url('bad-shape')} sent {what} in its stream: check that the URL is an "
+                                   "OpenAI-compatible /v1 endpoint.")
+
+
 def test_a_server_that_refuses_stream_options_is_asked_without_them_from_then_on(faults, monkeypatch):
     """A server that refuses the field (400 naming it) still answers, counted a piece a token as before; it is
     asked without the field at once, and the next answer goes without it in one request."""
