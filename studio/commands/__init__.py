@@ -48,3 +48,28 @@ def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: dic
             raise StudioError(f"{flag} {path} is also {seen[where]}: one would replace the other. Choose another "
                               "file name.")
         seen[where] = flag
+
+
+NAMES_LISTED = 10  # workspace datasets named in the line saying a name is neither a file nor one of them
+
+
+def file_or_dataset(src: str | Path):
+    """The workspace dataset (``store.DatasetInfo``) that ``src`` names where no file, folder (``FOLDER@SPLIT``) or
+    ``hub:`` source is at ``src``; None where there is one to read. Neither: one line naming both choices and the
+    workspace's datasets (it said "No file at general-quiz: check the path." though a dataset's name is taken too)."""
+    from studio.data import hf_sources, store
+
+    text = str(src)
+    path = Path(text).expanduser()
+    if text.startswith(hf_sources.HUB_PREFIX) or path.exists():
+        return None
+    info = store.find_dataset(text)
+    if info is not None:
+        return info
+    if "@" in path.name and Path(text.rpartition("@")[0]).expanduser().exists():
+        return None  # FOLDER@SPLIT: the reader says what is wrong with it
+    names = [d.name for d in store.list_datasets()]
+    listed = ", ".join(names[:NAMES_LISTED]) + (f" and {len(names) - NAMES_LISTED:,} more" if len(names) > NAMES_LISTED
+                                                 else "") if names else "none yet"
+    raise StudioError(f"No file at {text} and no workspace dataset of that name or id (workspace datasets: {listed}; "
+                      "`python -m studio dataset list` lists them): give a file's path or a dataset's name.")

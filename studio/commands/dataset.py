@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from studio import atomic
-from studio.commands import refuse_overwriting_inputs
+from studio.commands import file_or_dataset, refuse_overwriting_inputs
 from studio.data import editing, formats, store, validate, writers
 from studio.errors import StudioError
 
@@ -114,7 +114,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notes: list[str] = []
     # where no file has that path, a workspace dataset's latest version, by name or id, as train --dataset, dedup and
     # export take it (here it was "No file at general-quiz: check the path.")
-    info = None if args.file.expanduser().exists() else store.find_dataset(str(args.file))
+    info = file_or_dataset(args.file)
     if info is not None:
         records = store.load_version(info.id)
         found = validate.check(records)

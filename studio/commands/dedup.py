@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from studio import atomic
-from studio.commands import refuse_overwriting_inputs
+from studio.commands import file_or_dataset, refuse_overwriting_inputs
 from studio.data import formats
 from studio.errors import DatasetFormatError, StudioError
 
@@ -167,10 +167,9 @@ def _read(path: str) -> tuple[list[dict], str]:
     came from."""
     from studio.data import store
 
-    if not Path(path.split("@")[0]).expanduser().exists():
-        info = store.find_dataset(path)
-        if info is not None:
-            return store.load_version(info.id), "dataset"
+    info = file_or_dataset(path)
+    if info is not None:
+        return store.load_version(info.id), "dataset"
     try:
         return formats.read_mapped(path), "file"
     except DatasetFormatError as exc:

@@ -587,7 +587,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                "complete one (longest question and answer), which the command line's `--out` keeps. Nothing "
                "happens until you decide: keep one, keep all, or merge.")
     pages = max(1, -(-len(clusters) // PER_PAGE))
-    page = numbers.page_box(st, PAGE, pages) if pages > 1 else 1  # a page that is not there: said, the last one stays
+    page = numbers.page_box(st, PAGE, pages, fit=True) if pages > 1 else 1  # a page that is not there: said, the last one stays
     live = review.decisions()
     for k in range(min((page - 1) * PER_PAGE, len(clusters)), min(page * PER_PAGE, len(clusters))):
         _cluster(review, records, k, live.get(k), edited)

@@ -158,11 +158,12 @@ def _keep_last(key: str, label: str, lo: float | None, hi: float | None) -> None
         state[f"{key}.refused"] = refused_line(label, last, lo, hi)
 
 
-def page_box(box: Any, key: str, pages: int) -> int:
+def page_box(box: Any, key: str, pages: int, *, fit: bool = False) -> int:
     """A "Page (of N)" box under this module's rule, and the page to show. A page typed that is not there (0, 9 of 3,
     2.5) stays as typed with its one line under the box's row, and the last good page stays shown; when the pages
     grow fewer than the one shown (a search, a filter, clusters decided), the box goes to the last one without a word:
-    the pages moved, not the person's number."""
+    the pages moved, not the person's number. ``fit``: the box as wide as its label and number need (``page_width``),
+    not the width of what holds it."""
     state = st.session_state
     shown = state.get(key)
     if shown is None:
@@ -170,10 +171,18 @@ def page_box(box: Any, key: str, pages: int) -> int:
     if pages != state.get(f"{key}.count", pages) and shown is not None:
         state[key] = state[f"{key}.good"] = float(min(max(1, int(shown)), pages))
     state[f"{key}.count"] = pages
-    typed, why = number_box(box, f"Page (of {pages})", key, 1, lo=1, hi=pages, whole=True, step=1)
+    typed, why = number_box(box, f"Page (of {pages:,})", key, 1, lo=1, hi=pages, whole=True, step=1,
+                            **({"width": page_width(pages)} if fit else {}))
     if why:
         st.error(why, icon=":material/error:")
     return min(int(last_good(key, 1)), pages) if why else int(typed)
+
+
+def page_width(pages: int) -> int:
+    """Pixels a "Page (of N)" box needs: its label, or its widest number beside the box's clear, - and + buttons
+    (Streamlit hides - and + in a box under about 150 px)."""
+    digits = len(f"{pages:,}")
+    return max(7 * len(f"Page (of {pages:,})") + 30, 9 * digits + 150)
 
 
 def page_to_show(key: str) -> int:

@@ -34,7 +34,8 @@ def test_validate_sample_as_a_real_process():
     n = len(json.loads((REPO / "data/soccer_rules.json").read_text(encoding="utf-8")))
     assert out.returncode == 0 and out.stdout.startswith(f"{n} records: no errors, ")
     bad = cli("dataset", "validate", "no/such/file.json")
-    assert bad.returncode == 2 and bad.stderr == "error: No file at no/such/file.json: check the path.\n"
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("error: No file at no/such/file.json and no workspace dataset of that name or id")
 
 
 def test_validate_finds_an_error_after_1200_warnings_and_exits_2(tmp_path, capsys):
@@ -80,6 +81,19 @@ def test_validate_checks_a_workspace_dataset_by_name_as_train_and_dedup_take_it(
     assert main(["dataset", "validate", "General quiz"]) == 0
     out = capsys.readouterr()
     assert out.out == "2 records: no errors, 1 warning\n" and "warning: record 2: same question as record 1" in out.err
+
+
+@pytest.mark.parametrize("argv", [["dataset", "validate", "Genral quiz"],
+                                  ["dedup", "Genral quiz", "--threshold", "90", "--report", "{tmp}/r.json"]])
+def test_a_name_that_is_neither_a_file_nor_a_dataset_says_both_choices_and_the_names(argv, tmp_path, capsys):
+    """`dataset validate` and `dedup` take a workspace dataset's name since last round, but a mistyped one was still
+    "No file at Genral quiz: check the path.", as if only files were taken."""
+    store.create_dataset("General quiz", [{"question": "q", "answer": "a"}])
+    store.create_dataset("Rules", [{"question": "q", "answer": "a"}])
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and said[0].startswith("error: No file at Genral quiz and no workspace dataset"), said
+    assert "General quiz, Rules" in said[0] and "dataset list" in said[0] and not (tmp_path / "r.json").exists()
 
 
 def test_import_with_mapping_writes_the_seed_format_keeping_unicode(tmp_path, capsys):

@@ -549,3 +549,33 @@ def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, stud
         page.get_by_text("Saved version 2").first.wait_for(timeout=30_000)
         assert store.load_version(info.id)[0] == {"question": "What is offside?", "answer": "A rule about position."}
         assert_no_exception(page)
+
+
+def test_duplicates_page_box_fits_its_label(browser, studio):
+    """The review's "Page (of 2)" box took the whole width of the tab (1,200 px of a 1,280 px window for a box holding
+    "2"). It is as wide as its label and its - and + buttons need, at 1,280 and 800 px."""
+    from studio.data import store
+
+    pairs = [("How big is the field?", "90-120 m long."), ("What size is the ball?", "Size 5."),
+             ("How many players start?", "Eleven a side."), ("Must players wear shin guards?", "Yes."),
+             ("Who enforces the laws?", "The referee."), ("What do assistants signal?", "Offside, throw-ins."),
+             ("How long is each half?", "45 minutes."), ("Which team kicks off?", "The coin toss decides."),
+             ("When is the ball out of play?", "Wholly over a line."), ("When does a goal count?", "Over the line."),
+             ("Can a keeper be offside?", "Rarely, yes."), ("Is a trip a foul?", "A direct free kick.")]
+    store.create_dataset("Rules", [{"question": q, "answer": a} for q, a in pairs]
+                         + [{"question": q.upper(), "answer": a} for q, a in pairs])  # 12 clusters: 2 pages of 10
+    with page_open(browser, studio, "Dataset", width=1280, height=900) as page:
+        after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
+        after_rerun(page, page.get_by_role("button", name="Find duplicates").click)
+        box = page.get_by_label("Page (of 2)")
+        expect(box).to_be_visible(timeout=60_000)
+        widths = {}
+        for width in (1280, 800):
+            page.set_viewport_size({"width": width, "height": 900})
+            expect(box).to_be_visible()
+            holder = page.locator("[data-testid='stNumberInput']").filter(has=box)
+            widths[width] = holder.bounding_box()["width"]
+            expect(holder.get_by_test_id("stNumberInputStepUp")).to_be_visible()  # hidden in a box too narrow
+            assert page.get_by_text("Page (of 2)").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        assert all(140 <= w <= 200 for w in widths.values()), widths
+        assert_no_exception(page)
