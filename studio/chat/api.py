@@ -274,7 +274,24 @@ class ApiBackend(BackendBase):
     def __repr__(self) -> str:  # never the token
         return f"ApiBackend({self.spec!r})"
 
+    def where(self) -> str:
+        """Who answers, as the person gave it, for errors: the base or endpoint URL, the URL given as the model (a Space,
+        an Inference Endpoint), else Hugging Face Inference Providers (a model id)."""
+        if self.spec.base_url:
+            return self.spec.base_url
+        if "://" in self.spec.model:
+            return self.spec.model
+        return "Hugging Face Inference Providers"
+
+    @property
+    def hosted(self) -> bool:
+        """Inference Providers by model id: no URL was typed, so no server's log to read nor address to check."""
+        return self.spec.kind == "provider" and not self.spec.by_url
+
     def describe(self) -> str:
+        if self.spec.kind == "provider" and "://" in self.spec.model:
+            auth = "token set" if self._token else "no token"
+            return f"{self.spec.model} (its own server, {auth})"
         if self.spec.kind == "provider":
             auth = "token set" if self._token else "no token"
             return f"{self.spec.model} through Hugging Face Inference Providers ({self.spec.provider}, {auth})"
@@ -336,7 +353,7 @@ class ApiBackend(BackendBase):
         """A one-line ``StudioError`` (or a ``_Retry``) for a failed request."""
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
-        model, where = self.spec.model, (self.spec.base_url or "Hugging Face Inference Providers")
+        model, where = self.spec.model, self.where()
         if isinstance(exc, openai_stream.PrivateAddressError):  # said as it is, never retried
             return exc
         if isinstance(exc, InferenceTimeoutError):  # not retried: a silent server would cost minutes
@@ -344,7 +361,7 @@ class ApiBackend(BackendBase):
         if isinstance(exc, openai_stream.StreamTimeout):  # not retried either
             return TooSlowError(f"{where}: {exc.what}. Try again, or ", ".")
         # no URL typed: no server log the person can read (the providers' hang-up says so too)
-        hosted = self.spec.kind == "provider" and not self.spec.base_url
+        hosted = self.hosted
         if isinstance(exc, openai_stream.HeadersCut):  # it read "sent an empty response", of a response cut off
             return NetworkError(f"{where} closed the connection mid-response (its headers cut off): try again, "
                                 + ("or pick another provider." if hosted else "and check the server's log."))
@@ -398,7 +415,9 @@ class ApiBackend(BackendBase):
                                     "API key field, or --api-key-env).")  # a key from secrets never goes to a typed URL
             if status == 403:
                 return BackendError(f"No access to {model} (403): accept its licence on the Hub or use a token with inference rights.")
-            if "not supported by any provider" in msg.lower() or (status == 400 and "provider" in msg.lower()):
+            if self.hosted and ("not supported by any provider" in msg.lower() or
+                                (status == 400 and "provider" in msg.lower())):
+                # a URL typed (a base URL, a Space) says it in its own words below: it is not Inference Providers
                 return self._not_served()
             if status in (404, 405, 501) and self.spec.kind == "openai" and "model" not in msg.lower():
                 # a web page's server, the studio itself, or a server's root without /v1: not "check the model name"
@@ -412,7 +431,7 @@ class ApiBackend(BackendBase):
             advice = (f" Check the model name.{self._serves()}" if "model" in msg.lower() else "" if msg
                       else " Check the model name and the sampling settings.")
             return BackendError(f"{where} refused the request ({status}){detail}.{advice}")
-        if isinstance(exc, ValueError) and "not supported by provider" in str(exc):
+        if self.hosted and isinstance(exc, ValueError) and "not supported by provider" in str(exc):
             return self._not_served()
         # bytes that are not UTF-8 where JSON was awaited (the providers' client decodes before it parses): they read
         # as the client's own words, "'utf-8' codec can't decode byte 0x80 ...", with no server named
@@ -432,7 +451,7 @@ class ApiBackend(BackendBase):
                                 "http:// or https://)?")
         if _hung_up(exc):  # it was reached, and hung up (the providers' client's hang-up read "failed: Server
             # disconnected without sending a response.")
-            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL typed, no server log to read
+            if hosted:  # no URL typed, no server log to read
                 return NetworkError(f"{where} closed the connection without answering: try again, or pick another "
                                     "provider.")
             return NetworkError(f"{where} closed the connection without answering: check that the URL is "
@@ -442,7 +461,7 @@ class ApiBackend(BackendBase):
         # ProtocolError (no OSError either) read "... failed: ReadError." where requests' reset was retried
         if isinstance(exc, (OSError, *_types("httpx2", "ConnectError", "ConnectTimeout"))) \
                 or type(exc) in _types("httpx2", "NetworkError") or _refused_or_reset(exc):
-            if self.spec.kind == "provider" and not self.spec.base_url:  # no URL was typed: only the network
+            if hosted:  # no URL was typed: only the network
                 # can be checked (an extractive endpoint's typed URL was said to be huggingface.co's network)
                 unreachable = NetworkError(f"Cannot reach {where}: check the network (huggingface.co must be "
                                            "reachable from this machine).")
@@ -552,7 +571,7 @@ class ApiBackend(BackendBase):
             except StopIteration:
                 if events == 0:
                     raise BackendError(
-                        f"{self.spec.base_url or 'The provider'} sent no event stream (an empty or non-streaming "
+                        f"{self.where() if not self.hosted else 'The provider'} sent no event stream (an empty or non-streaming "
                         "response): check that the URL is an OpenAI-compatible /v1 endpoint."
                     ) from None
                 raise BackendError(f"{self.spec.model} returned an empty answer: try again or raise max tokens.") from None
@@ -564,7 +583,7 @@ class ApiBackend(BackendBase):
 
     def _rest(self, chunks: Iterator[Any], stats: StreamStats, stop: threading.Event, started: float,
               params: ChatParams) -> Iterator[str]:
-        where = self.spec.base_url or "Hugging Face Inference Providers"
+        where = self.where()
         while not stop.is_set():
             if time.monotonic() - started > params.total_timeout_s:
                 # the page's bound is fixed (600 s): fewer tokens is what it can ask; the command line can raise it.

@@ -264,12 +264,13 @@ class BackendSpec:
     def label(self) -> str:
         """A short name for the model, for column headers and exports."""
         if self.task == "extractive":
-            where = "local" if self.kind == "local" else (self.base_url or f"HF {self.provider}")
+            where = "local" if self.kind == "local" else (self.base_url or ("" if "://" in self.model else
+                                                                            f"HF {self.provider}"))
             try:
                 name = str(parse_spec(self.model).inner) if self.kind == "local" else self.model
             except ModelSpecError:  # a label never fails: loading says what is wrong with the spec
                 name = self.model
-            return f"{name} (extractive, {where})"
+            return f"{name} (extractive{', ' + where if where else ''})"  # a URL given as the model: no routing
         if self.kind == "local":
             from studio.models.library import display_name  # a run by its name, the bundled copy as such
 
@@ -278,8 +279,8 @@ class BackendSpec:
                 # a library model's label in brackets of its own ("(bundled Q4_1 copy)"): one pair, not two in a row
                 return f"{name[:-1]}, {where})"
             return f"{name} ({where})"
-        if self.kind == "provider":
-            return f"{self.model} (HF {self.provider})"
+        if self.kind == "provider":  # a URL given as the model (a Space) is reached as it is: no provider routes it
+            return self.model if "://" in self.model else f"{self.model} (HF {self.provider})"
         return f"{self.model} @ {self.base_url}"
 
     def to_dict(self) -> dict[str, Any]:

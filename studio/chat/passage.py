@@ -191,6 +191,8 @@ class ApiExtractive(ApiBackend):
     def describe(self) -> str:
         if self.spec.base_url:
             return f"{self.spec.model} at {self.spec.base_url} (extractive endpoint)"
+        if "://" in self.spec.model:
+            return f"{self.spec.model} (extractive endpoint)"
         return f"{self.spec.model}: extractive, through Hugging Face Inference Providers ({self.spec.provider})"
 
     def _not_served(self) -> BackendError:
@@ -203,7 +205,7 @@ class ApiExtractive(ApiBackend):
 
     def _explain(self, exc: Exception) -> Exception:
         text = str(exc)
-        if isinstance(exc, ValueError) and ("doesn't support task" in text or "not supported for provider" in text):
+        if self.hosted and isinstance(exc, ValueError) and ("doesn't support task" in text or "not supported for provider" in text):
             return self._not_served()
         return super()._explain(exc)
 
@@ -257,9 +259,7 @@ class ApiExtractive(ApiBackend):
         raw = raw[0] if isinstance(raw, list) and raw else raw
         text = raw.get("answer") if isinstance(raw, dict) else None
         if not isinstance(text, str):
-            where = self.spec.base_url or (self.spec.model if "://" in self.spec.model else
-                                           "Hugging Face Inference Providers")
-            raise BackendError(f"{where} sent no answer span (expected {{\"answer\", \"start\", \"end\", \"score\"}}): "
+            raise BackendError(f"{self.where()} sent no answer span (expected {{\"answer\", \"start\", \"end\", \"score\"}}): "
                                "is this a question-answering model?")
         start, end, score = raw.get("start"), raw.get("end"), raw.get("score")
         if not (isinstance(start, int) and isinstance(end, int) and context[start:end].strip() == text.strip()):

@@ -186,6 +186,17 @@ def _key(name: str) -> str:
 
 
 NAME_MAX = 100  # characters in a dataset's name
+MESSAGE_MAX = 5_000  # characters in a version's message: "imported <a path>" fits (a path is at most 4,096 bytes)
+
+
+def message_too_long(message: str) -> str:
+    """Why ``message`` cannot be a version's message, in one line; "" when it can. A visitor's paste of megabytes into
+    the Save box was written into the version's record and drawn in the History table at every visit."""
+    if len(message) <= MESSAGE_MAX:
+        return ""
+    return (f"Not saved: the note on what changed is {len(message):,} characters, more than the {MESSAGE_MAX:,} it may "
+            "hold: shorten it (your edits are kept).")
+
 def name_from(text: str) -> str:
     """A name ``_check_name`` takes, made from ``text`` (a file's name, offered to be changed): its control characters
     (a tab, a line break) as spaces, cut to ``NAME_MAX`` characters."""
@@ -273,6 +284,8 @@ def find_dataset(name: str) -> DatasetInfo | None:
 
 def create_dataset(name: str, records: list[Record], message: str = "created") -> DatasetInfo:
     """Create a dataset whose first version holds ``records``."""
+    if why := message_too_long(message):
+        raise StudioError(why)
     root = config.datasets_dir()
     # The name check and the id are decided under one workspace lock, so two datasets created at the same
     # moment (the same name, or names with the same slug) never share a folder: the second gets its own
@@ -382,6 +395,8 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
     Raises ``VersionConflictError`` when the latest version is newer than ``base_version``; the
     caller keeps its edits and can reload, compare and retry.
     """
+    if why := message_too_long(message):  # before the dataset's lock is taken or anything is written
+        raise StudioError(why)
     with _held(dataset_id) as path:
         _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
         versions = list_versions(dataset_id)

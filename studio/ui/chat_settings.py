@@ -389,19 +389,19 @@ def backend_picker(slot: str, disabled: bool, against_first: bool | None = None)
                                fast_decoding=fast)
         if kind == "provider":
             model = ui.kept(st.text_input, "Model id", f"chat.{slot}.hub_model", "meta-llama/Llama-3.1-8B-Instruct",
-                            disabled=disabled, on_change=trim, args=(f"chat.{slot}.hub_model",))
+                            max_chars=ui.SHORT_TEXT_CHARS, disabled=disabled, on_change=trim, args=(f"chat.{slot}.hub_model",))
             typed = st.session_state.get(f"chat.{slot}.provider.kept")  # a provider typed in, not in the list
             providers = PROVIDERS + ([typed] if typed and typed not in PROVIDERS else [])
             provider = ui.kept_choice(st.selectbox, "Provider", providers, f"chat.{slot}.provider",
                                       accept_new_options=True, disabled=disabled)
             return BackendSpec(kind="provider", model=model, provider=provider or "auto")
-        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", disabled=disabled,
+        base = ui.kept(st.text_input, "Base URL", f"chat.{slot}.base_url", "http://127.0.0.1:8000/v1", max_chars=ui.SHORT_TEXT_CHARS, disabled=disabled,
                        on_change=trim, args=(f"chat.{slot}.base_url",))
         found = served(base)
         names = list(found.names)
         if len(names) == 1:
             one_model(slot, base, names[0])
-        model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", disabled=disabled,
+        model = ui.kept(st.text_input, "Model", f"chat.{slot}.api_model", "", max_chars=ui.SHORT_TEXT_CHARS, disabled=disabled,
                         placeholder="the server's model name", on_change=typed_model, args=(slot,))
         # Drawn whatever the server said, off while it has nothing to offer, its placeholder saying why: it appeared
         # once a slow server answered, in place of a line saying it was asked, and the toggle and fields below it
@@ -605,7 +605,7 @@ def system_prompt(disabled: bool, spec: BackendSpec | None = None) -> str:
                  format_func=lambda p: shown.get(p, p), persist_state=ui.PERSIST)
     if trained:
         st.caption(f"{ui.md(trained.run_name)}: {ui.md(trained.description)}")
-    return st.text_area("System prompt", key="chat.system", height=90, disabled=disabled, persist_state=ui.PERSIST)
+    return st.text_area("System prompt", max_chars=ui.LONG_TEXT_CHARS, key="chat.system", height=90, disabled=disabled, persist_state=ui.PERSIST)
 
 
 def local_models_panel() -> None:

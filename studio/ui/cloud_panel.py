@@ -86,7 +86,7 @@ def panel() -> None:
                     cloud.sign_in(name)
         ui.secret_field("Your Hugging Face token", cloud.TOKEN, help="Kept in this session only. With it your workspace is "
                         "kept in a private dataset repo on your account and restored on your next visit; pushes use it.")
-        st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, key=cloud.REPO,
+        st.text_input("Workspace repo (on your account)", value=sync.REPO_NAME, max_chars=ui.SHORT_TEXT_CHARS, key=cloud.REPO,
                       help="A private dataset repo; created if missing, refused if it holds something else.")
         outcome = _connect_or_disconnect()
         unreachable = outcome == UNREACHABLE

@@ -203,7 +203,7 @@ def picker() -> store.DatasetInfo | None:
 def _manage(info: store.DatasetInfo | None) -> None:
     if st.session_state.pop("dataset.new_name.clear", False):  # set before the box exists: it may still change
         st.session_state["dataset.new_name"] = ""
-    name = st.text_input("New dataset name", key="dataset.new_name")
+    name = st.text_input("New dataset name", max_chars=ui.SHORT_TEXT_CHARS, key="dataset.new_name")
     if st.button("Create empty dataset", key="dataset.create"):
         created = ui.run_or_error(store.create_dataset, name, [], message="created empty")
         if created:  # the box empties: a second press said the new dataset "already exists"
@@ -215,7 +215,7 @@ def _manage(info: store.DatasetInfo | None) -> None:
     if info is None:
         return
     st.divider()
-    new_name = st.text_input("Rename to", value=info.name, key=f"dataset.rename.{info.id}")
+    new_name = st.text_input("Rename to", value=info.name, max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.rename.{info.id}")
     if st.button("Rename", key="dataset.rename") and ui.run_or_error(store.rename_dataset, info.id, new_name):
         flash(f"Renamed to {md(new_name.strip())}.")
         popovers.close(MANAGE_POPOVER)
@@ -267,7 +267,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     d = draft(info)
     keep_again_if_dropped(info, d)
     col_search, col_page = st.columns([3, 1], vertical_alignment="bottom")
-    query = col_search.text_input("Search the records", key="dataset.search",
+    query = col_search.text_input("Search the records", max_chars=ui.SHORT_TEXT_CHARS, key="dataset.search",
                                   placeholder="words of a question, answer or passage",
                                   help="Finds the records whose question, answer or passage contains this text. Edits to "
                                        "the rows shown are kept when you search again or turn the page.")
@@ -339,9 +339,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # Problem column
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width=text_width),
-            "answer": st.column_config.TextColumn("Answer", width=text_width),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width,
+            "question": st.column_config.TextColumn("Question", width=text_width, max_chars=BOX_CHARS),
+            "answer": st.column_config.TextColumn("Answer", width=text_width, max_chars=BOX_CHARS),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width, max_chars=BOX_CHARS,
                                                          help="The passage the question is about (optional)"),
             "problem": st.column_config.TextColumn("Problem", width=text_width,
                                                    help="Why the record cannot be saved yet: each reason in full is "
@@ -455,7 +455,7 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
         now = replaced.get(id(old), old)
         whole = editing.as_text(now.get(field))
         if len(whole) <= BOX_CHARS:
-            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240,
+            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240, max_chars=BOX_CHARS,
                                 key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
         else:  # a 50 MB text in a box of the page crashed Chromium's tab: edited in a text editor instead
             st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)", whole,
@@ -554,7 +554,7 @@ def save_bar(info: store.DatasetInfo, d: Draft) -> None:
     _changed_cells(editing.changed_cells(d.saved, d.current, diff))
     # One row: the buttons as wide as their labels, the box the rest (in columns, 3:1:1, "Discar…" at 800 px)
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    message = row.text_input("What changed (optional)", key="dataset.save_message", placeholder="edited" if d.start is None else "left empty: what was fixed or imported")
+    message = row.text_input("What changed (optional)", max_chars=ui.SHORT_TEXT_CHARS, key="dataset.save_message", placeholder="edited" if d.start is None else "left empty: what was fixed or imported")
     if row.button("Save", type="primary", key="dataset.save", icon=":material/save:"):
         save(info, d, message.strip() or editing.save_message(d.saved, d.current, start=d.start, origin=d.origin),
              base_version=d.base)

@@ -159,7 +159,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     form = st.form(f"dataset.import.{origin}_form", border=False, enter_to_submit=True)
     c1, c2 = form.columns([4, 1], vertical_alignment="bottom")
     if origin == "hub":
-        text = c1.text_input("Hub dataset", key=f"dataset.import.hub.{nonce}",
+        text = c1.text_input("Hub dataset", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.hub.{nonce}",
                              placeholder="owner/name, owner/name:config or owner/name@split (default: train)").strip()
         src, name = f"hub:{text}", text.split("@")[0].split(":")[0].replace("/", "-")
         label, hint = f"Loading {text} from the Hub", "Read through datasets.load_dataset: from the local cache when offline."
@@ -181,7 +181,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 rows = hf_sources.read_hub(src, token, cache_dir=own_cache, files=files)
                 return formats.parse_rows(rows, "hub", turns)
     else:
-        text = c1.text_input("Path on this machine", key=f"dataset.import.path.{nonce}",
+        text = c1.text_input("Path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()
         if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # pasted with its quotes ("Copy as path")
             text = text[1:-1].strip()
@@ -329,7 +329,7 @@ def _import_target(info: store.DatasetInfo | None, records: list[dict], filename
     target = st.radio("Import into", options, horizontal=True, key="dataset.import.target")
     if target == options[0]:
         # the file's name as a name the dataset can take: a 400-character file name was refused as too long
-        name = st.text_input("Name", value=store.name_from(Path(filename).stem), key=f"dataset.import.name.{filename}")
+        name = st.text_input("Name", value=store.name_from(Path(filename).stem), max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.name.{filename}")
         if st.button("Import as new dataset", type="primary", disabled=disabled, key="dataset.import.create"):
             fixing = {id(r) for r in to_fix}
             first = [r for r in records if id(r) not in fixing]  # version 1 holds what is valid as it comes in
@@ -564,7 +564,7 @@ def export_tab(info: store.DatasetInfo | None) -> None:
             token = ui.secret_field("Hugging Face token", "auth.hf_token",
                                     help="A write token. Kept in this browser session only (the Chat page's token "
                                          "too); or set HF_TOKEN in .streamlit/secrets.toml or the environment.") or token
-    repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", key="dataset.push.repo")
+    repo = st.text_input("Hub dataset id", placeholder="your-name/soccer-qa", max_chars=ui.SHORT_TEXT_CHARS, key="dataset.push.repo")
     private = st.checkbox("Private", value=True, key="dataset.push.private")
     job: Task | None = st.session_state.get(PUSH)
     running = job is not None and not job.done

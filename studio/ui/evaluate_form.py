@@ -159,7 +159,7 @@ def new_evaluation_form() -> None:
             _restore_form(None)
             st.caption(caps.note())
             chosen = []
-            other = st.text_area("API models, one per line", key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
+            other = st.text_area("API models, one per line", max_chars=ui.LONG_TEXT_CHARS, key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
                                  placeholder="api:meta-llama/Llama-3.1-8B-Instruct\napi:qa:deepset/roberta-base-squad2",
                                  help="api:<model id>: Inference Providers, or the OpenAI-compatible base URL in Settings. "
                                       "api:qa:<model id>: an extractive model answering with a span of each passage.")
@@ -182,7 +182,7 @@ def new_evaluation_form() -> None:
                 if training:  # a person who just pressed Start on Train looked here for it, and found only the base
                     st.caption(f"Still training: {ui.md(', '.join(r.name for r in training))}. A run is offered here "
                                "once it has saved its model; come back when the Train page says it finished.")
-            other = st.text_area("Other models, one per line", key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
+            other = st.text_area("Other models, one per line", max_chars=ui.LONG_TEXT_CHARS, key="evaluate.other_models", height=90, persist_state=ui.PERSIST,
                                  placeholder="distilgpt2\n/path/to/a/model\napi:meta-llama/Llama-3.2-1B-Instruct\n"
                                              "qa:deepset/roberta-base-squad2",
                                  help="A Hub id, a local folder, or api:<model id> for a hosted model. Extractive "
@@ -258,14 +258,15 @@ def new_evaluation_form() -> None:
         temperature = ui.kept(s1.slider, "Temperature", "evaluate.temperature", _DEFAULTS["temperature"], disabled=not sampling,
                               **_bounds("temperature"))
         seed = _number(s1, "Seed", "seed", wrong)
-        base_url = s3.text_input("OpenAI-compatible base URL for api: models", key="evaluate.base_url", persist_state=ui.PERSIST,
+        base_url = s3.text_input("OpenAI-compatible base URL for api: models", max_chars=ui.SHORT_TEXT_CHARS, key="evaluate.base_url", persist_state=ui.PERSIST,
                                  placeholder="http://127.0.0.1:8000/v1 (empty: Hugging Face Inference Providers)")
         with s3:
             ui.secret_field("API key for the base URL (optional)", "evaluate.api_key",
                             help="Sent only to the base URL above (and to a question-answering endpoint that is not "
                                  "Hugging Face's); without it no key is sent. Kept in this session only.")
-        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", _DEFAULTS["provider"])
-        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", key="evaluate.qa_endpoint", persist_state=ui.PERSIST,
+        provider = ui.kept(s3.text_input, "Provider", "evaluate.provider", _DEFAULTS["provider"],
+                           max_chars=ui.SHORT_TEXT_CHARS)
+        qa_endpoint = s3.text_input("Endpoint for api:qa: models (optional)", max_chars=ui.SHORT_TEXT_CHARS, key="evaluate.qa_endpoint", persist_state=ui.PERSIST,
                                     placeholder="https://….endpoints.huggingface.cloud (empty: Inference Providers)",
                                     help="A dedicated endpoint taking the question-answering request. The Hugging Face "
                                          "token goes only to a Hugging Face host; any other gets the API key above.")
@@ -274,7 +275,7 @@ def new_evaluation_form() -> None:
                               help="How long a request to an api: model may wait for its first words, and then "
                                    "between words, before its question counts as failed. A model served on a CPU "
                                    "answers slowly: raise it, or lower the requests in flight.")
-        judge = s2.text_input("LLM judge (optional)", key="evaluate.judge", persist_state=ui.PERSIST,
+        judge = s2.text_input("LLM judge (optional)", max_chars=ui.SHORT_TEXT_CHARS, key="evaluate.judge", persist_state=ui.PERSIST,
                               placeholder="api:<model id>" if caps.api_only else "api:<model id> or a local chat model",
                               help="Grades each answer's correctness from 1 to 5 with a one-line reason.")
         lo, hi = map(int, _range("leakage_threshold"))
@@ -288,7 +289,7 @@ def new_evaluation_form() -> None:
         semantic_leak = flags.toggle("Semantic leakage check", key="evaluate.semantic_leakage", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                      help=no_embeddings or "Also flag questions that paraphrase a training question.")
         st.session_state.setdefault("evaluate.system", DEFAULT_SYSTEM)
-        system = st.text_area("System prompt (chat models)", key="evaluate.system", persist_state=ui.PERSIST, height=68,
+        system = st.text_area("System prompt (chat models)", max_chars=ui.LONG_TEXT_CHARS, key="evaluate.system", persist_state=ui.PERSIST, height=68,
                               help="What a model with a chat template (and an api: chat model) is told before each "
                                    "question: Chat's default, so both pages ask the same model the same way. Empty: "
                                    "none (a template may then add its own). A trained run is asked as it was "

@@ -45,7 +45,7 @@ def export_panel(spec: str, label: str, key: str) -> None:
         quant = c1.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
                              format_func=lambda q: _QUANT_HELP[q])
         default = export_job.default_name(label, quant)
-        name = c2.text_input("File name", key=f"{key}.export.name", placeholder=default, disabled=active,
+        name = c2.text_input("File name", max_chars=ui.SHORT_TEXT_CHARS, key=f"{key}.export.name", placeholder=default, disabled=active,
                              help="Letters, digits, '.', '_' and '-'; .gguf is added.")
         # One button per model, and the click starts what this panel showed (its callback's arguments are this
         # run's): a click on the panel still drawn for the previous pick, during the pick's rerun, exported the

@@ -349,10 +349,10 @@ def import_panel() -> None:
                "training on a CPU; bfloat16 halves the size), in a background process with a memory ceiling.")
     busy = _importing()
     upload = st.file_uploader("Upload a .gguf file", type=["gguf"], key="models.upload", disabled=busy)
-    path_text = st.text_input("…or its path on this machine", key="models.path", disabled=busy,
+    path_text = st.text_input("…or its path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key="models.path", disabled=busy,
                               placeholder="/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     c1, c2 = st.columns(2)
-    name = c1.text_input("Name in the library", key="models.name", disabled=busy,
+    name = c1.text_input("Name in the library", max_chars=ui.SHORT_TEXT_CHARS, key="models.name", disabled=busy,
                          placeholder="from the file name",
                          help="Letters, digits, '.', '_' and '-'; loaded as model:NAME.")
     dtype = c2.selectbox("Weights", library.DTYPES, key="models.dtype", disabled=busy)
@@ -440,7 +440,7 @@ def download_panel() -> None:
                "download resumes where it was.")
     workdir = st.session_state.get(DOWNLOAD)
     active = workdir is not None and jobs.read_status(Path(workdir)).active
-    repo = st.text_input("Model id", key="models.repo", placeholder="e.g. distilgpt2", disabled=active)
+    repo = st.text_input("Model id", max_chars=ui.SHORT_TEXT_CHARS, key="models.repo", placeholder="e.g. distilgpt2", disabled=active)
     if st.button("Download", icon=":material/download:", key="models.download", disabled=active):
         try:
             # the Hub is asked whether the repository has a model to load (up to download.CHECK_S): the page sat still

@@ -208,12 +208,13 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                 st.session_state[WHY][slot] = f"No extractive model: {why[0].lower()}{why[1:]}"
                 return None
             return BackendSpec(kind="local", model=model or "", task="extractive")
-        model = ui.kept(st.text_input, "Model id", f"{key}.hub_model", extractive.EXAMPLE_MODEL, disabled=disabled)
+        model = ui.kept(st.text_input, "Model id", f"{key}.hub_model", extractive.EXAMPLE_MODEL, disabled=disabled,
+                        max_chars=ui.SHORT_TEXT_CHARS)
         typed = st.session_state.get(f"{key}.provider.kept")  # a provider typed in, not in the list
         providers = QA_PROVIDERS + ([typed] if typed and typed not in QA_PROVIDERS else [])
         provider = ui.kept_choice(st.selectbox, "Provider", providers, f"{key}.provider", accept_new_options=True,
                                   disabled=disabled)
-        url = ui.kept(st.text_input, "Endpoint URL (optional)", f"{key}.endpoint", "", disabled=disabled,
+        url = ui.kept(st.text_input, "Endpoint URL (optional)", f"{key}.endpoint", "", disabled=disabled, max_chars=ui.SHORT_TEXT_CHARS,
                       on_change=chat_settings.trim, args=(f"{key}.endpoint",),
                       help="A dedicated Inference Endpoint (or any server) taking the question-answering "
                            "request; empty: Inference Providers by model id.")
@@ -296,9 +297,9 @@ def record_picker(disabled: bool) -> None:
 
 
 def passage_inputs(disabled: bool) -> tuple[str, str]:
-    context = st.text_area("Passage", key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
+    context = st.text_area("Passage", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
                            placeholder="Paste the text the question is about.")
-    question = st.text_input("Question", key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
+    question = st.text_input("Question", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
                              placeholder="What to look for in the passage")
     return context, question
 

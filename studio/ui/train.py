@@ -121,7 +121,7 @@ def pick_base() -> str | None:
                              format_func=lambda r: f"{r.name} ({r.status.state}"
                              + (f", {r.id})" if r.id in repeated else ")"))  # a deleted one: the first
         return run.model_spec
-    spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "",
+    spec = ui.kept(st.text_input, "Hub id, local folder or .gguf file", "train.base_other", "", max_chars=ui.SHORT_TEXT_CHARS,
                    placeholder="e.g. gpt2 or /models/my-model")
     return spec.strip() or None
 
@@ -292,7 +292,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             values["lora_r"] = _number(l1, "lora_r", p.lora_r, f"train.lr_r.{name}", wrong)
             values["lora_alpha"] = _number(l2, "lora_alpha", p.lora_alpha, f"train.lr_a.{name}", wrong)
             values["lora_dropout"] = _number(l3, "lora_dropout", p.lora_dropout, f"train.lr_d.{name}", wrong)
-            values["lora_targets"] = ui.kept(l4.text_input, "Target modules", f"train.lr_t.{name}", p.lora_targets,
+            values["lora_targets"] = ui.kept(l4.text_input, "Target modules", f"train.lr_t.{name}", p.lora_targets, max_chars=ui.SHORT_TEXT_CHARS,
                                              help=field_help("lora_targets"))
         if base == "scratch":
             values["scratch_size"] = _choice(c1, "scratch_size", p.scratch_size, f"train.size.{name}",

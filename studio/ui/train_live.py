@@ -291,7 +291,7 @@ def ask_panel(run_id: str) -> None:
         st.number_input, "Max new tokens", "train.max_new_tokens", ASK_NEW_TOKENS, min_value=1, max_value=4096, step=32,
         disabled=busy, help="Answer length at most, in tokens, for Ask and Compare: an answer cut here says so."))
     with st.form("train.ask_form", border=False):
-        q = st.text_input("Question", key="train.question", disabled=busy)
+        q = st.text_input("Question", max_chars=ui.LONG_TEXT_CHARS, key="train.question", disabled=busy)
         if st.form_submit_button("Ask", disabled=busy) and q.strip():
             task = AskTask("Asking", trained, [q.strip()], max_new_tokens=new_tokens).start()
             st.session_state["train.ask"] = AskOp(task, "ask", [q.strip()])
@@ -386,7 +386,7 @@ def push_panel(run: Any) -> None:
         st.caption("Uploads the model folder and a model card (base, method, dataset version and hash, settings, the "
                    "latest evaluation). " + ("Token: configured." if token else
                                               "No token configured: add HF_TOKEN to secrets or the environment."))
-        repo = st.text_input("Hub model id", placeholder="your-name/smollm2-soccer", key=f"train.push.repo.{run.id}")
+        repo = st.text_input("Hub model id", placeholder="your-name/smollm2-soccer", max_chars=ui.SHORT_TEXT_CHARS, key=f"train.push.repo.{run.id}")
         private = st.checkbox("Private", value=True, key=f"train.push.private.{run.id}")
         # Built only when asked (it looks through the stored evaluations, cached until they change).
         if st.toggle("Preview the model card", key=f"train.push.preview.{run.id}"):

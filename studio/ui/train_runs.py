@@ -71,7 +71,7 @@ def runs_table() -> None:
     st.markdown("**Open, rename or delete a run**")
     target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.status.state}, {r.id})",
                           key="train.manage_run")
-    new = st.text_input("New name", value=target.name, key=f"train.rename.{target.id}")
+    new = st.text_input("New name", value=target.name, max_chars=ui.SHORT_TEXT_CHARS, key=f"train.rename.{target.id}")
     # as wide as their labels, wrapping: in thirds of an 800 px window they read "Open on the New …" and "Delete
     # (moves to t…"
     c0 = c1 = c2 = st.container(horizontal=True)

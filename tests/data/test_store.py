@@ -350,3 +350,19 @@ def test_a_version_file_damaged_outside_the_studio_is_one_line(damage, why, caps
     assert str(err.value) == said
     assert main(["dataset", "export", "Rules", "--out", str(path.parent.parent.parent / "out.json")]) == 2
     assert capsys.readouterr().err == f"error: {said}\n"
+
+
+def test_a_version_note_of_megabytes_is_refused_in_one_line_and_nothing_is_written(studio_home):
+    # a visitor's paste into the Save box's note was written into the version's record, and drawn in History
+    info = store.create_dataset("notes", [{"question": "q", "answer": "a"}])
+    note = "x" * (store.MESSAGE_MAX + 1)
+    with pytest.raises(StudioError, match=r"^Not saved: the note on what changed is 5,001 characters, more than the "
+                                          r"5,000 it may hold: shorten it \(your edits are kept\)\.$"):
+        store.save_version(info.id, [{"question": "q2", "answer": "a2"}], base_version=1, message=note)
+    with pytest.raises(StudioError, match="5,001 characters"):
+        store.create_dataset("other", [], message=note)
+    assert [v.version for v in store.list_versions(info.id)] == [1]
+    assert [d.name for d in store.list_datasets()] == ["notes"]
+    saved = store.save_version(info.id, [{"question": "q2", "answer": "a2"}], base_version=1,
+                               message="y" * store.MESSAGE_MAX)
+    assert saved.version == 2
