@@ -331,6 +331,18 @@ def test_cli_train_ask_and_runs(tmp_path, offline, capsys):
     # trained 67 epochs, or 3)
     assert " (stops at step 2: --max-steps overrides epochs) · lr " in printed
     assert json.loads((out / "run.json").read_text())["config"]["question_dropout"] == 0.2
+    # the run says the Train page's memory estimate for it: a model from zero at the quick preset's Max length of
+    # positions (128), the batch the records' lengths make (the command line counted the base at 512 positions)
+    from transformers import AutoTokenizer
+
+    from studio.train import memory
+
+    cfg = train.TrainConfig.from_dict(json.loads((out / "run.json").read_text())["config"])
+    assert cfg.max_length == 128
+    run = memory.for_run(cfg, memory.train_lengths(AutoTokenizer.from_pretrained(out / "tokenizer"), RECORDS, cfg))
+    assert run.shape.context == 128
+    batch = f"batch {run.rows} × {run.seq} tokens, the data's longest"
+    assert f"memory: {memory.breakdown(run.estimate, batch)}\n" in printed
     assert main(["train", "--dataset", str(data), "--preset", "quick", "--question-dropout", "0.9",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "error: Question word dropout 0.9 is out of range: use 0 (off) to 0.5." in capsys.readouterr().err
