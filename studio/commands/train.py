@@ -168,6 +168,8 @@ def _parameters(base: str) -> int | None:
     """The base's parameter count from its config (for the recommended preset), None when unknown."""
     from studio.train import memory
 
+    if base == SCRATCH:  # a model from zero: its size is its preset's (the run's shape: ``memory.run_shape``)
+        return None
     try:
         return memory.shape_for_base(base).params
     except StudioError:

@@ -226,6 +226,8 @@ def train(
     n_trainable, n_total = lora.trainable(base.model)
     if cfg.method != "full":
         print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
+    if first_process():
+        print(f"memory: {_memory_line(cfg, data, device)}", flush=True)
     if not resume:
         runs.record_base(out, fingerprint=base.fingerprint, trainable=n_trainable, parameters=n_total,
                          format=recipe.format_name(base.tokenizer), truncated=data.truncated, base_as=base.base_as)
@@ -245,6 +247,14 @@ def train(
     return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
                        eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start,
                        tokens / step_s if tokens > 0 and step_s > 0 else None)
+
+
+def _memory_line(cfg: TrainConfig, data: Encoded, device: str) -> str:
+    """The Train page's memory estimate for this run, term by term (``memory.breakdown``), from the same function on the
+    same lengths (``memory.for_run``), so the command line says what the page says. It used a default of 512 positions
+    for the base's shape where the page used the run's Max length."""
+    run = memory.for_run(cfg, [len(e.input_ids) for e in data.train], device=device)
+    return memory.breakdown(run.estimate, f"batch {run.rows} × {run.seq} tokens, the data's longest")
 
 
 def _liger_here(cfg: TrainConfig, device: str, resume: bool) -> bool:

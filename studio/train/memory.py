@@ -181,14 +181,18 @@ def check_folder(ref: Any) -> None:
         check_sizes(ref.spec, library.read_config(ref.source))
 
 
-def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, positions: int = 512,
+def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 2000, positions: int = 0,
                    token: str | None = None) -> ModelShape:
     """The shape of a training base without loading weights: a scratch size, or the base's config.json.
-    ``positions``: a scratch model's (``scratch.build_model`` gives it Max length's): its position embeddings are
-    weights like the others (left out, the tiny size at Max length 1,024 and a 300-token vocabulary was counted
-    at 35,072 parameters of its 67,840)."""
+    ``positions``: a scratch model's, which it is built with (``scratch.build_model`` gives it Max length's): its
+    position embeddings are weights like the others (left out, the tiny size at Max length 1,024 and a 300-token
+    vocabulary was counted at 35,072 parameters of its 67,840); a pretrained base has its own. A run's shape is
+    ``run_shape``'s."""
     if base == "scratch":
         from studio.train import scratch
+
+        if positions <= 0:  # a default (512 was one) counted a scratch run at Max length 128 with 512 positions
+            raise ValueError("a scratch model's shape needs its positions: the run's Max length (run_shape)")
 
         s = scratch.SIZES[scratch_size]
         return shape_from_sizes(s.n_layer, s.n_embd, vocab_size, heads=s.n_head, kind="gpt2", positions=positions,
@@ -222,6 +226,14 @@ def shape_for_base(base: str, *, scratch_size: str = "small", vocab_size: int = 
             raise loading.explain_load_error(ref, exc) from None
     check_sizes(base, {name: getattr(cfg, name, None) for name in _SIZES})
     return shape_of_config(cfg)
+
+
+def run_shape(cfg: Any, token: str | None = None) -> ModelShape:
+    """The shape of the base a run of ``cfg`` (a ``TrainConfig``) trains: a scratch model of its size, vocabulary and
+    Max length of positions, or the pretrained base's own (whose positions are its config's). The one reading of it
+    for the Train page, the run's log and ``for_run``."""
+    return shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size,
+                          positions=cfg.max_length, token=token)
 
 
 def base_stamp(base: str) -> tuple:
@@ -427,8 +439,7 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
         from studio.models import loading
 
         device = loading.pick_device()
-    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size,
-                                   positions=cfg.max_length)
+    shape = shape or run_shape(cfg)
     # records are cut where the model's positions end, when Max length is longer (``loop._encode``): a GPT-2 of 128
     # positions at Max length 1,024 trains batches of 128 tokens, and was estimated at 1,024
     limit = min(cfg.max_length, shape.context) if shape.context else cfg.max_length
@@ -452,8 +463,7 @@ def lora_over_full(cfg: Any, lengths: Sequence[int] | None = None, *, shape: Mod
     LoRA's figure above full's."""
     if cfg.method == "full":
         return None
-    shape = shape or shape_for_base(cfg.base, scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size,
-                                   positions=cfg.max_length)
+    shape = shape or run_shape(cfg)
     mine = for_run(cfg, lengths, shape=shape, device=device).estimate
     full = for_run(cfg.replace(method="full"), lengths, shape=shape, device=device).estimate
     if mine.total <= full.total or not mine.dropout_copies:

@@ -141,7 +141,7 @@ def base_loads(base: str) -> bool:
 
 
 def base_shape(base: str, scratch_size: str = "small", vocab_size: int = 2000,
-               positions: int = 512) -> memory.ModelShape | None:
+               positions: int = 0) -> memory.ModelShape | None:
     """The base's shape (``memory.shape_for_base``: the estimate, the recommended preset), read once per change of the
     base or its files (``memory.base_stamp``), not on every rerun by each of its three readers; None with the reason
     shown when it cannot be read (not kept: a folder fixed meanwhile is read again)."""

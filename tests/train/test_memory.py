@@ -490,3 +490,18 @@ def test_lora_targets_are_read_one_way_for_training_the_estimate_and_a_continued
     assert not lora.same_setting("lora_targets", "q_proj", "q_proj,v_proj")
     shape = memory.ModelShape(params=0, layers=2, width=64, vocab=100)
     assert shape.lora_params(4, "q_proj, v_proj, q_proj") == shape.lora_params(4, "v_proj,q_proj") > 0
+
+
+def test_a_run_s_shape_is_read_one_way_with_a_scratch_model_s_positions_at_its_max_length():
+    """The command line read a base's shape with a default of 512 positions, the Train page with the run's Max length:
+    a scratch model at Max length 128 has 128 position embeddings, and the estimate counts them, wherever it is made."""
+    from studio.train import config as train_config
+
+    cfg = train_config.preset("quick")
+    assert cfg.base == "scratch" and cfg.max_length == 128
+    shape = memory.run_shape(cfg)
+    at_512 = memory.shape_for_base("scratch", scratch_size=cfg.scratch_size, vocab_size=cfg.vocab_size, positions=512)
+    assert shape.context == 128 and shape.params == at_512.params - (512 - 128) * shape.width
+    assert memory.for_run(cfg, [40] * 8, device="cpu").shape == shape
+    with pytest.raises(ValueError, match="positions"):  # no default to fall back on
+        memory.shape_for_base("scratch")
