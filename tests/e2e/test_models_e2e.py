@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import warnings
 from pathlib import Path
@@ -182,6 +183,16 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
             named = [content.strip('"').rstrip(": ") for content, _ in cells[1:]]
             assert named[:len(COLUMNS) - 1] == COLUMNS[1:], named  # "architecture: qwen2_moe", each fact named
             assert [right for _, right in cells if right > main + 1] == [], (cells, main)  # none past the column
+        # The Export panel's Tensor type, beside File name, read "Q8_0: near-exact, half of F1" at 800 px: its choice's
+        # width in the box's font against the room inside the box
+        page.get_by_text("Export as GGUF (llama.cpp").click()
+        quant = page.get_by_role("combobox", name="Tensor type")
+        expect(quant).to_have_value(re.compile("^Q8_0: "), timeout=30_000)
+        needs, room = quant.evaluate(
+            "i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
+            " c.font = s.font; return [c.measureText(i.value).width,"
+            " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
+        assert needs <= room, f"Tensor type's {quant.input_value()!r} is cut at {width} px: {needs:.0f} px in {room:.0f}"
         for column in COLUMNS if width > 800 else ():
             header = table.get_by_role("columnheader", name=column, exact=True)
             header.scroll_into_view_if_needed()  # what the table's own sideways scroll does for a person
