@@ -83,12 +83,32 @@ def _counts(summary: dict[str, float]) -> str:
 # --- results ----------------------------------------------------------------------------------
 
 def _summary_frame(summary: dict, failed: dict[str, str]) -> pd.DataFrame:
-    """Means to 3 significant digits; a model that failed every question reads "failed", not None."""
+    """One row per metric, how to read it beside it, then the counts of questions; one column per model. Means to 3
+    significant digits; a model that failed every question reads "failed", not None.
+
+    Models across, metrics down: with a column per metric (up to eleven with the counts) the table was cut at 800 px
+    after chrF, and after Judge at 1280 px; a model's column is a fair share of the width, its name wrapping in the
+    header, and the metrics it was scored on are all in sight."""
     cols = [m for m in metrics.METRICS if any(m in s for s in summary.values())]
-    counts = report.counts_shown(summary)  # "stopped" where Stop came before some answer: not a failure
-    rows = [{"model": label, **{metrics.LABELS[m]: "failed" if label in failed else _cell(s.get(m)) for m in cols},
-             **{c: int(s.get(c, 0)) for c in counts}} for label, s in summary.items()]
-    return pd.DataFrame(rows)
+    rows = {metrics.LABELS[m]: {READS: metrics.reading(m),
+                                **{label: "failed" if label in failed else _cell(s.get(m)) for label, s in summary.items()}}
+            for m in cols}
+    for c in report.counts_shown(summary):  # "stopped" where Stop came before some answer: not a failure
+        rows[c] = {READS: "questions", **{label: f"{int(s.get(c, 0)):,}" for label, s in summary.items()}}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "metric"
+    return frame
+
+
+READS = "how to read"
+"""The summary's column that says how to read each row: a metric's range and which way is better (the metrics
+registry), "questions" for a count."""
+
+
+SUMMARY_CSS = "<style>.st-key-evaluate-summary table p {overflow-wrap: anywhere !important}</style>"
+"""A model's name breaks where it must in its header: a run or Hub id of 80 characters with no space in it widened its
+column past the page's edge. Important: Streamlit's own rule for a table cell's text sets it to normal, two classes
+deep."""
 
 
 def _cell(value: float | None) -> str:
@@ -179,12 +199,14 @@ def show_result(result: EvalResult) -> None:
     summary = eval_results.summarize(result, exclude_leaked=exclude)
     st.subheader("Summary")
     frame = _summary_frame(summary, failed)
-    _table(frame)
+    with st.container(key="evaluate-summary"):
+        st.html(SUMMARY_CSS)
+        st.table(frame)
     with st.container():  # what the table needs said under it: the chart and the tabs below keep their place
-        if "stopped" in frame.columns:
+        if "stopped" in frame.index:
             st.caption(eval_results.STOPPED_HELP[0].upper() + eval_results.STOPPED_HELP[1:])
         for m in metrics.METRICS:  # an empty cell with a reason (perplexity of an API model) says it under the table too
-            if metrics.absent(m) and metrics.LABELS[m] in frame.columns and (frame[metrics.LABELS[m]] == metrics.MISSING).any():
+            if metrics.absent(m) and metrics.LABELS[m] in frame.index and (frame.loc[metrics.LABELS[m]].drop(READS) == metrics.MISSING).any():
                 st.caption(f"{metrics.MISSING} under {metrics.LABELS[m]}: {metrics.absent(m)}.")
         timing = latency.note(result)
         if timing and any("latency_s" in s for s in summary.values()):

@@ -41,11 +41,13 @@ def export_panel(spec: str, label: str, key: str) -> None:
         status = jobs.read_status(Path(workdir)) if workdir is not None else None
         active = status is not None and status.active
         st.session_state[f"{state}.drawn_active"] = active  # the fragment redraws these when the job ends
-        c1, c2 = st.columns(2)
-        quant = c1.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
+        # One above the other, each the panel's width: side by side, Tensor type read "Q8_0: near-exact, half of F1"
+        # in an 800 px window (159 px of room for the 217 its choice needs)
+        quant = st.selectbox("Tensor type", QUANTS, index=1, key=f"{key}.export.quant", disabled=active,
                              format_func=lambda q: _QUANT_HELP[q])
         default = export_job.default_name(label, quant)
-        name = c2.text_input("File name", max_chars=ui.SHORT_TEXT_CHARS, key=f"{key}.export.name", placeholder=default, disabled=active,
+        name = st.text_input("File name", max_chars=ui.SHORT_TEXT_CHARS, key=f"{key}.export.name", placeholder=default,
+                             disabled=active,
                              help="Letters, digits, '.', '_' and '-'; .gguf is added.")
         # One button per model, and the click starts what this panel showed (its callback's arguments are this
         # run's): a click on the panel still drawn for the previous pick, during the pick's rerun, exported the

@@ -358,7 +358,7 @@ def test_the_bundled_models_chip_reads_whole_and_says_bundled_once(page, offline
 def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole(page, studio, width):
     """Beside three models the question column kept a sixth of the answers table: 85 px at 800 px ("profession al
     soccer" a word or two a line), 155 px at 1280 px. Each question now reads across the table, above its reference
-    and answers, and each model's name wraps in its header, whole."""
+    and answers, and each model's name wraps in its header, whole. The Summary above it reads whole too."""
     from studio.evaluate import metrics
     from studio.evaluate import results as eval_results
     from studio.evaluate import runner as evaluate
@@ -392,6 +392,18 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     assert cut == [], cut
     box = table.bounding_box()
     assert box["x"] + box["width"] <= width, box  # nothing past the window's right edge
+    # The Summary: a column per metric and count (eleven) was cut after chrF at 800 px and after Judge at 1280 px.
+    # Models across, metrics down now: every number in sight, each model's name whole in its header.
+    summary = page.get_by_test_id("stTable")
+    expect(summary).to_contain_text("Answer length (words)", timeout=30_000)
+    text = summary.inner_text()
+    for word in ("Exact match", "Token F1", "chrF", "answered", "failed", "higher is better", *result.labels):
+        assert word in text.replace("\n", ""), (word, text)
+    cut = summary.evaluate("t => [t, ...t.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                           ".map(e => e.tagName + ' ' + e.innerText.slice(0, 40))")
+    assert cut == [], f"the summary is cut or scrolls sideways at {width} px: {cut}"
+    box, main = summary.bounding_box(), page.get_by_test_id("stMainBlockContainer").bounding_box()
+    assert box["x"] + box["width"] <= main["x"] + main["width"] + 1, (box, main)
     assert_no_exception(page)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import warnings
 from pathlib import Path
@@ -158,8 +159,9 @@ COLUMNS = ["name", "spec", "source", "architecture", "parameters", "context", "c
 @pytest.mark.parametrize("width", [1280, 800])
 def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_full(browser, studio, width):
     """The table was a data grid cut at the window's edge: the last columns out of sight with no scroll bar
-    drawn, and a long name pushing the rest away. Now each cell wraps, the name shows in full, and the table
-    scrolls sideways to every column where the window is too narrow."""
+    drawn, and a long name pushing the rest away. Now each cell wraps and the name shows in full. At 800 px the columns
+    after "context" were still a sideways scroll away: there each model is a card now, every fact after its column's
+    name, all inside the page's column."""
     folder = studio.home / "models" / "long"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"]}))
@@ -175,7 +177,26 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
         cell = table.get_by_role("cell", name=LONG_NAME, exact=True)
         cell.wait_for()  # visible: the table draws its Markdown cells after the script has run
         assert cell.evaluate("c => c.scrollWidth <= c.clientWidth + 1")  # not clipped: the whole name is there
-        for column in COLUMNS:
+        if width == 800:
+            row = table.locator("tbody tr").filter(has_text=LONG_NAME)
+            cells = row.locator("td").evaluate_all(
+                "tds => tds.map(td => [getComputedStyle(td, '::before').content, td.getBoundingClientRect().right])")
+            main = page.get_by_test_id("stMainBlockContainer").evaluate(
+                "m => m.getBoundingClientRect().right - parseFloat(getComputedStyle(m).paddingRight)")
+            named = [content.strip('"').rstrip(": ") for content, _ in cells[1:]]
+            assert named[:len(COLUMNS) - 1] == COLUMNS[1:], named  # "architecture: qwen2_moe", each fact named
+            assert [right for _, right in cells if right > main + 1] == [], (cells, main)  # none past the column
+        # The Export panel's Tensor type, beside File name, read "Q8_0: near-exact, half of F1" at 800 px: its choice's
+        # width in the box's font against the room inside the box
+        page.get_by_text("Export as GGUF (llama.cpp").click()
+        quant = page.get_by_role("combobox", name="Tensor type")
+        expect(quant).to_have_value(re.compile("^Q8_0: "), timeout=30_000)
+        needs, room = quant.evaluate(
+            "i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
+            " c.font = s.font; return [c.measureText(i.value).width,"
+            " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
+        assert needs <= room, f"Tensor type's {quant.input_value()!r} is cut at {width} px: {needs:.0f} px in {room:.0f}"
+        for column in COLUMNS if width > 800 else ():
             header = table.get_by_role("columnheader", name=column, exact=True)
             header.scroll_into_view_if_needed()  # what the table's own sideways scroll does for a person
             box, frame = header.bounding_box(), table.bounding_box()
