@@ -37,7 +37,14 @@ from studio.errors import BackendError, StudioError
 from studio.models import cache, hf_import, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import StopOnEvent, check_ids, context_limit, fit_prompt, stop_token_ids
+from studio.models.generate import (
+    StopOnEvent,
+    check_ids,
+    context_limit,
+    fit_prompt,
+    stop_token_ids,
+    template_refused,
+)
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
@@ -157,9 +164,8 @@ class _StopStrings:
 
 
 def _rejected(exc: Exception) -> BackendError:
-    """The model's chat template refused the conversation (its ``raise_exception``), in its own words, one line."""
-    said = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return BackendError(f"The model's chat template rejected the conversation: {said}")
+    """The model's chat template refused the conversation, as ``generate.template_refused`` says it."""
+    return BackendError(str(template_refused(exc)))
 
 
 class LocalBackend(BackendBase):
