@@ -37,7 +37,14 @@ from studio.errors import BackendError, StudioError
 from studio.models import cache, hf_import, prompt_format, worker
 from studio.models import fast_decoding as fast
 from studio.models.cache import model_lock
-from studio.models.generate import StopOnEvent, check_ids, context_limit, fit_prompt, stop_token_ids
+from studio.models.generate import (
+    StopOnEvent,
+    check_ids,
+    context_limit,
+    fit_prompt,
+    stop_token_ids,
+    template_refused,
+)
 
 TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
            "of what the model reads (Clear conversation starts afresh).")
@@ -156,6 +163,11 @@ class _StopStrings:
         return out
 
 
+def _rejected(exc: Exception) -> BackendError:
+    """The model's chat template refused the conversation, as ``generate.template_refused`` says it."""
+    return BackendError(str(template_refused(exc)))
+
+
 class LocalBackend(BackendBase):
     """A ``studio.models.loading.LoadedModel`` behind the ChatBackend interface."""
 
@@ -187,9 +199,13 @@ class LocalBackend(BackendBase):
                 enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
             except Exception as exc:  # jinja2 TemplateError: e.g. a template that forbids the system role
                 if msgs[0]["role"] != "system":
-                    raise BackendError(f"The model's chat template rejected the conversation: {str(exc)[:200]}") from None
+                    raise _rejected(exc) from None
                 merged = [{"role": "user", "content": f"{msgs[0]['content']}\n\n{msgs[1]['content']}"}, *msgs[2:]]
-                enc = tok.apply_chat_template(merged, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+                try:  # the system prompt in the first question: refused too (a turn too long for it), said the same
+                    enc = tok.apply_chat_template(merged, add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True)
+                except Exception as again:  # its raw TemplateError was a traceback on the command line
+                    raise _rejected(again) from None
         else:
             enc = tok(prompt_format.prompt_from_messages(msgs), return_tensors="pt")
         return {k: v.to(device) for k, v in enc.items()}

@@ -171,6 +171,12 @@ class StreamJob(Task):
         holds its thread until its timeout); what came so far is the answer, and the thread ends on its own."""
         return super().done or self.stop.is_set()
 
+    def cancel(self) -> None:
+        """Stop the answer; one that has ended already stays as it ended. Compare mode's Stop ends both answers, and
+        marked the one that had finished "stopped" too (its "Cut at ..." line gone), as if the click had cut it."""
+        if self.state not in ("done", "failed"):
+            super().cancel()
+
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
         return unexpected(f"The answer from {self.label}", exc)
 

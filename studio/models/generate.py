@@ -56,16 +56,26 @@ def prompts(lm: Any, questions: Sequence[str], contexts: Sequence[str | None] | 
 
     def text(question: str, context: str | None) -> str:
         user = {"role": "user", "content": prompt_format.user_content(question, context)}
-        if not system:
-            return tok.apply_chat_template([user], add_generation_prompt=True, tokenize=False)
         try:
-            return tok.apply_chat_template([{"role": "system", "content": system}, user], add_generation_prompt=True,
-                                           tokenize=False)
-        except Exception:  # noqa: BLE001 - jinja2 TemplateError: a template that forbids the system role
-            merged = {"role": "user", "content": f"{system}\n\n{user['content']}"}
-            return tok.apply_chat_template([merged], add_generation_prompt=True, tokenize=False)
+            if not system:
+                return tok.apply_chat_template([user], add_generation_prompt=True, tokenize=False)
+            try:
+                return tok.apply_chat_template([{"role": "system", "content": system}, user],
+                                               add_generation_prompt=True, tokenize=False)
+            except Exception:  # noqa: BLE001 - jinja2 TemplateError: a template that forbids the system role
+                merged = {"role": "user", "content": f"{system}\n\n{user['content']}"}
+                return tok.apply_chat_template([merged], add_generation_prompt=True, tokenize=False)
+        except Exception as exc:  # noqa: BLE001 - its raw TemplateError was a traceback from `ask`
+            raise template_refused(exc) from None
 
     return [text(q, c) for q, c in zip(questions, contexts)]
+
+
+def template_refused(exc: Exception) -> StudioError:
+    """A model's chat template refused the conversation (its ``raise_exception``), in its own words, one line: what
+    Chat, ``ask`` and an evaluation say."""
+    said = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return StudioError(f"The model's chat template rejected the conversation: {said}")
 
 
 def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:

@@ -87,6 +87,30 @@ def test_an_answer_stopped_before_its_first_token_says_so_without_a_count(faults
     assert not at.chat_input(key="chat.input").disabled and not at.exception
 
 
+def test_stop_in_compare_mode_leaves_the_answer_that_had_ended_as_it_ended(faults):
+    """Compare mode, one model done (cut at Max new tokens), the other still streaming: Stop, which ends both, marked the
+    ended answer "stopped" too and dropped its "Cut at ..." line, as if it had been cut short by the click."""
+    at = page()
+    use_api(at, faults.url("length"), "a", "model-a")
+    at.toggle(key="chat.compare").set_value(True).run()
+    use_api(at, faults.url("trickle"), "b", "model-b")
+    at.chat_input(key="chat.input").set_value("How long is a match?").run()
+    ended, going = at.session_state["chat.jobs"]
+    assert ended.join(30) and ended.state == "done" and not going.done
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()  # what Stop does (AppTest does not deliver a click inside the live fragment)
+    deadline = time.time() + 30
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    turn = at.session_state["chat.messages"][-1]
+    assert "note" not in turn and turn["cut_at"] == at.session_state["chat.max_new_tokens"]
+    assert turn["alt"]["note"] == "stopped"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("first token") and "stopped" not in c for c in captions)
+    assert any("Cut at" in c for c in captions) and not at.exception
+
+
 def test_system_prompt_preset_and_history_reach_the_model(faults):
     at = page()
     use_api(at, faults.url("good"))

@@ -613,3 +613,20 @@ def test_a_local_answer_cut_at_max_new_tokens_says_so_on_stderr(tiny_gpt2, offli
     out, err = capsys.readouterr()
     assert err.endswith("note: Cut at 4 new tokens: raise --max-new-tokens to see more.\n"), err
     assert "Cut at" not in out
+
+
+def test_a_chat_template_that_refuses_the_system_prompt_and_a_long_turn_says_so_in_one_line(phi, offline, monkeypatch):
+    """A template that refuses the system role (Gemma's "System role not supported") is asked again with the prompt in
+    the first question; where it refused that too (a turn over its length), its raw TemplateError went up: a traceback
+    on the command line, "failed unexpectedly" on the page."""
+    template = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                "{% endif %}{% if m['content'] | length > 25 %}{{ raise_exception('Turns are at most 25\ncharacters') }}"
+                "{% endif %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + '<|end|>\\n' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
+    monkeypatch.setattr(phi.loaded.tokenizer, "chat_template", template)
+    with pytest.raises(BackendError) as info:
+        list(phi.stream(ASK, ChatParams(max_new_tokens=4)))
+    assert str(info.value) == ("The model's chat template rejected the conversation: Turns are at most 25 characters")
+    short = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Match?"}]
+    assert phi.loaded.tokenizer.decode(phi.encode(short)["input_ids"][0]) == (
+        "<|user|>\nBe brief.\n\nMatch?<|end|>\n<|assistant|>\n")  # the prompt moved into the question, as before

@@ -131,3 +131,25 @@ def test_a_model_that_cannot_name_its_embeddings_still_answers(gpt2, monkeypatch
 
     monkeypatch.setattr(gpt2.model, "get_input_embeddings", unknown_layout)
     assert generate.generate_answers(gpt2, QUESTIONS[:1], max_new_tokens=4) == want
+
+
+def test_a_chat_template_that_refuses_the_question_is_one_line_for_ask_and_evaluate(tiny_phi3, offline):
+    """``ask`` and an evaluation render each question through the model's chat template: one that refuses it (its
+    ``raise_exception``: a template past its load check, refusing a turn over its length) went up as jinja2's
+    TemplateError, a traceback from ``python -m studio ask``."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from studio.errors import StudioError
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_phi3))
+    tok.chat_template = ("{% for m in messages %}{% if m['content'] | length > 25 %}"
+                         "{{ raise_exception('Turns are at most 25 characters') }}{% endif %}"
+                         "{{ '<|' + m['role'] + '|>' + m['content'] }}{% endfor %}")
+    lm = SimpleNamespace(tokenizer=tok, has_chat_template=True)
+    assert generate.prompts(lm, ["Short?"]) == ["<|user|>Short?"]
+    for system in ("", "Be brief."):  # asked alone, and with the system prompt moved into the question
+        with pytest.raises(StudioError) as info:
+            generate.prompts(lm, ["How long is a soccer match?"], system=system)
+        assert str(info.value) == "The model's chat template rejected the conversation: Turns are at most 25 characters"
