@@ -272,6 +272,32 @@ def test_tab_when_someone_else_saves_meanwhile():
     assert store.list_versions(info.id)[-1].message == "someone else"  # nothing overwritten
 
 
+@pytest.mark.parametrize("way", ["force", "merge"])
+def test_a_dedup_save_refused_by_a_newer_version_is_still_a_dedup_in_the_history(way):
+    """A dedup's save refused by a version saved meanwhile stayed as unsaved changes; saved from the conflict panel
+    ("Save mine on top", or "Apply my changes" then Save) the Versions tab read "edited (saved over a newer version)" or
+    "edited": what the save was went. It stays said, with the way it was saved."""
+    at, info = open_tab(RECORDS)
+    to_tab(at, "Edit")  # an edit not saved yet: the working copy stays on version 1 when another is saved
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {5: {"answer": "The official in charge."}},
+                                               "added_rows": [], "deleted_rows": []}
+    to_tab(at.run())
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keep.0.3").click().run()
+    store.save_version(info.id, RECORDS[:5], base_version=1, message="someone else")
+    at.button(key="dedup.save").click().run()
+    to_tab(at, "Edit")  # where the conflict panel is
+    at.button(key=f"dataset.conflict.{way}").click().run()
+    if way == "merge":
+        at.button(key="dataset.save").click().run()
+    assert not at.exception
+    said = [v.message for v in store.list_versions(info.id)]
+    assert said[:2] == ["created", "someone else"] and len(said) == 3
+    dedup = "dedup: kept 4 of 6 (1 of 2 clusters reviewed)"  # the message the dedup's own save would have had
+    assert said[2] == (f"{dedup} (2 removed, 1 edited) (saved over a newer version)" if way == "force" else
+                       f"{dedup} applied on top of version 2 (2 removed)")  # the edited record: deleted in theirs
+
+
 def test_tab_with_one_record_says_so():
     at, _ = open_tab(RECORDS[:1])
     assert any("nothing to compare" in i.value for i in at.info)
