@@ -161,6 +161,7 @@ def dedup_records(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     embedder=None,
+    vectors: list | None = None,
 ) -> list[cl.Cluster]:
     """Duplicate clusters over a field of Q&A records, suggesting the most complete record to keep.
 
@@ -168,16 +169,15 @@ def dedup_records(
     ``studio.dedup.semantic_records``; scores are cosine x 100) or "both" (the two combined: overlapping
     clusters merge and their kind reads "fuzzy+semantic"). With ``config.passage``, records with a
     ``context`` match only when their passages match too. ``embedder`` overrides the shared
-    sentence-transformer (the static model's source and the precise re-scoring).
+    sentence-transformer (the static model's source and the precise re-scoring). ``vectors``: the semantic pass's
+    embeddings are appended to it (``semantic_records.Vectors``), for ``studio.dedup.rescore``.
     """
     from studio.dedup import semantic_records
 
     texts = field_texts(records, config.field)
     passages = semantic_records.record_passages(records) if config.passage else None
 
-    def most_complete(members: Sequence[int]) -> int:
-        return max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
-
+    most_complete = suggest(records)
     fuzzy_found: list[cl.Cluster] = []
     share = 0.2 if config.method == "both" else 1.0  # of the progress bar; the semantic part gets the rest
     if config.method != "semantic":
@@ -192,12 +192,17 @@ def dedup_records(
             return fuzzy_found
     begin = share if config.method == "both" else 0.0
     found = semantic_records.find(records, config, progress=_part(progress, begin, 1 - begin), cancel=cancel,
-                                  embedder=embedder, choose_keep=most_complete)
+                                  embedder=embedder, choose_keep=most_complete, vectors=vectors)
     if config.method == "semantic":
         return found
     from studio.dedup import semantic
 
     return semantic.combine_clusters(len(records), fuzzy_found, found, choose_keep=most_complete)
+
+
+def suggest(records: Sequence[dict]) -> Callable[[Sequence[int]], int]:
+    """How a cluster's suggested record is chosen: the most complete (longest question and answer), the first of equals."""
+    return lambda members: max(members, key=lambda m: (len(field_texts([records[m]], "both")[0]), -m))
 
 
 def _search_texts(texts: Sequence[str], passages: Sequence[str] | None) -> list[str]:
@@ -513,12 +518,15 @@ class DedupJob(Task):
         self.queued = False  # set aside by ``queue``, not begun yet
         self.paused = False  # begun by ``begin``: the work waits ``PAGE_PAUSE`` first
         self.edited_since: frozenset[int] = frozenset()  # records (their indices) edited since the run (``follow``)
+        self.vectors: list = []  # the semantic pass's embeddings (``semantic_records.Vectors``), for ``rescore``
 
     def work(self) -> list[cl.Cluster]:
         if self.paused:  # begun by a page that has just drawn its bar: give its messages time to leave first
             self.stop.wait(PAGE_PAUSE)
         records, config = self._input
-        return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder)
+        self.vectors = []
+        return dedup_records(records, config, progress=self.report, cancel=self.stop, embedder=self.embedder,
+                             vectors=self.vectors)
 
     @property
     def records(self) -> list[dict]:

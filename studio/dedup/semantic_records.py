@@ -114,34 +114,57 @@ def embeds_directly(records: Sequence[dict], config) -> bool:
     return direct(len(distinct), passages is not None, model_name(config))
 
 
+KEEP_BYTES = 256 * 2**20  # a run's text vectors kept (``Vectors``) up to this size; past it they are embedded again
+
+
+@dataclass
+class Vectors:
+    """A run's embeddings of its distinct texts, kept so records edited since are scored against the rest without a
+    new run (``studio.dedup.rescore``): a text unchanged since has its vector here."""
+    rows: dict[tuple[str, str], int]  # a text's key (``text_key``) -> its row in ``text``
+    text: np.ndarray  # unit float32 rows
+    direct: bool  # embedded by the sentence-transformer itself (a small dataset), not the static model
+
+
+def text_key(text: str, passage: str | None) -> tuple[str, str] | None:
+    """What makes two records' compared texts one (normalised text, and passage when compared); None: an empty text,
+    never a duplicate."""
+    key = normalize(text[:static.MAX_CHARS * 2])
+    return (key, normalize(passage[:static.MAX_CHARS * 2]) if passage is not None else "") if key else None
+
+
 def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
          cancel: threading.Event | None = None, embedder=None,
-         choose_keep: Callable[[Sequence[int]], int] | None = None) -> list[cl.Cluster]:
+         choose_keep: Callable[[Sequence[int]], int] | None = None,
+         vectors: list[Vectors] | None = None) -> list[cl.Cluster]:
     """Semantic duplicate clusters of ``records`` (kind "semantic", or "exact" for identical texts);
-    scores are cosine x 100. ``embedder`` is the sentence-transformer for building and re-scoring."""
+    scores are cosine x 100. ``embedder`` is the sentence-transformer for building and re-scoring. ``vectors``: the
+    run's ``Vectors`` are appended to it (when they fit ``KEEP_BYTES``)."""
     started = time.perf_counter()
     t = float(config.semantic_threshold)
     texts = field_texts(records, config.field)
     passages = record_passages(records) if config.passage else None
     groups: dict[tuple[str, str], list[int]] = {}
     for i, text in enumerate(texts):
-        key = normalize(text[:static.MAX_CHARS * 2])
+        key = text_key(text, passages[i] if passages else None)
         if key:  # an empty text is never a duplicate
-            groups.setdefault((key, normalize(passages[i][:static.MAX_CHARS * 2]) if passages else ""), []).append(i)
+            groups.setdefault(key, []).append(i)
     reps = np.array([g[0] for g in groups.values()], dtype=np.int64)
     pairs = [cl.Pair(g[0], j, 100.0, "exact") for g in groups.values() for j in g[1:]]
     grouped = time.perf_counter()
     use_direct = direct(len(reps), passages is not None, model_name(config))
     stage = _Stages(progress, building=not use_direct and not static.is_built(model_name(config)),
                     precise=config.scoring == "precise", direct=use_direct)
+    kept: list[np.ndarray] = []
     if len(reps) > 1 and use_direct:
-        i, j, v = _direct(texts, passages, reps, t, config, embedder, stage, cancel)
+        i, j, v = _direct(texts, passages, reps, t, config, embedder, stage, cancel, kept)
         pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
                   for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
     elif len(reps) > 1:
         model = static_model(model_name(config), embedder, stage.part("build"), cancel)
         timer = _Timer(len(texts), grouped - started)
         vecs = model.encode([texts[r] for r in reps], stage.part("encode"), cancel)
+        kept.append(vecs)
         floor = t - RESCORE_MARGIN if config.scoring == "precise" else t
         timer.lap("char", sum(min(len(texts[r]), static.MAX_CHARS) for r in reps))
         i, j, v = cells.pairs(vecs, floor, NEIGHBORS, stage.part("search"), cancel)
@@ -155,13 +178,16 @@ def find(records: Sequence[dict], config, *, progress: ProgressFn | None = None,
             i, j, v = _above(i, j, v, t)
         pairs += [cl.Pair(int(min(a, b)), int(max(a, b)), round(float(s) * 100, 2), "semantic")
                   for a, b, s in zip(reps[i].tolist(), reps[j].tolist(), v.tolist())]
+    if vectors is not None and kept and kept[0].nbytes <= KEEP_BYTES:
+        vectors.append(Vectors(dict(zip(groups, range(len(reps)))), kept[0], use_direct))
     found = cl.connected_clusters(len(records), pairs, kind="semantic", choose_keep=choose_keep)
     identical = {m: k for k, g in enumerate(groups.values()) for m in g}
     return [cl.Cluster(c.members, c.pairs, c.keep, "exact") if len({identical[m] for m in c.members}) == 1 else c
             for c in found]
 
 
-def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) -> tuple[np.ndarray, ...]:
+def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel,
+            kept: list[np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """Pairs of ``reps`` at cosine ``t`` or more with the sentence-transformer itself (and their passages
     with it): every pair compared, as few texts are embedded. Teaches the next estimate this machine's pace
     (``studio.dedup.timings``), and its load time when it loads the model."""
@@ -180,6 +206,8 @@ def _direct(texts, passages, reps, t, config, embedder, stage: _Stages, cancel) 
     start = time.perf_counter()
     vecs = embedder.encode(items, progress=progress, cancel=cancel)
     n = len(reps)
+    if kept is not None:
+        kept.append(vecs[:n])
     i, j, v = cells.pairs(vecs[:n], t, NEIGHBORS, stage.part("search"), cancel, exact=True)
     took, usual = time.perf_counter() - start, minilm_seconds(sum(len(x) + 8 for x in items))
     if load is None:  # warm: this machine's pace

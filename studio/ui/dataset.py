@@ -242,7 +242,7 @@ def commit(info: store.DatasetInfo, records: list[Record], message: str) -> None
     ``records`` stay on screen as unsaved changes with the conflict panel; on success, reruns the page.
     """
     d = draft(info)
-    replace_working_copy(info.id, records)
+    replace_working_copy(info.id, records, origin=message)  # refused, a later save still says what it was
     save(info, d, message, base_version=d.base)
 
 
@@ -666,8 +666,10 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
                  help="Their version with your edits, deletions and additions on top, as unsaved changes."):
         theirs = store.load_version(info.id, latest)
         merged, lost = editing.rebase(d.saved, d.current, theirs)
+        # what the edits were stays said in the save ("dedup: kept 3 of 5 applied on top of version 2 (2 removed)")
         st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
-                                                  nonce=d.nonce + 1, restored=d.restored)
+                                                  nonce=d.nonce + 1, restored=d.restored, start=merged,
+                                                  origin=f"{d.origin or 'edits'} applied on top of version {latest}")
         st.session_state[CONFLICTS].pop(info.id, None)
         kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
         flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")
@@ -678,7 +680,9 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
         st.rerun()
     if row.button(f"Save mine on top of version {latest}", key="dataset.conflict.force",
                  help="Their version stays in the history (Versions tab); yours becomes the latest."):
-        save(info, d, "edited (saved over a newer version)", base_version=latest)
+        typed = str(st.session_state.get("dataset.save_message") or "").strip()
+        said = typed or editing.save_message(d.saved, d.current, start=d.start, origin=d.origin)
+        save(info, d, f"{said} (saved over a newer version)", base_version=latest)
     if show:
         theirs = store.load_version(info.id, latest)
         diff_view(editing.changes(d.saved, theirs), f"version {d.base} → version {latest}", numbered(d.saved, theirs))

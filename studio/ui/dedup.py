@@ -12,11 +12,12 @@ from studio import ui
 from studio.data import store
 from studio.data.display import html_block
 from studio.dedup import clusters as dedup_clusters
-from studio.dedup import embed, follow, semantic, semantic_records, static, verdicts
+from studio.dedup import embed, follow, rescore, semantic, semantic_records, static, verdicts
 from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.review import Review, diff_html
 from studio.errors import StudioError
+from studio.tasks import Task
 from studio.ui import dataset as dui
 from studio.ui import numbers
 
@@ -364,7 +365,7 @@ def _start(info: store.DatasetInfo, records: list[dict], base: int, config: dedu
     job = dedup.DedupJob(key=(info.id, base, len(records), config))
     job.estimate = estimate
     st.session_state[JOB], st.session_state[REVIEW], st.session_state[PAGE] = job, None, 1
-    st.session_state[FOLLOWED] = None
+    st.session_state[FOLLOWED] = st.session_state[RESCORED] = None
     st.session_state.pop(TYPED, None)  # a new run, maybe of other records: the clusters they were typed for are gone
     # a long one in the background too (a bar and Stop): 1,500 long texts can take minutes
     if len(records) > THREAD_ABOVE or config.method != "fuzzy" or (estimate is not None and estimate.total > 2.0):
@@ -475,8 +476,20 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     if st.session_state.get(FOLLOWED):
         st.info(st.session_state[FOLLOWED], icon=":material/info:")
     edited = job.edited_since
+    _rescored(job, records)
     if stale := _stale_line(clusters, edited):
         st.warning(stale, icon=":material/edit_note:")
+        task = st.session_state.get(RESCORE)
+        if task is not None and task[0].running:
+            _rescoring(task[0], len(task[2]))
+        else:
+            st.button(f"Score the edited record{'s' if len(edited) != 1 else ''} again", key="dedup.rescore",
+                      icon=":material/refresh:", on_click=_rescore, args=(job, records),
+                      help="Compares only the records edited since the run with every other record, on their text "
+                           "now (the run's other scores stay): seconds, where Find duplicates scores them all again. "
+                           "Your decisions stay on every cluster whose records stay the same.")
+    elif (said := st.session_state.get(RESCORED)) is not None:
+        st.success(said, icon=":material/check:")
     _typed_elsewhere(clusters)
     m1, m2, m3 = st.columns(3)
     m1.metric("Clusters", f"{len(clusters):,}")
@@ -638,6 +651,52 @@ def _status(decision) -> str:
 
 
 NAMED_STALE = 10  # clusters and records named in the line about records edited since the run
+RESCORE = "dedup.rescore.task"  # (the Task scoring the edited records again, the records it scores, the edited ones)
+RESCORED = "dedup.rescored"  # the line saying what scoring the edited records again did, until the next run
+
+
+def _rescore(job: dedup.DedupJob, records: list[dict]) -> None:
+    """Score the records edited since the run again, in a worker thread (loading a model can take seconds)."""
+    edited = job.edited_since
+    task = Task("Dedup again", rescore.rescore, records, job.result, edited, job.key[3], vectors=job.vectors,
+                embedder=job.embedder)
+    st.session_state[RESCORE] = (task, records, edited)
+    task.start()
+
+
+@st.fragment(run_every=0.5)
+def _rescoring(task: Task, count: int) -> None:
+    if not task.running:
+        st.rerun(scope="app")
+    st.caption(f":material/hourglass_top: Scoring the {count:,} edited record{'s' if count != 1 else ''} against the "
+               "rest…")
+
+
+def _rescored(job: dedup.DedupJob, records: list[dict]) -> None:
+    """Apply a finished rescoring: the run's clusters and the review's decisions as ``rescore`` left them. Made on a
+    working copy edited again since, it is dropped (the newer edits are marked; the button scores them)."""
+    held = st.session_state.get(RESCORE)
+    if held is None or held[0].running:
+        return
+    task, ran_on, edited = held
+    st.session_state[RESCORE] = None
+    if task.error:
+        ui.show_error(task.error)
+        return
+    if ran_on != records:  # equal, not the same objects: the editor builds an edited record anew at each run
+        return
+    job.follow(records, job.key[1], task.result)
+    review: Review | None = st.session_state[REVIEW]
+    lost = 0
+    if review is not None:
+        st.session_state[REVIEW], lost = rescore.rescore_review(review, task.result)
+    named = ", ".join(str(m + 1) for m in sorted(edited)[:NAMED_STALE]) + (
+        f" and {len(edited) - NAMED_STALE:,} more" if len(edited) > NAMED_STALE else "")
+    st.session_state[RESCORED] = (
+        f"Record{'s' if len(edited) != 1 else ''} {named} scored again on {'their' if len(edited) != 1 else 'its'} "
+        "text now" + (f"; {lost:,} decision{'s' if lost != 1 else ''} went with the clusters they changed: decide "
+                      f"{'those' if lost != 1 else 'that one'} again, the others stay." if lost else "."))
+    st.rerun()
 
 
 def _stale_line(clusters: list, edited: frozenset) -> str | None:
@@ -655,8 +714,9 @@ def _stale_line(clusters: list, edited: frozenset) -> str | None:
     one = len(stale) == 1
     return (f"Cluster{'' if one else 's'} {said(stale)} hold{'s' if one else ''} record{'' if len(recs) == 1 else 's'} "
             f"{said(recs)} edited in the Edit tab since the run: {'its' if one else 'their'} scores and suggested "
-            "record are from the text before the edit, which may no longer be a duplicate. Press Find duplicates to "
-            "score the edited text.")
+            "record are from the text before the edit, which may no longer be a duplicate. Score "
+            f"{'them' if len(recs) != 1 else 'it'} again below (the rest stay as the run scored them), or press Find "
+            "duplicates to run again.")
 
 
 def _cluster(review: Review, records: list[dict], k: int, decision, edited: frozenset = frozenset()) -> None:

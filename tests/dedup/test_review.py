@@ -272,6 +272,32 @@ def test_tab_when_someone_else_saves_meanwhile():
     assert store.list_versions(info.id)[-1].message == "someone else"  # nothing overwritten
 
 
+@pytest.mark.parametrize("way", ["force", "merge"])
+def test_a_dedup_save_refused_by_a_newer_version_is_still_a_dedup_in_the_history(way):
+    """A dedup's save refused by a version saved meanwhile stayed as unsaved changes; saved from the conflict panel
+    ("Save mine on top", or "Apply my changes" then Save) the Versions tab read "edited (saved over a newer version)" or
+    "edited": what the save was went. It stays said, with the way it was saved."""
+    at, info = open_tab(RECORDS)
+    to_tab(at, "Edit")  # an edit not saved yet: the working copy stays on version 1 when another is saved
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {5: {"answer": "The official in charge."}},
+                                               "added_rows": [], "deleted_rows": []}
+    to_tab(at.run())
+    at.button(key="dedup.run").click().run()
+    at.button(key="dedup.keep.0.3").click().run()
+    store.save_version(info.id, RECORDS[:5], base_version=1, message="someone else")
+    at.button(key="dedup.save").click().run()
+    to_tab(at, "Edit")  # where the conflict panel is
+    at.button(key=f"dataset.conflict.{way}").click().run()
+    if way == "merge":
+        at.button(key="dataset.save").click().run()
+    assert not at.exception
+    said = [v.message for v in store.list_versions(info.id)]
+    assert said[:2] == ["created", "someone else"] and len(said) == 3
+    dedup = "dedup: kept 4 of 6 (1 of 2 clusters reviewed)"  # the message the dedup's own save would have had
+    assert said[2] == (f"{dedup} (2 removed, 1 edited) (saved over a newer version)" if way == "force" else
+                       f"{dedup} applied on top of version 2 (2 removed)")  # the edited record: deleted in theirs
+
+
 def test_tab_with_one_record_says_so():
     at, _ = open_tab(RECORDS[:1])
     assert any("nothing to compare" in i.value for i in at.info)
@@ -1134,7 +1160,37 @@ def test_tab_a_record_edited_in_question_and_answer_stays_in_its_cluster_said_sc
     assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3)
     assert [w.value for w in at.warning if "since the run" in w.value] == [
         "Cluster 1 holds record 4 edited in the Edit tab since the run: its scores and suggested record are from the "
-        "text before the edit, which may no longer be a duplicate. Press Find duplicates to score the edited text."]
+        "text before the edit, which may no longer be a duplicate. Score it again below (the rest stay as the run "
+        "scored them), or press Find duplicates to run again."]
+
+
+def test_tab_scores_an_edited_record_again_alone_and_keeps_the_decisions_on_clusters_it_left_alone():
+    """A record edited since the run could only be scored again by a whole new run, which dropped every decision.
+    "Score the edited record again" compares it alone with the rest: it leaves the cluster it no longer matches, the
+    line goes, and the decision on the other cluster stays."""
+    import time
+
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    review = at.session_state["dedup.review"]
+    assert [c.members for c in review.clusters] == [(0, 1, 3), (2, 4)]
+    at.button(key="dedup.keep.1.4").click().run()
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {
+        "edited_rows": {3: {"question": "What is the offside rule?", "answer": "Rewritten."}}, "added_rows": [],
+        "deleted_rows": []}
+    to_tab(at.run())
+    assert [c.members for c in at.session_state["dedup.review"].clusters] == [(0, 1, 3), (2, 4)]
+    at.button(key="dedup.rescore").click().run()
+    deadline = time.monotonic() + 60
+    while at.session_state["dedup.rescore.task"] is not None and time.monotonic() < deadline:
+        at.run()
+    assert not at.exception
+    review = at.session_state["dedup.review"]
+    assert [c.members for c in review.clusters] == [(0, 1), (2, 4)]
+    assert {k: d.keep for k, d in review.decisions().items()} == {1: 4}  # the other cluster's decision stayed
+    assert not [w for w in at.warning if "since the run" in w.value]
+    assert [x.value for x in at.success] == ["Record 4 scored again on its text now."]
 
 
 def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third(monkeypatch):

@@ -22,8 +22,12 @@ def edit_cell(page, row: int, column: int, text: str, grid: int = 0) -> None:
     row_h, header_h = 35, 35
     # The grid starts with a narrow row-marker column; Question and Answer share the rest evenly.
     x = box["x"] + box["width"] * (0.3 if column == 0 else 0.75)
-    page.mouse.dblclick(x, box["y"] + header_h + row_h * row + row_h / 2)
     editor = page.locator("textarea.gdg-input").first
+    for _ in range(3):  # a grid drawn just now (a tab switched to under load) can miss the first double-click
+        page.mouse.dblclick(x, box["y"] + header_h + row_h * row + row_h / 2)
+        with contextlib.suppress(AssertionError):
+            expect(editor).to_be_visible(timeout=10_000)
+            break
     editor.fill(text)
     editor.press("Enter")
     page.get_by_text("Unsaved changes:").wait_for()
@@ -551,9 +555,11 @@ def test_at_800_px_the_answer_column_is_in_sight_and_takes_an_edit(browser, stud
         assert_no_exception(page)
 
 
-def test_duplicates_page_box_fits_its_label(browser, studio):
+def test_duplicates_page_box_fits_its_label_and_an_edited_record_is_scored_again_alone(browser, studio):
     """The review's "Page (of 2)" box took the whole width of the tab (1,200 px of a 1,280 px window for a box holding
-    "2"). It is as wide as its label and its - and + buttons need, at 1,280 and 800 px."""
+    "2"); and a record edited since the run could only be scored again by running dedup over everything, its decisions
+    dropped. The box is as wide as its label needs, at 1,280 and 800 px; "Score the edited record again" scores the
+    edited record alone and the line naming it goes."""
     from studio.data import store
 
     pairs = [("How big is the field?", "90-120 m long."), ("What size is the ball?", "Size 5."),
@@ -578,4 +584,12 @@ def test_duplicates_page_box_fits_its_label(browser, studio):
             expect(holder.get_by_test_id("stNumberInputStepUp")).to_be_visible()  # hidden in a box too narrow
             assert page.get_by_text("Page (of 2)").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
         assert all(140 <= w <= 200 for w in widths.values()), widths
+        page.set_viewport_size({"width": 1280, "height": 900})
+        after_rerun(page, page.get_by_role("tab", name="Edit").click)
+        edit_cell(page, 0, 0, "How many substitutes may a team name?")
+        after_rerun(page, page.get_by_role("tab", name="Duplicates").click)
+        expect(page.get_by_text("edited in the Edit tab since the run")).to_be_visible(timeout=60_000)
+        after_rerun(page, page.get_by_role("button", name="Score the edited record again").click)
+        expect(page.get_by_text("Record 1 scored again on its text now.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("edited in the Edit tab since the run")).to_have_count(0)
         assert_no_exception(page)
