@@ -122,3 +122,9 @@ def test_a_private_space_asked_without_a_token_says_to_give_one_not_that_one_was
     assert str(err.value) == (f"{SPACE}:{space.port}/private/models/m asks for a Hugging Face token (401): give your "
                               "Hugging Face token under Your workspace in the sidebar (a private Space takes the token of "
                               "an account that can see it).")
+
+
+def test_a_public_space_answers_as_a_chat_model_without_a_token(space):
+    chat = make_backend(BackendSpec(kind="provider", model=f"{SPACE}:{space.port}/good"), None)
+    assert chat.complete([{"role": "user", "content": "Olá"}], ChatParams(timeout_s=10)) == "Olá, tudo bem?"
+    assert "authorization" not in space.headers[-1]  # it was refused before: "Inference Providers need a token"
