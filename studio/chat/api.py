@@ -303,7 +303,7 @@ class ApiBackend(BackendBase):
         """Refuse, before any request, what can never be answered: a provider without a token, or offline mode."""
         if self.spec.kind != "provider":
             return
-        if not self._token:
+        if not self._token and self.hosted:  # a URL given as the model (a public Space) may take none
             raise missing_token()
         from huggingface_hub import constants
 
@@ -408,6 +408,12 @@ class ApiBackend(BackendBase):
                               ) + (f": {said})" if said else ")")
                 return _Retry(wait, reason)
             if status == 401:
+                if self.spec.kind == "provider" and not self._token:  # a private Space asked without one: none was
+                    # rejected (it read "The HF token was rejected")
+                    give = ("give your Hugging Face token under Your workspace in the sidebar" if config.tenancy() else
+                            "give it in the sidebar's Hugging Face token field, or set HF_TOKEN")
+                    return BackendError(f"{where} asks for a Hugging Face token (401): {give} (a private Space takes "
+                                        "the token of an account that can see it).")
                 if self.spec.kind == "provider":
                     return BackendError("The HF token was rejected (401): check it, or replace it in secrets or the "
                                         "token field.")

@@ -403,7 +403,13 @@ def _adapter_class() -> type:
             # each request (a redirect's too) by its URL's name, before any proxy: a deployment's HTTP(S)_PROXY took a
             # visitor's http://169.254.169.254/ or 10.x address there unchecked, and the proxy fetched it
             parts = urlsplit(request.url)
-            _public_addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            host = parts.hostname or ""
+            found = _public_addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+            if not found and config.public_addresses_only() and \
+                    requests.utils.select_proxy(request.url, kwargs.get("proxies") or {}):
+                # a name this machine cannot resolve was left to the proxy, which resolved it on its own network: an
+                # internal name there (intranet.corp, a service's name) was reached for a visitor, unchecked
+                raise PrivateAddressError(_PROXY_ONLY.format(host=host))
             return super().send(request, *args, **kwargs)
 
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -421,6 +427,11 @@ def _adapter_class() -> type:
 
 class PrivateAddressError(StudioError):
     """A public deployment was asked to reach an address of its own machine or network."""
+
+
+_PROXY_ONLY = ("{host} does not resolve on this app's server, and its proxy would look it up where a public app cannot "
+               "check the address it reaches: give a name that resolves publicly (the deployer lets the proxy resolve "
+               "names with [studio] private_servers = true, or STUDIO_PRIVATE_SERVERS=1).")
 
 
 def _public_addresses(host: str, port: int | None) -> list[str]:

@@ -214,12 +214,14 @@ class ApiExtractive(ApiBackend):
         payload = {"inputs": {"question": question, "context": context}}
         if self.spec.base_url:
             return openai_stream.post_json(self.spec.base_url, payload, self._token, timeout, stop)
-        self._check_can_send()
         if "://" in self.spec.model:
             # a Space or an Inference Endpoint given as the model: huggingface_hub would post this same request to the
             # URL itself, through an httpx client of its own that follows redirects unchecked; sent here instead, on
-            # the guarded connection (a public app reaches no address of its own machine or network for a visitor)
+            # the guarded connection (a public app reaches no address of its own machine or network for a visitor).
+            # No token needed: a public Space takes none (it was refused, "Inference Providers need a token"); one
+            # given goes with it, for a private Space
             return openai_stream.post_json(self.spec.model, payload, self._token, timeout, stop)
+        self._check_can_send()
         client = ProviderClient(model=self.spec.model, provider=self.spec.provider, token=self._token, timeout=timeout)
         # a connection of its own, which Stop closes
         try:

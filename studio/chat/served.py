@@ -25,6 +25,15 @@ UNSERVED_FOR_S = 10.0  # a server that listed none (starting, or not one that li
 UNREACHABLE_FOR_S = 30.0  # a server that could not be reached, or did not answer: asked again after this
 CONNECT_S = 2.0  # a loopback or LAN server connects in milliseconds; a silent host is given up on after this
 READ_S = 5.0  # then the list itself
+MAX_LOOKUPS = 1_000
+"""Servers (URL and key) remembered at once, every visitor together; past it the least recently asked about, not being
+asked now, are forgotten. Each base URL typed was kept for as long as the app ran: one visitor's script typing URL after
+URL grew the one server's memory without end."""
+MAX_ASKING = 16
+"""Lists asked at once, every visitor together (a thread each, up to CONNECT_S + READ_S): a script typing URLs of silent
+hosts started a thread per URL, without bound. Past it a new URL is not asked, and says so in one line (BUSY)."""
+BUSY = ("This app is asking many servers for their models right now: the list of this one was not asked. Type the "
+        "model name, or press Enter in the Base URL again in a few seconds.")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class _Lookup:
         self.at = 0.0  # when ``result`` came (time.monotonic)
         self.done = threading.Event()  # set once the first answer came
         self.thread: threading.Thread | None = None
+        self.used = 0.0  # when it was last asked about (time.monotonic): the least recent are forgotten first
 
 
 _lookups: dict[tuple[str, str], _Lookup] = {}
@@ -85,9 +95,17 @@ def served(base_url: str, api_key: str | None = None, wait_s: float | None = Non
     while it is still given."""
     key = _key(base_url, api_key)
     with _lock:
+        if key not in _lookups and len(_lookups) >= MAX_LOOKUPS:
+            _forget(len(_lookups) - MAX_LOOKUPS + 1)
         lookup = _lookups.setdefault(key, _Lookup())
+        lookup.used = time.monotonic()
         stale = lookup.result is None or time.monotonic() - lookup.at >= _kept_for(lookup.result)
         started = stale and lookup.thread is None
+        if started and sum(1 for other in _lookups.values() if other.thread is not None) >= MAX_ASKING:
+            if lookup.result is not None:  # the answer known, if aged, is still given
+                return lookup.result
+            del _lookups[key]  # not kept: asked at the next rerun that finds room
+            return Served(unreachable=BUSY)
         if started:
             lookup.thread = threading.Thread(target=_run, args=(lookup, key[0], api_key), daemon=True,
                                              name="served-models")
@@ -96,6 +114,13 @@ def served(base_url: str, api_key: str | None = None, wait_s: float | None = Non
         lookup.done.wait(wait_s)
     with _lock:
         return lookup.result if lookup.result is not None else Served(asking=True)
+
+
+def _forget(count: int) -> None:
+    """Drop ``count`` lookups not being asked now, the least recently asked about first (under ``_lock``)."""
+    idle = sorted((lookup.used, key) for key, lookup in _lookups.items() if lookup.thread is None)
+    for _, key in idle[:count]:
+        del _lookups[key]
 
 
 def _run(lookup: _Lookup, base_url: str, api_key: str | None) -> None:

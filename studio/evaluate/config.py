@@ -11,6 +11,10 @@ from studio.models import loading, prompt_format
 from studio.models.spec import parse_spec
 from studio.settings import setting
 
+MAX_MODELS = 20
+"""Models one evaluation compares at most: its tables and plots hold that many; 50,000 lines pasted into the page's box
+of API models (or given to the command line) made one job ask each question 50,000 times."""
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -70,6 +74,9 @@ class EvalConfig:
         object.__setattr__(self, "models", tuple(m.strip() for m in self.models if m and m.strip()))
         if not self.models:
             raise StudioError("No model chosen: pick at least one model to evaluate.")
+        if len(self.models) > MAX_MODELS:  # before any is parsed: 50,000 lines pasted were each asked every question
+            raise StudioError(f"{len(self.models):,} models are chosen, more than the {MAX_MODELS} one evaluation "
+                              "compares: split them over several evaluations.")
         for spec in (*self.models, *([self.judge] if self.judge else [])):
             parse_spec(spec)  # a spec that names nothing ("run:", "qa:api:x") is refused before anything runs
         if len(set(self.models)) != len(self.models):

@@ -1007,3 +1007,43 @@ def test_a_public_app_does_not_look_a_name_up_again_where_its_check_found_no_add
         complete(shut, ASK, ChatParams(timeout_s=5))
     assert own.count() == 0  # its own port never connected to
     assert "own machine or network" not in str(refused.value) and "flaky.example" in str(refused.value), refused.value
+
+
+def test_a_public_app_leaves_no_name_to_its_proxy_to_resolve(monkeypatch):
+    """A name this server cannot resolve was handed to the deployment's HTTP(S)_PROXY, which resolved it on its own
+    network (an intranet name) and fetched it for a visitor, unchecked. Refused in one line, the proxy never asked;
+    a deployer allowing private servers lets the proxy resolve it."""
+    from studio import config
+
+    monkeypatch.setattr(config, "_tenancy", True)
+    proxy = _Listener()
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
+    real = socket.getaddrinfo
+
+    def intranet_unknown(host, port, *args, **kwargs):  # only the proxy's network knows this name
+        if host == "wiki.intranet.corp":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", intranet_unknown)
+    for url in ("http://wiki.intranet.corp/v1", "https://wiki.intranet.corp/v1"):
+        with pytest.raises(StudioError, match=r"^wiki\.intranet\.corp does not resolve on this app's server, and its "
+                                              r"proxy would look it up [^\n]* \[studio\] private_servers = true, or "
+                                              r"STUDIO_PRIVATE_SERVERS=1\)\.$"):
+            complete(make_backend(BackendSpec(kind="openai", model="m", base_url=url)), ASK, ChatParams(timeout_s=5))
+    assert proxy.count() == 0  # the proxy was never asked for it
+    config.set_private_servers(True)  # [studio] private_servers = true: the proxy resolves it
+    try:
+        with pytest.raises(StudioError):  # the stand-in proxy hangs up: what matters is that it was asked
+            complete(make_backend(BackendSpec(kind="openai", model="m", base_url="http://wiki.intranet.corp/v1")), ASK,
+                     ChatParams(timeout_s=5))
+        assert proxy.count() >= 1
+    finally:
+        config.set_private_servers(False)
+    monkeypatch.setattr(config, "_tenancy", False)  # a local install leaves it to the proxy, as before
+    with pytest.raises(StudioError):
+        complete(make_backend(BackendSpec(kind="openai", model="m", base_url="http://wiki.intranet.corp/v1")), ASK,
+                 ChatParams(timeout_s=5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,29 @@ def test_a_folder_that_holds_no_model_or_is_not_there_is_refused_on_start_and_by
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error: ") and str(folder) in err and said in err, err
         assert not (tmp_path / "report.json").exists()
+
+
+def test_more_models_than_one_evaluation_compares_are_refused_on_start_and_by_the_command_line(tmp_path, capsys):
+    """50,000 lines pasted into the box of API models started one job asking every question of each."""
+    from studio.__main__ import main
+
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    pasted = "\n".join(f"api:model-{i}" for i in range(5_000))
+    at.text_area(key="evaluate.other_models").input(pasted).run()
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()  # needs no token: it was started
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    said = [e.value for e in at.error]  # 5,000, and the model the page picks itself, if any
+    assert len(said) == 1 and re.fullmatch(r"5,00[01] models are chosen, more than the 20 one evaluation compares: "
+                                           r"split them over several evaluations\.", said[0]), said
+    assert at.text_area(key="evaluate.other_models").value == pasted  # kept to cut
+    assert eval_results.list_evals() == []
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    capsys.readouterr()
+    models = [arg for i in range(21) for arg in ("--model", f"api:model-{i}")]
+    code = main(["evaluate", *models, "--base-url", "http://127.0.0.1:9/v1", "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
+    assert (code, capsys.readouterr().err.strip()) == (2, "error: 21 models are chosen, more than the 20 one evaluation "
+                                                          "compares: split them over several evaluations.")
