@@ -8,7 +8,7 @@ resolved reference down to the tokenizer, the weights and the fingerprint that `
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,10 @@ class Base:
 
 
 def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int], out: Path,
-              token: str | None, resume: bool = False) -> Base:
+              token: str | None, resume: bool = False, say: Callable[[str], None] | None = None) -> Base:
     """The model and tokenizer to train; a scratch tokenizer is learned once and kept in the run folder. A resumed
-    run takes a LoRA base as its ``run.json`` says it did (``loading.base_as``), whatever was merged since."""
+    run takes a LoRA base as its ``run.json`` says it did (``loading.base_as``), whatever was merged since. ``say``:
+    each line of a GGUF base's import (the bundled model's first use), as it comes, beside the log's copy."""
     hf_import.ready()
     from transformers import AutoTokenizer
 
@@ -108,7 +109,7 @@ def load_base(cfg: TrainConfig, records: Sequence[dict], train_idx: Sequence[int
         model = scratch.build_model(tokenizer, cfg.scratch_size, n_positions=cfg.max_length, seed=cfg.seed)
         return Base(model, tokenizer, None)
     with offline_remedy():
-        return _load_pretrained(cfg, token, out if resume else None)
+        return _load_pretrained(cfg, token, out if resume else None, say)
 
 
 def process_gpu() -> int:
@@ -135,13 +136,19 @@ def refuse_qlora(method: str, device: str) -> None:
                             "which trains the same adapters on the unquantized base.")
 
 
-def _load_pretrained(cfg: TrainConfig, token: str | None, resumed: Path | None = None) -> Base:
+def _load_pretrained(cfg: TrainConfig, token: str | None, resumed: Path | None = None,
+                     say: Callable[[str], None] | None = None) -> Base:
     """A pretrained base (a Hub id, a folder, a library model, a GGUF file) or a LoRA model to go on from: its adapter
     trained further (LoRA), or its weights with the adapter merged (a full run; LoRA on a LoRA run's merged model).
     ``resumed``: the run folder of a resume, whose record of how it took its base is followed."""
     spec_ref = loading.resolve(cfg.base)
     base_as = loading.base_as(resumed, spec_ref) if resumed else loading.base_as_new(spec_ref, cfg.method)
-    ref = loading.materialize(loading.as_taken(spec_ref, base_as), progress=lambda line: print(line, flush=True))
+    def progress(line: str) -> None:
+        print(line, flush=True)
+        if say is not None:
+            say(line)
+
+    ref = loading.materialize(loading.as_taken(spec_ref, base_as), progress=progress)
     # A GGUF file stays named by its file (its sha256 finds the imported copy again); the bundled
     # model's imported copy is a library folder like any other.
     fingerprint = loading.fingerprint(spec_ref if spec_ref.kind == "gguf" else ref)

@@ -221,7 +221,10 @@ def train(
     jobs.update_status(out, state="running", message=doing, pid=jobs.read_status(out).pid or os.getpid())
     if not resume:
         runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
-    base = load_base(cfg, records, split["train"], out, token, resume=resume)
+    # the bundled model's first use imports it (a minute, several on a busy machine): the status line follows the
+    # import's lines ("dequantizing ... to float32"), where it said "loading model:..." alone all along
+    base = load_base(cfg, records, split["train"], out, token, resume=resume,
+                     say=lambda line: jobs.update_status(out, message=f"{doing}: {line}"))
     data = _encode(cfg, base, records, split)
     n_trainable, n_total = lora.trainable(base.model)
     if cfg.method != "full":

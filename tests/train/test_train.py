@@ -599,3 +599,34 @@ def test_cli_ask_says_on_stderr_when_the_answer_was_cut_at_max_new_tokens(tiny_p
     out, err = capsys.readouterr()
     assert out.strip() and "Cut at" not in out  # the random tiny model never ends an answer by itself
     assert "note: Cut at 3 new tokens: raise --max-new-tokens to see more." in err
+
+
+def test_a_gguf_base_s_import_is_said_in_the_run_s_status_as_it_happens(tmp_path, offline, monkeypatch):
+    """The bundled model's first use imports its GGUF file (a minute, minutes on a busy machine): the Train page's
+    status line said "loading model:..." all along, the import's lines only in the collapsed log. A GGUF base's import
+    lines now follow in the status message (a spy on the status writes that calls through). The import runs in this
+    process (``library.import_gguf``, what the import's own process runs, with the same lines): a process start costs
+    more than the rest of this test."""
+    from gguf_files import write_tiny_llama_gguf
+
+    from studio.models import imports, library
+
+    monkeypatch.setattr(imports, "import_and_wait",
+                        lambda path, progress=None, **kw: library.import_gguf(path, progress=progress).name)
+
+    gguf_file = tmp_path / "Pocket.gguf"
+    write_tiny_llama_gguf(gguf_file)
+    said: list[str] = []
+    update = jobs.update_status
+
+    def kept(workdir, **fields):
+        said.append(fields.get("message", ""))
+        return update(workdir, **fields)
+
+    monkeypatch.setattr(jobs, "update_status", kept)
+    out = tmp_path / "run"
+    result = train.run_job(train.TrainConfig(base=str(gguf_file), batch_size=2, max_steps=1, test_fraction=0.0),
+                           RECORDS, out, dataset=DATASET)
+    assert result.state == "finished"
+    assert f"loading {gguf_file}: dequantizing Pocket.gguf to float32" in said, said
+    assert said.index(f"loading {gguf_file}") < said.index(f"loading {gguf_file}: dequantizing Pocket.gguf to float32")
