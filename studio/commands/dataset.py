@@ -343,7 +343,13 @@ def _dataset_info(index: Path, out: Path) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for d in store.list_datasets():
+    datasets = store.list_datasets()
+    if not datasets:  # it printed nothing: a new user could not tell an empty workspace from a command that failed
+        from studio import config
+
+        print(f"no datasets in the workspace yet ({config.datasets_dir(make=False)}). Make one from a file: "
+              "python -m studio dataset create NAME --from FILE (data/soccer_rules.json is a sample)")
+    for d in datasets:
         latest = d.latest
         print(f"{d.name}\t{d.id}\tv{latest.version if latest else 0}\t{latest.count if latest else 0} records")
     return 0

@@ -40,6 +40,39 @@ class EvalInfo:
     asked: str = ""  # which questions were asked (``questions_key``): equal keys compare question by question
 
 
+PICKER_SHOWN = 64
+"""Characters the Evaluation picker shows of an evaluation: what its box holds in an 800 px window (67 of
+"20261207-174208-1a69 · SmolLM2-135M-Instruct (bundled Q4_1 copy), a...", measured in Chromium)."""
+
+
+def picker_label(info: EvalInfo, running: bool = False) -> str:
+    """An evaluation as the Evaluation picker names it, whole in an 800 px window: when it started ("12-07 17:42:08",
+    from its id) and each model's label, a fair share of what is left each, a longer one cut in its middle (more of its
+    start than of its end kept). "20261207-174208-1a69 · soccer rules lora first try · 2026-12-07 17:54, SmolLM2-135M-
+    Instruct (bundled Q4_1 copy)" lost the second model's name at the box's right edge. The line under the box names
+    every model whole, and the evaluation's id."""
+    i = info.id
+    when = f"{i[4:6]}-{i[6:8]} {i[9:11]}:{i[11:13]}:{i[13:15]}" if _stamped(i) else i
+    tail = " · running" if running else ""
+    n = max(1, len(info.models))
+    share = max(12, (PICKER_SHOWN - len(when) - 3 - len(tail) - 2 * (n - 1)) // n)
+    return f"{when} · {', '.join(_middle_cut(m, share) for m in info.models)}{tail}"
+
+
+def _stamped(eval_id: str) -> bool:
+    """Whether an id starts with the date and time its evaluation started ("20261207-174208-1a69")."""
+    return len(eval_id) >= 15 and eval_id[8] == "-" and eval_id[:8].isdigit() and eval_id[9:15].isdigit()
+
+
+def _middle_cut(text: str, limit: int) -> str:
+    """``text`` whole, or cut to ``limit`` characters: three fifths of them from its start, the rest from its end,
+    around an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 3 // 5
+    return f"{text[:head].rstrip()}…{text[len(text) - (limit - 1 - head):].lstrip()}"
+
+
 class EvalNotFoundError(StudioError):
     """No stored evaluation with that id."""
 

@@ -367,7 +367,7 @@ def past_evaluations() -> str | None:
     # API models need no device: an evaluation of them alone starts while another runs, so several may be running
     running = [i for i in ids if by_id[i].status in ("queued", "running") and eval_jobs.job_state(i).active]
     chosen = st.selectbox("Evaluation", ids, key="evaluate.pick",
-                          format_func=lambda i: f"{i} · {', '.join(by_id[i].models)}" + (" · running" if i in running else ""))
+                          format_func=lambda i: eval_results.picker_label(by_id[i], i in running))
     st.session_state["evaluate.shown"] = chosen
     st.session_state["evaluate.selected"] = chosen
     info = by_id[chosen]
@@ -377,17 +377,16 @@ def past_evaluations() -> str | None:
     with st.container():
         if others:  # the one just started is shown: the others go on, and are one pick away
             _also_running(others)
-    # the models in full: the picker's label is cut in a narrow window ("20261207-150149-426f · lora-quiz, SmolLM2-135M-
-    # Instruct (bu" at 800 px), the summary's model column too
+    # the models in full: the picker cuts a long one in its middle to read whole in a narrow window
     models = f"models: {ui.md(', '.join(info.models))}"
     if eval_jobs.job_state(chosen).active:  # one status: the progress bar below counts the answers
-        st.caption(f"Status: **running** · started {jobs.readable_time(info.created)} · {models}")  # drawn once: the questions are said below
+        st.caption(f"Status: **running** · {chosen} · started {jobs.readable_time(info.created)} · {models}")  # drawn once: the questions are said below
     else:
         # an evaluation in which every model failed ended ("finished"), and scored nothing: not read as a success
         nothing = info.status == "finished" and bool(info.summary) and all(
             not s.get("answered") and s.get("failed") for s in info.summary.values())
         status = "finished, every model failed" if nothing else info.status
-        st.caption(f"Status: **{status}** · started {jobs.readable_time(info.created)} · {models} · questions: "
+        st.caption(f"Status: **{status}** · {chosen} · started {jobs.readable_time(info.created)} · {models} · questions: "
                    f"{ui.md(info.dataset or '-')} · {plural(info.questions, 'question')}")
     if len(evals) > 1:  # one evaluation alone has nothing to be compared with
         _comparison(evals, ids)

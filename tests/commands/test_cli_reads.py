@@ -105,3 +105,13 @@ def test_reads_of_a_workspace_with_a_run_and_a_dataset_change_nothing(project, t
         out = capsys.readouterr().out
         assert argv[0] not in ("model", "runs") or run.name in out  # each listing read the run
         assert tree(folder.parent) == before, argv
+
+
+def test_an_empty_workspace_says_it_has_no_datasets_and_how_to_make_one(tmp_path, monkeypatch, capsys):
+    """`dataset list` in a new workspace printed nothing at all (exit 0): a new user could not tell an empty workspace
+    from a command that did nothing. It says so, and the command that makes one."""
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    assert main(["dataset", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no datasets in the workspace yet") and "dataset create NAME --from FILE" in out
+    assert not (tmp_path / "home").exists()  # a read: nothing made

@@ -195,3 +195,21 @@ def test_the_page_s_stop_reaches_an_evaluation_started_from_the_command_line(sto
     result = eval_results.load(info.id)
     assert result.status == "stopped" and "kept" in result.error
     assert not eval_jobs.job_dir(info.id).exists()  # its outcome is in its file: the live state went with the run
+
+
+def test_the_evaluation_pickers_label_keeps_every_model_in_its_box():
+    """The picker read "20261207-174208-1a69 · soccer rules lora first try · 2026-12-07 17:54, SmolLM2-135M-Instruct
+    (bundled Q4_1 copy)": in an 800 px window the second model was past the box's edge. Each model has a share now."""
+    from studio.evaluate.results import PICKER_SHOWN, EvalInfo, picker_label
+
+    models = ["soccer rules lora first try · 2026-12-07 17:54", "SmolLM2-135M-Instruct (bundled Q4_1 copy)"]
+    info = EvalInfo(id="20261207-181710-92b7", created="", status="finished", models=models, dataset="", questions=3,
+                    summary={})
+    for running in (False, True):
+        label = picker_label(info, running)
+        assert len(label) <= PICKER_SHOWN, label
+        assert label.startswith("12-07 18:17:10 · soccer ") and ", SmolLM2-1" in label, label
+        assert label.endswith(" · running") == running
+    short = EvalInfo(id="20261207-181710-92b7", created="", status="finished", models=["api:m", "api:n"], dataset="",
+                     questions=3, summary={})
+    assert picker_label(short) == "12-07 18:17:10 · api:m, api:n"  # a short name whole
