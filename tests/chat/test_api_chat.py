@@ -861,6 +861,12 @@ def test_cli_chat_writes_what_would_drive_the_terminal_as_its_code_point(faults,
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode() == ("Line one[U+001B][2J[U+001B]]0;pwned[U+0007] and\nnext[U+000D]over[U+202E]end"
                                    "[U+009B]\n")
+    refused = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("escapes-refused"),
+                              "--model", "m", "hello"], capture_output=True, timeout=60,
+                             env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert refused.returncode == 2 and refused.stderr.decode() == (  # the server's words quoted in the error line
+        f"error: {faults.url('escapes-refused')} refused the request (400): refused [U+001B][31mred[U+001B][0m "
+        "[U+001B]]0;pwned[U+0007].\n")
 
 
 @pytest.mark.parametrize(("fields", "said"), [
