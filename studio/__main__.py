@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         with _job_limit():
             return int(args.func(args) or 0)
     except StudioError as exc:  # a setting's problem in its flag's words where it has them (studio.settings.check)
-        print(f"error: {getattr(exc, 'command_line', None) or exc}", file=sys.stderr)
+        from studio.data.display import for_terminal  # a server's words quoted in it hold no terminal commands
+
+        print(f"error: {for_terminal(str(getattr(exc, 'command_line', None) or exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:  # anything else unexpected about a file is a bug: its traceback

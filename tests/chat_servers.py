@@ -277,6 +277,14 @@ class FaultServer:
         self.send(h, 200, chunk("answer \u202e dlrow \u2066x\u2069 \u0000 end") + b"data: [DONE]\n\n",
                   "text/event-stream")
 
+    def mode_escapes(self, h, n):  # an answer that would drive a terminal: clear the screen, retitle the window, ring,
+        # write over the line's start, reverse the words; then a Windows line end
+        body = chunk("Line one\x1b[2J\x1b]0;pwned\x07") + chunk(" and\r\nnext\rover\u202eend\x9b") + b"data: [DONE]\n\n"
+        self.send(h, 200, body, "text/event-stream")
+
+    def mode_escapes_refused(self, h, n):  # a refusal whose words would drive a terminal (red text, a new title)
+        self.send(h, 400, json.dumps({"error": "refused \x1b[31mred\x1b[0m \x1b]0;pwned\x07"}).encode())
+
     def mode_cut(self, h, n):  # a stream closed cleanly mid-answer: no finish_reason, no [DONE]
         self.send(h, 200, chunk("The match") + chunk(" lasts"), "text/event-stream")
 

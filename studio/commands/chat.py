@@ -17,6 +17,7 @@ from studio.chat import (
     served_names,
 )
 from studio.chat.base import bounded, cut_note
+from studio.data.display import for_terminal
 from studio.errors import StudioError
 from studio.models import fast_decoding
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     wrote = False
     try:
         for piece in bounded(backend.stream(build_messages(args.system, [], args.message), params, stats=stats), params):
-            sys.stdout.write(piece)
+            sys.stdout.write(for_terminal(piece))
             sys.stdout.flush()
             wrote = wrote or bool(piece)
     except StudioError:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from studio import config
 from studio.chat import BackendSpec, ChatParams
+from studio.data.display import for_terminal
 from studio.errors import StudioError
 
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"answer": ans.text, "start": ans.start, "end": ans.end, "score": ans.score,
                           "extractive": ans.extractive, "found_in_passage": ans.found}, ensure_ascii=False))
         return 0
-    print(ans.text)
+    print(for_terminal(ans.text))
     where = (f"found in the passage at characters {ans.start}-{ans.end}" if ans.found
              else "not found in the passage")
     score = f" · score {ans.score:.3f}" if ans.score is not None else ""

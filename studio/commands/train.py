@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from studio import config, jobs
-from studio.data.display import plural
+from studio.data.display import for_terminal, plural
 from studio.data.ref import DatasetRef
 from studio.errors import JobBusyError, StudioError, TrainingError
 from studio.models import fast_decoding, run_folders
@@ -343,8 +343,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         why = fast_decoding.unavailable(lm)
         print(f"note: {why or fast_decoding.COMPILING}", file=sys.stderr)
     cut_at: list[int | None] = []
-    print(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens, fast_decoding=args.fast_decoding,
-                          cut_at=cut_at))
+    print(for_terminal(generate.answer(lm, args.question, max_new_tokens=args.max_new_tokens,
+                                       fast_decoding=args.fast_decoding, cut_at=cut_at)))
     if cut_at[0]:  # it ends mid-sentence: said on stderr, apart from the answer, as chat's command says it
         print(f"note: {cut_note(cut_at[0], flag=True)}", file=sys.stderr)
     return 0

@@ -156,3 +156,17 @@ def _columns(indent: str) -> int:
     for ch in indent:
         col = col + TAB_STOP - col % TAB_STOP if ch == "\t" else col + 1
     return col
+
+
+# What drives a terminal instead of being read, in a model's text on the command line: C0 controls but line feed and
+# tab, DEL, C1 controls (ESC's 8-bit forms), and the direction controls the page marks (``_CONTROLS``)
+_DRIVING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(jobs.BIDI_CONTROLS)) + "]")
+
+
+def for_terminal(text: str) -> str:
+    """A model's text as the command line writes it: each control that would drive the terminal as its code point
+    (``[U+001B]``), as the page marks direction controls; a Windows line end (``\\r\\n``) as a line end. An answer
+    holding ``\\x1b[2J`` cleared the screen, ``\\x1b]0;...\\x07`` retitled the window, ``\\r`` wrote over the
+    line's start."""
+    text = text.replace("\r\n", "\n")
+    return _DRIVING.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text) if _DRIVING.search(text) else text

@@ -850,6 +850,28 @@ def test_cli_chat_a_stream_cut_short_ends_its_text_line_before_the_error(faults,
     assert out.stderr.startswith("error: ") and "closed the stream before the answer finished" in out.stderr
 
 
+def test_cli_chat_writes_what_would_drive_the_terminal_as_its_code_point(faults, tmp_path):
+    """A server's answer holding ESC sequences (clear the screen, retitle the window), a bell, a carriage return or a
+    text-direction override was written to the terminal as it came, which obeyed it: the screen cleared, the line's
+    start written over. Each is now written as its code point; a Windows line end is a line end."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("escapes"), "--model", "m",
+                          "hello"], capture_output=True, timeout=60,
+                         env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode() == ("Line one[U+001B][2J[U+001B]]0;pwned[U+0007] and\nnext[U+000D]over[U+202E]end"
+                                   "[U+009B]\n")
+    refused = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("escapes-refused"),
+                              "--model", "m", "hello"], capture_output=True, timeout=60,
+                             env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
+    assert refused.returncode == 2 and refused.stderr.decode() == (  # the server's words quoted in the error line
+        f"error: {faults.url('escapes-refused')} refused the request (400): refused [U+001B][31mred[U+001B][0m "
+        "[U+001B]]0;pwned[U+0007].\n")
+
+
 @pytest.mark.parametrize(("fields", "said"), [
     ({"kind": "openai", "model": "m", "base_url": "x" * 2_000}, "not 'xxx"),
     ({"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:8000/v1/" + "p" * 100_000},
