@@ -202,3 +202,27 @@ def test_a_compare_header_s_long_name_is_shortened_to_what_tells_it_apart():
         "SmolLM2-135M-Instruct (bundled Q4_1 copy, local)"
     long = short_label("x" * 300 + " @ http://h:1/v1")
     assert len(long) <= 48 and long.endswith("… @ h:1")
+
+
+def test_an_answer_that_failed_before_its_first_token_shows_no_stats_line_but_how_often_it_asked():
+    """A server busy three times, then refusing: the failed answer read "3 retries" under the error, a stats line as
+    if it had answered. Now it says how often it was asked; a failure on the first try says nothing more."""
+    from studio.chat import StreamJob
+
+    def job_with(retries: int, error: str):
+        class Backend:
+            name, notes = "stand-in", []
+
+            def stream(self, messages, params, *, stats=None, stop=None):
+                stats.retries = retries
+                raise BackendError(error)
+                yield ""
+
+        job = StreamJob("m", Backend, [{"role": "user", "content": "Hi"}], ChatParams()).start()
+        job.join(10)
+        return job.as_turn()
+
+    busy = job_with(3, "m: refused the request (400): bad input. Check the model's name.")
+    assert busy["error"].startswith("m: refused") and busy["stats"] == "Asked 4 times, then failed."
+    assert job_with(0, "m: refused the request (400): bad input.")["stats"] == ""
+    assert job_with(3, "m: server busy, still after 4 tries. Try again later.")["stats"] == ""  # said once
