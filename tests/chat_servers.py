@@ -309,8 +309,8 @@ class FaultServer:
             body += f"data: {json.dumps({'id': 'c1', 'object': 'chat.completion.chunk', 'choices': [], 'usage': {'prompt_tokens': 12, 'completion_tokens': 7, 'total_tokens': 19}})}\n\n".encode()
         self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
 
-    def mode_bad_usage(self, h, n):  # an answer, then a usage count that is no count ("many", -4, a list, 1e999)
-        bad = ['"many"', "-4", "[3]", "1e999", "true"][(n - 1) % 5]
+    def mode_bad_usage(self, h, n):  # an answer, then a usage count that is no count ("many", -4, a list, 1e999, 10^30)
+        bad = ['"many"', "-4", "[3]", "1e999", "true", "1" + "0" * 30, "1e30"][(n - 1) % 7]
         body = chunk("Ninety") + chunk(" minutes") + f'data: {{"choices": [], "usage": {{"completion_tokens": {bad}}}}}\n\n'.encode()
         self.send(h, 200, body + b"data: [DONE]\n\n", "text/event-stream")
 

@@ -43,6 +43,7 @@ from studio.errors import BackendError, MissingTokenError, NetworkError
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 4  # the first try and three retries
+MAX_TOKEN_COUNT = 10**9  # a usage count beyond this is no count of one answer (no model writes a billion tokens at once)
 MAX_WAIT_S = 30.0  # longest single wait; a server asking for more is reported as busy instead
 BACKOFF_S = (1.0, 2.0, 4.0)  # waits when the server gives no hint
 ROUTER = "https://router.huggingface.co"
@@ -753,11 +754,12 @@ def _finish(chunk: Any) -> str:
 def _token_count(usage: Any) -> int | None:
     """The answer's token count a ``usage`` field gives (``completion_tokens``), None where it gives none that is a
     count: a server's "many", a list, -4 or 1e999 ended the answer in a traceback (``int()``'s own error) or said
-    "-4 tokens" under it; the pieces counted stand then."""
+    "-4 tokens" under it, and 10^30 was shown as is; the pieces counted stand then."""
     count = _get(usage, "completion_tokens") if usage is not None else None
     if isinstance(count, float) and math.isfinite(count) and count.is_integer():
         count = int(count)
-    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None
+    ok = isinstance(count, int) and not isinstance(count, bool) and 0 < count <= MAX_TOKEN_COUNT
+    return count if ok else None
 
 
 def _text(chunk: Any) -> str:

@@ -77,13 +77,13 @@ def test_an_answer_the_model_ended_counts_the_server_s_tokens_not_the_pieces(fau
 
 def test_a_usage_count_that_is_no_count_leaves_the_pieces_counted(faults):
     """A server's ``completion_tokens`` of "many", a list or 1e999 ended a whole answer in a traceback (``int()``'s
-    ValueError, TypeError, OverflowError: on the command line after the answer's words); -4 was shown as "-4 tokens".
-    The answer stands, counted a piece a token."""
-    for _ in range(5):  # each of the mode's five counts in turn
+    ValueError, TypeError, OverflowError: on the command line after the answer's words); -4 was shown as "-4 tokens",
+    10^30 as "1000000000000000000000000000000 tokens". The answer stands, counted a piece a token."""
+    for _ in range(7):  # each of the mode's seven counts in turn
         stats = StreamStats()
         assert backend(faults, "bad-usage").complete(ASK, ChatParams(), stats) == "Ninety minutes"
         assert stats.tokens == 2
-    assert faults.hits["bad-usage"] == 5
+    assert faults.hits["bad-usage"] == 7
 
 
 def test_an_event_of_the_wrong_shape_or_unreadable_json_is_said_as_what_the_server_sent(faults):
