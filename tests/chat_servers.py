@@ -278,8 +278,9 @@ class FaultServer:
                   "text/event-stream")
 
     def mode_escapes(self, h, n):  # an answer that would drive a terminal: clear the screen, retitle the window, ring,
-        # write over the line's start, reverse the words; then a Windows line end
-        body = chunk("Line one\x1b[2J\x1b]0;pwned\x07") + chunk(" and\r\nnext\rover\u202eend\x9b") + b"data: [DONE]\n\n"
+        # write over the line's start, reverse the words; Windows line ends, one split across two pieces; a last \r
+        body = (chunk("Line one\x1b[2J\x1b]0;pwned\x07") + chunk(" and\r\nnext\r") + chunk("\nthen\rover\u202eend\x9b\r")
+                + b"data: [DONE]\n\n")
         self.send(h, 200, body, "text/event-stream")
 
     def mode_escapes_refused(self, h, n):  # a refusal whose words would drive a terminal (red text, a new title)

@@ -17,7 +17,7 @@ from studio.chat import (
     served_names,
 )
 from studio.chat.base import bounded, cut_note
-from studio.data.display import for_terminal
+from studio.data.display import TerminalStream
 from studio.errors import StudioError
 from studio.models import fast_decoding
 
@@ -91,17 +91,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {fast_decoding.COMPILING}", file=sys.stderr)
     stats = StreamStats()
     wrote = False
+    terminal = TerminalStream()  # a \r\n split across two pieces is still a line end
     try:
         for piece in bounded(backend.stream(build_messages(args.system, [], args.message), params, stats=stats), params):
-            sys.stdout.write(for_terminal(piece))
+            sys.stdout.write(terminal.feed(piece))
             sys.stdout.flush()
             wrote = wrote or bool(piece)
     except StudioError:
         if wrote:  # the text that came ends its line: the error read "Halferror: ..." on a terminal
-            sys.stdout.write("\n")
+            sys.stdout.write(terminal.end() + "\n")
             sys.stdout.flush()
         raise
-    sys.stdout.write("\n")
+    sys.stdout.write(terminal.end() + "\n")
     if stats.cut_at:  # it ends mid-sentence: said on stderr, apart from the answer
         print(f"note: {cut_note(stats.cut_at, flag=True)}", file=sys.stderr)
     if args.stats:

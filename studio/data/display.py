@@ -170,3 +170,22 @@ def for_terminal(text: str) -> str:
     line's start."""
     text = text.replace("\r\n", "\n")
     return _DRIVING.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text) if _DRIVING.search(text) else text
+
+
+class TerminalStream:
+    """``for_terminal`` for a text that comes in pieces: a ``\r`` ending a piece waits for the next, so a Windows
+    line end split across two pieces is a line end (it was written "[U+000D]" and a line break). ``feed`` each
+    piece; ``end()`` writes what waits, when the text ends or fails."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        text, self._pending = self._pending + piece, ""
+        if text.endswith("\r"):
+            text, self._pending = text[:-1], "\r"
+        return for_terminal(text)
+
+    def end(self) -> str:
+        text, self._pending = self._pending, ""
+        return for_terminal(text)

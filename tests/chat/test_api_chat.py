@@ -853,7 +853,8 @@ def test_cli_chat_a_stream_cut_short_ends_its_text_line_before_the_error(faults,
 def test_cli_chat_writes_what_would_drive_the_terminal_as_its_code_point(faults, tmp_path):
     """A server's answer holding ESC sequences (clear the screen, retitle the window), a bell, a carriage return or a
     text-direction override was written to the terminal as it came, which obeyed it: the screen cleared, the line's
-    start written over. Each is now written as its code point; a Windows line end is a line end."""
+    start written over. Each is now written as its code point; a Windows line end is a line end, also where it came
+    split across two pieces (written "[U+000D]" and a line break)."""
     import os
     import subprocess
     import sys
@@ -862,8 +863,8 @@ def test_cli_chat_writes_what_would_drive_the_terminal_as_its_code_point(faults,
                           "hello"], capture_output=True, timeout=60,
                          env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.decode() == ("Line one[U+001B][2J[U+001B]]0;pwned[U+0007] and\nnext[U+000D]over[U+202E]end"
-                                   "[U+009B]\n")
+    assert out.stdout.decode() == ("Line one[U+001B][2J[U+001B]]0;pwned[U+0007] and\nnext\nthen[U+000D]over[U+202E]"
+                                   "end[U+009B][U+000D]\n")
     refused = subprocess.run([sys.executable, "-m", "studio", "chat", "--base-url", faults.url("escapes-refused"),
                               "--model", "m", "hello"], capture_output=True, timeout=60,
                              env={**os.environ, "STUDIO_HOME": str(tmp_path)}, cwd=Path(__file__).resolve().parents[2])
