@@ -116,13 +116,15 @@ TAB_STOP = 4
 def markdown_literal(text: object) -> str:
     """User text (a dataset or file name, a model id, an error quoting them) for Streamlit's Markdown
     (``st.error``, ``st.caption``...): shown as typed, never formatting, a code block, a table, math, an entity, an
-    emoji shortcode ("api:m:"), an icon, a colour, a link or an image; a text-direction control or NUL is shown as
-    its code point (``[U+202E]``), so the line reads in the order it was typed. A URL or e-mail address is split by
+    emoji shortcode ("api:m:"), an icon, a colour, a link or an image; a text-direction control, NUL, ESC or another
+    control but line feed and tab is shown as its code point (``[U+202E]``, ``[U+001B]``), as the command line writes
+    it, so the line reads in the order it was typed. A URL or e-mail address is split by
     empty spans (``NO_LINK``), so it is no link and shows and copies as typed, in the font of the text around it; so
     is a word with a shortcode's shape ("api:qa:x")."""
-    # a text-direction control or NUL as its code point, as in a turn (``_visible``): a model name or an error
-    # quoting one drew the rest of its line reversed
-    text = _CONTROLS.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", str(text).replace("\r\n", "\n").replace("\r", "\n"))
+    # a text-direction control, NUL, ESC or another control as its code point, as the command line writes it
+    # (``code_points``): a model name or an error quoting one drew the rest of its line reversed, and an error quoting
+    # a server's "\x1b[31mred" showed "[31mred" (its ESC unseen) where the command line wrote "[U+001B][31mred"
+    text = code_points(str(text).replace("\r\n", "\n"))
     spans: list[str] = []
     if "\ue000" not in text and "\ue001" not in text:  # private-use marks: never in a name or message
         text = _LINKABLE.sub(lambda m: _slot(spans, m.group(0)), text)
@@ -168,7 +170,13 @@ def for_terminal(text: str) -> str:
     (``[U+001B]``), as the page marks direction controls; a Windows line end (``\\r\\n``) as a line end. An answer
     holding ``\\x1b[2J`` cleared the screen, ``\\x1b]0;...\\x07`` retitled the window, ``\\r`` wrote over the
     line's start."""
-    text = text.replace("\r\n", "\n")
+    return code_points(text.replace("\r\n", "\n"))
+
+
+def code_points(text: str) -> str:
+    """``text`` with each control that would drive a terminal or reorder a line (``_DRIVING``) as its code point
+    (``[U+001B]``): the one marking of the command line (``for_terminal``) and the page's errors and names
+    (``markdown_literal``)."""
     return _DRIVING.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text) if _DRIVING.search(text) else text
 
 

@@ -141,6 +141,8 @@ def _connect_or_disconnect() -> str | None:
     """Open the workspace of the token given (or leave it, the token forgotten). ``UNREACHABLE`` where the Hub could
     not be reached to check it, ``REFUSED`` where the token or its repo was refused (the line drawn says why): nothing
     keeps this tab's workspace yet; else None."""
+    from studio import ui  # the Hub's own words in its errors: shown as typed, controls as their code points
+
     token = cloud.visitor_token()
     repo_name = (st.session_state.get(cloud.REPO) or sync.REPO_NAME).strip()
     link = st.session_state.get(cloud.LINK)
@@ -175,18 +177,18 @@ def _connect_or_disconnect() -> str | None:
         return None
     failed = st.session_state.get(cloud.FAILED)
     if failed and failed[0] == key:
-        st.error(failed[1], icon=":material/error:")
+        ui.show_error(failed[1])
         return REFUSED
     try:
         with st.spinner("Opening your workspace on the Hub…"):
             cloud.connect(token, repo_name)
     except NetworkError as exc:  # the Hub is down: tried again on the next page run
-        st.error(" ".join(str(exc).split()), icon=":material/error:")
+        ui.show_error(" ".join(str(exc).split()))
         st.session_state[cloud.UNCHECKED] = key
         return UNREACHABLE
     except StudioError as exc:  # a refused token or repo: not tried again until one of them changes
         st.session_state[cloud.FAILED] = (key, " ".join(str(exc).split()), isinstance(exc, sync.TokenRefusedError))
-        st.error(st.session_state[cloud.FAILED][1], icon=":material/error:")
+        ui.show_error(st.session_state[cloud.FAILED][1])
         return REFUSED
     st.session_state[cloud.LINK] = {"key": key, "repo": st.session_state[cloud.LINK + ".repo"],
                                     "path": st.session_state[cloud.PATH]}

@@ -93,3 +93,17 @@ def test_a_model_spec_with_a_shortcode_shape_copies_as_typed(text, spec):
     html = GFM.render(markdown_literal(text))
     assert "\u2060" not in html and "<code" not in html
     assert spec in _text(html) and _text(html).split() == text.split()
+
+
+def test_an_error_quoting_a_server_marks_its_controls_as_the_command_line_writes_them():
+    """An error on the page quoting a server's "\\x1b[31mred" showed "[31mred", its ESC unseen, where the command line
+    wrote "[U+001B][31mred"; a bell, a lone carriage return, DEL and C1 controls likewise. The page's errors and the
+    command line now mark the same characters the same way."""
+    from studio.data.display import for_terminal
+
+    said = "refused (400): \x1b[31mred\x1b]0;title\x07 a\rb \x7f\x9b \u202eok\x00 done\r\nnext\tcol"
+    html = COMMONMARK.render(markdown_literal(said))
+    for mark in ("[U+001B]", "[U+0007]", "[U+000D]", "[U+007F]", "[U+009B]", "[U+202E]", "[U+0000]"):
+        assert mark in html and mark in for_terminal(said)
+    assert not any(c in html for c in "\x1b\x07\r\x7f\x9b\u202e\x00")
+    assert "a[U+000D]b" in html and "next\tcol" in html and "done\nnext" in html  # a line end and a tab as they are
