@@ -370,10 +370,13 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
     top = scroller.evaluate("e => e.scrollTop")
     page.get_by_role("tab", name="Edit").focus()
     page.keyboard.press("ArrowRight")  # to Import
-    expect(page.get_by_role("tab", name="Import")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Import")).to_have_attribute("aria-selected", "true", timeout=30_000)
     wait_idle(page)
+    # the Import tab's run may draw the tab row again, the focus on the tab going with it (seen under load: the arrow
+    # then moved nothing); a person's focus is on the tab chosen, as here
+    page.get_by_role("tab", name="Import").focus()
     page.keyboard.press("ArrowLeft")  # back to Edit
-    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true", timeout=30_000)
     wait_idle(page)
     page.wait_for_function(f"() => document.querySelector('.dvn-scroller').scrollTop === {top}", timeout=30_000)
 
@@ -382,9 +385,9 @@ def test_a_look_at_another_tab_by_keyboard_keeps_the_tables_place(page, studio, 
         el.classList.remove(...[...el.classList].filter((c) => c.startsWith('st-key-'))); }""")
     page.get_by_role("tab", name="Check").click()
     wait_idle(page)
-    page.get_by_role("tab", name="Edit").focus()
-    page.keyboard.press("Home")
-    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Check").focus()  # the tab chosen, as a person's focus is
+    page.keyboard.press("Home")  # to the first tab, Edit
+    expect(page.get_by_role("tab", name="Edit")).to_have_attribute("aria-selected", "true", timeout=30_000)
     wait_idle(page)
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
