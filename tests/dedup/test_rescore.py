@@ -87,3 +87,5 @@ def test_edited_records_are_embedded_alone_and_give_what_a_new_semantic_run_give
     assert {(c.members, c.kind) for c in rescored} == {(c.members, c.kind) for c in full}
     scores = {(p.i, p.j): p.score for c in full for p in c.pairs}
     assert all(abs(scores[p.i, p.j] - p.score) < 0.05 for c in rescored for p in c.pairs)
+    # a run whose vectors were too many to keep (past semantic_records.KEEP_BYTES): every text embedded again, the same
+    assert {c.members for c in rescore.rescore(after, followed, edited, config)} == {c.members for c in full}
