@@ -237,25 +237,32 @@ def rebase(base: list[Record], mine: list[Record], theirs: list[Record]) -> tupl
     at the end. An edit to a record that they changed or removed too is not applied (theirs wins) and
     counted in the second value, so the caller can say so.
     """
+    merged, clashed = rebase_naming(base, mine, theirs)
+    return merged, len(clashed)
+
+
+def rebase_naming(base: list[Record], mine: list[Record], theirs: list[Record]) -> tuple[list[Record], list[int]]:
+    """``rebase``, with the record numbers (from 1, in ``base``) of the edits not applied, for a notice to name."""
     diff = changes(base, mine)
     key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
     where: dict[str, list[int]] = {}
     for i, rec in enumerate(theirs):
         where.setdefault(key(rec), []).append(i)
+    number = {id(r): i + 1 for i, r in enumerate(base)}
     out = list(theirs)
     dropped: set[int] = set()
-    lost = 0
+    clashed: list[int] = []
     for old, new in diff.edited:
         spots = where.get(key(old))
         if spots:
             out[spots.pop(0)] = new
         else:
-            lost += 1
+            clashed.append(number.get(id(old)) or next((i + 1 for i, r in enumerate(base) if r == old), 0))
     for old in diff.removed:
         spots = where.get(key(old))
         if spots:
             dropped.add(spots.pop(0))
-    return [r for i, r in enumerate(out) if i not in dropped] + list(diff.added), lost
+    return [r for i, r in enumerate(out) if i not in dropped] + list(diff.added), sorted(clashed)
 
 
 def summary(diff: store.Diff) -> str:

@@ -19,6 +19,9 @@ from studio.dedup import clusters as cl
 from studio.dedup import fuzzy, semantic_records
 from studio.dedup.review import Decision, Review
 from studio.dedup.text import field_texts
+from studio.errors import CancelledError
+
+BLOCK = 10_000_000  # scores or similarities held at once (80 MB of float64 scores): 100 edited texts x 1 M records
 
 
 def rescore(records: Sequence[dict], found: Sequence[cl.Cluster], edited: frozenset[int], config: fuzzy.DedupConfig,
@@ -38,7 +41,7 @@ def rescore(records: Sequence[dict], found: Sequence[cl.Cluster], edited: frozen
             kept += cl.connected_clusters(n, kind, kind=c.kind)
     lists = [kept]
     if config.method != "semantic":
-        lists.append(_fuzzy(records, edited, config, most_complete))
+        lists.append(_fuzzy(records, edited, config, most_complete, cancel))
     if config.method != "fuzzy":
         lists.append(_semantic(records, edited, config, vectors, embedder, cancel, most_complete))
     out = _combine(n, lists, most_complete)
@@ -54,8 +57,13 @@ def _combine(n: int, lists: list[list[cl.Cluster]], choose_keep) -> list[cl.Clus
     return semantic.combine_clusters(n, *lists, choose_keep=choose_keep)
 
 
-def _fuzzy(records: Sequence[dict], edited: frozenset[int], config: fuzzy.DedupConfig,
-           choose_keep) -> list[cl.Cluster]:
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("Scoring the edited records again stopped; nothing was changed.")
+
+
+def _fuzzy(records: Sequence[dict], edited: frozenset[int], config: fuzzy.DedupConfig, choose_keep,
+           cancel: threading.Event | None = None) -> list[cl.Cluster]:
     """The fuzzy clusters an edited record makes with the others (each copy of one text joined to the first copy,
     as ``fuzzy.find_duplicates`` joins them), passages respected as a run respects them."""
     from rapidfuzz import process
@@ -75,13 +83,18 @@ def _fuzzy(records: Sequence[dict], edited: frozenset[int], config: fuzzy.DedupC
     queries = sorted(e for e in edited if prepared[e] and first[prepared[e]] == e)
     if queries and len(reps) > 1:
         fn = fuzzy.check_scorer(config.scorer)
-        scores = process.cdist([prepared[e] for e in queries], [prepared[r] for r in reps], scorer=fn,
-                               score_cutoff=config.threshold, workers=-1, dtype=np.float64)
-        for row, e in enumerate(queries):
-            for col in np.flatnonzero(scores[row] >= config.threshold).tolist():
-                r = reps[col]
-                if r != e and not (r in edited and r < e):  # two edited texts: their pair once
-                    pairs.append(cl.Pair(min(e, r), max(e, r), float(scores[row, col])))
+        choices = [prepared[r] for r in reps]
+        step = max(1, BLOCK // len(reps))  # edited texts scored at once: BLOCK scores held at most
+        for start in range(0, len(queries), step):
+            _check(cancel)
+            rows = queries[start:start + step]
+            scores = process.cdist([prepared[e] for e in rows], choices, scorer=fn, score_cutoff=config.threshold,
+                                   workers=-1, dtype=np.float64)
+            for row, e in enumerate(rows):
+                for col in np.flatnonzero(scores[row] >= config.threshold).tolist():
+                    r = reps[col]
+                    if r != e and not (r in edited and r < e):  # two edited texts: their pair once
+                        pairs.append(cl.Pair(min(e, r), max(e, r), float(scores[row, col])))
     found = cl.connected_clusters(len(records), pairs, kind="fuzzy", choose_keep=choose_keep)
     if passages is not None:
         return fuzzy._respect_passages(found, texts, passages, config, choose_keep)
@@ -125,12 +138,19 @@ def _semantic(records: Sequence[dict], edited: frozenset[int], config: fuzzy.Ded
                 stored.text = np.concatenate([stored.text, fresh])
         precise = config.scoring == "precise" and not direct
         floor = t - sr.RESCORE_MARGIN if precise else t
-        sims = vecs[queries] @ vecs.T
-        qi, col = np.nonzero(sims >= floor - sr.cells.EPS)
-        i, j = np.asarray(queries, dtype=np.int64)[qi], col.astype(np.int64)
+        found_i, found_j, found_v = [], [], []
+        step = max(1, BLOCK // len(keys))  # edited texts compared at once: BLOCK similarities held at most
+        for start in range(0, len(queries), step):
+            _check(cancel)
+            rows = np.asarray(queries[start:start + step], dtype=np.int64)
+            sims = vecs[rows] @ vecs.T
+            qi, col = np.nonzero(sims >= floor - sr.cells.EPS)
+            found_i.append(rows[qi])
+            found_j.append(col.astype(np.int64))
+            found_v.append(sims[qi, col])
+        i, j, v = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_v)
         keep = (i != j) & ~(np.isin(j, queries) & (j < i))  # itself; two edited texts' pair once
-        i, j = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
-        v = np.minimum(sims[qi[keep], col[keep]], 1.0)
+        i, j, v = np.minimum(i, j)[keep], np.maximum(i, j)[keep], np.minimum(v[keep], 1.0)
         if passages is not None and len(i):
             used = np.unique(np.r_[i, j])
             pv = np.zeros((len(keys), dim), dtype=np.float32)

@@ -114,7 +114,10 @@ def embeds_directly(records: Sequence[dict], config) -> bool:
     return direct(len(distinct), passages is not None, model_name(config))
 
 
-KEEP_BYTES = 256 * 2**20  # a run's text vectors kept (``Vectors``) up to this size; past it they are embedded again
+# A run's text vectors kept (``Vectors``) up to this size, past which scoring edited records again embeds the distinct
+# texts anew (the static model: tens of thousands a second). They stay in the session with its review: 64 MB is 65,536
+# texts at 256 dimensions; a public app's sessions share ~2.7 GB.
+KEEP_BYTES = 64 * 2**20
 
 
 @dataclass

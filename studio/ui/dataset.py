@@ -525,12 +525,17 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
             restored.brought = True
             if restored.base < now:  # on top of the latest: Save saves them, no conflict panel
                 theirs = store.load_version(info.id, now)
-                merged, lost = editing.rebase(restored.saved, restored.current, theirs)
+                made_on = restored.base
+                merged, lost = editing.rebase_naming(restored.saved, restored.current, theirs)
                 restored = Draft(base=now, saved=theirs, records=merged, current=merged, nonce=restored.nonce,
                                  brought=True, start=merged)
                 keep(info.id, restored)
-                kept = (f" {plural(lost, 'edit')} touched records changed in version {now} too: theirs were kept."
-                        if lost else "")
+                kept = "" if not lost else (  # which: the person checks them against version {now}
+                    f" The edit to record {lost[0]} (of version {made_on}) was left out: version {now} changed that "
+                    "record too, and theirs was kept." if len(lost) == 1 else
+                    f" The edits to records {', '.join(map(str, lost[:10]))}{' …' if len(lost) > 10 else ''} (of "
+                    f"version {made_on}) were left out: version {now} changed those records too, and theirs were "
+                    "kept.")
                 flash(f"Brought in on top of version {now}: check the changes listed under the table, then "
                       f"Save.{kept}")
             st.session_state[DRAFTS][info.id] = restored

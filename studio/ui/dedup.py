@@ -479,6 +479,15 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     _rescored(job, records)
     if stale := _stale_line(clusters, edited):
         st.warning(stale, icon=":material/edit_note:")
+    elif edited:  # in no cluster at this threshold: the new text may be a duplicate now, which only scoring can tell
+        one = len(edited) == 1
+        named = ", ".join(str(m + 1) for m in sorted(edited)[:NAMED_STALE]) + (
+            f" and {len(edited) - NAMED_STALE:,} more" if len(edited) > NAMED_STALE else "")
+        st.info(f"Record{'' if one else 's'} {named}, edited in the Edit tab since the run, {'is' if one else 'are'} "
+                f"in no cluster here, as {'its' if one else 'their'} text before the edit scored: score "
+                f"{'it' if one else 'them'} again to see whether {'it is a duplicate' if one else 'they are duplicates'}"
+                " now.", icon=":material/edit_note:")
+    if edited:
         task = st.session_state.get(RESCORE)
         if task is not None and task[0].running:
             _rescoring(task[0], len(task[2]))

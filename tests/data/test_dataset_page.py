@@ -2126,3 +2126,27 @@ def test_the_versions_comparison_shows_a_long_value_cut_as_the_table_does():
     edited = table_with(at, "after")
     assert edited["after"].tolist() == [f"{long[:editing.CUT]}… ({len(long) + 9:,} characters in all)"]
     assert max(len(str(v)) for d in at.dataframe for c in d.value.columns for v in d.value[c]) <= editing.CUT + 40
+
+
+def test_edits_brought_in_from_another_tab_onto_a_newer_version_say_which_clashed_and_save_the_rest():
+    """Another tab's kept edits made on version 1, brought in after version 2 changed one of the records they edit:
+    the offer says they go on top of version 2, bringing them in says that the clashing edit was left out (theirs
+    kept), and Save keeps the rest over version 2, no conflict panel."""
+    first, info = open_mine()
+    edit(first, edited={0: {"answer": "Forty-five minutes."}, 1: {"answer": "Eleven a side."}})
+    store.save_version(info.id, [{**RECS[0], "answer": "45 min."}, RECS[1]], base_version=1, message="someone else")
+    other = open_page()
+    other.selectbox(key="dataset.picker").select(info.id).run()
+    offer = [i for i in texts(other.info) if "left unsaved changes" in i]
+    assert len(offer) == 1 and ("2 edited, kept in this workspace apart from yours. They were made on version 1, and "
+                                "version 2 was saved since: brought in, they go on top of version 2 for you to check "
+                                "and save.") in offer[0]
+    other.button(key="dataset.draft.bring").click().run()
+    assert not other.exception
+    assert "Brought in on top of version 2: check the changes listed under the table, then Save. The edit to record 1 " \
+           "(of version 1) was left out: version 2 changed that record too, and theirs was kept." in texts(other.success)
+    assert [w for w in texts(other.warning) if w.startswith("Unsaved changes brought in from another tab: 1 edited")]
+    other.button(key="dataset.save").click().run()
+    assert not other.error and not other.exception
+    assert [r["answer"] for r in store.load_version(info.id)] == ["45 min.", "Eleven a side."]
+    assert store.get_dataset(info.id).latest.version == 3

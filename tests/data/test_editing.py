@@ -86,6 +86,10 @@ def test_rebase_applies_my_edits_on_their_newer_version():
     assert merged == [{"question": "theirs", "answer": "added"}, {"question": "q0", "answer": "a0"},
                       {"question": "q1", "answer": "mine"}, {"question": "q2", "answer": "theirs"},
                       {"question": "q4", "answer": "a4"}, {"question": "new", "answer": "mine too"}]
+    assert editing.rebase_naming(base, mine, theirs) == (merged, [3])  # the clash named: record 3 of base
+    theirs[1]["answer"] = "theirs too"  # q0, after the record they added
+    mine[0]["answer"] = "mine again"
+    assert editing.rebase_naming(base, mine, theirs)[1] == [1, 3]
 
 
 PASSAGES = [{"question": "Who?", "answer": "Ana", "context": "Ana wrote it ✍"}, {"question": "Old?", "answer": "Yes"}]

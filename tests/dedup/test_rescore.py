@@ -42,7 +42,9 @@ CHANGES = {0: "How many substitutes may a team use?",  # the first copy edited a
 
 
 @pytest.mark.parametrize("passage", [False, True])
-def test_edited_records_scored_again_give_what_a_new_fuzzy_run_gives(passage):
+@pytest.mark.parametrize("block", [rescore.BLOCK, 1])  # 1: each edited text scored in a block of its own
+def test_edited_records_scored_again_give_what_a_new_fuzzy_run_gives(passage, block, monkeypatch):
+    monkeypatch.setattr(rescore, "BLOCK", block)
     before = [{**r, "context": "The Laws of the Game."} for r in BEFORE] if passage else BEFORE
     config = dedup.DedupConfig(threshold=85)
     after = edit(before, CHANGES)
@@ -76,6 +78,7 @@ def test_edited_records_are_embedded_alone_and_give_what_a_new_semantic_run_give
     after = edit(before, {**CHANGES, 7: "Which card does the referee show to send a player off?"})
     found, followed, edited = carried(before, after, config, vectors)
     assert vectors and not vectors[0].direct
+    monkeypatch.setattr(rescore, "BLOCK", 3_000)  # the 5 edited texts compared two at a time (1,009 texts)
     embedded: list[str] = []
     encode = static.StaticModel.encode
     monkeypatch.setattr(static.StaticModel, "encode",
@@ -87,3 +90,5 @@ def test_edited_records_are_embedded_alone_and_give_what_a_new_semantic_run_give
     assert {(c.members, c.kind) for c in rescored} == {(c.members, c.kind) for c in full}
     scores = {(p.i, p.j): p.score for c in full for p in c.pairs}
     assert all(abs(scores[p.i, p.j] - p.score) < 0.05 for c in rescored for p in c.pairs)
+    # a run whose vectors were too many to keep (past semantic_records.KEEP_BYTES): every text embedded again, the same
+    assert {c.members for c in rescore.rescore(after, followed, edited, config)} == {c.members for c in full}

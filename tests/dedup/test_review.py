@@ -1193,6 +1193,30 @@ def test_tab_scores_an_edited_record_again_alone_and_keeps_the_decisions_on_clus
     assert [x.value for x in at.success] == ["Record 4 scored again on its text now."]
 
 
+def test_tab_a_record_edited_into_a_duplicate_outside_every_cluster_is_offered_a_new_score():
+    """A record in no cluster, edited since the run into a copy of another, was not named at all (the line named only
+    clusters holding edited records), so nothing said the review was missing a duplicate. It is named, and scoring it
+    again puts it in its cluster."""
+    import time
+
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    to_tab(at, "Edit")
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {5: {"question": "What is offside"}}, "added_rows": [],
+                                               "deleted_rows": []}
+    to_tab(at.run())
+    assert [i.value for i in at.info if "since the run" in i.value] == [
+        "Record 6, edited in the Edit tab since the run, is in no cluster here, as its text before the edit scored: "
+        "score it again to see whether it is a duplicate now."]
+    at.button(key="dedup.rescore").click().run()
+    deadline = time.monotonic() + 60
+    while at.session_state["dedup.rescore.task"] is not None and time.monotonic() < deadline:
+        at.run()
+    assert not at.exception
+    assert [c.members for c in at.session_state["dedup.review"].clusters][0] == (0, 1, 3, 5)
+    assert not [i for i in at.info if "since the run" in i.value]
+
+
 def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third(monkeypatch):
     """Both, combined showed three thresholds: "Find pairs scoring at least" 80, "Find pairs with cosine at least" 0.85
     and, over the results, one "Threshold" slider reading fuzzy scores and cosine x 100 as one scale (90), the one used.
