@@ -374,13 +374,24 @@ class StreamStats:
             parts.append(f"{self.tokens_per_s:.1f} tokens/s")
         if self.tokens:  # nothing generated (stopped or failed before the first token): no "0 tokens"
             parts.append(f"{self.tokens} token" + ("" if self.tokens == 1 else "s"))
-        if self.retries:
-            parts.append(f"{self.retries} retr" + ("y" if self.retries == 1 else "ies"))
+        parts.append(self.retries_note())
         if self.waited_s >= 1:  # not in the first token's time: that is the model's own
             parts.append(f"waited {self.waited_s:.0f} s for the model")
         if self.decoding:
             parts.append(self.decoding)
-        return " · ".join(parts)
+        return " · ".join(p for p in parts if p)
+
+    def retries_note(self) -> str:
+        """How often a busy server was asked again before it answered ("1 retry", "3 retries"; nothing for none):
+        the one wording of a conversation's stats line and a passage answer's (which read "1 retries")."""
+        return "" if not self.retries else f"{self.retries} retr" + ("y" if self.retries == 1 else "ies")
+
+    def tries_note(self, error: str | None) -> str:
+        """How often a busy server was asked, under an answer that failed before its first token (it read
+        "3 retries", a stats line as if it had answered): "Asked 4 times, then failed."; nothing after one try, or
+        where ``error`` says it already ("still after 4 tries")."""
+        tries = self.retries + 1
+        return "" if tries == 1 or f"{tries} tries" in (error or "") else f"Asked {tries} times, then failed."
 
 
 @runtime_checkable

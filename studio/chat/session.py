@@ -180,18 +180,12 @@ class StreamJob(Task):
     def failure_message(self, exc: BaseException) -> str:  # a bug, but the page must stay usable: one line
         return unexpected(f"The answer from {self.label}", exc)
 
-    def _tries_note(self) -> str:
-        """How often a busy server was asked, under an answer that failed before its first token: it read
-        "3 retries", a stats line as if it had answered. Nothing after one try, or where the error says it."""
-        tries = self.stats.retries + 1
-        return "" if tries == 1 or f"{tries} tries" in (self.error or "") else f"Asked {tries} times, then failed."
-
     def as_turn(self) -> dict[str, Any]:
         """The finished answer as a history entry."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text, "model": self.label,
                                 "stats": self.stats.summary()}
         if self.error and self.stats.first_token_at is None:  # failed before answering: no stats line as if it had
-            turn["stats"] = self._tries_note()
+            turn["stats"] = self.stats.tries_note(self.error)
         if self.stats.cut_at and not self.stop.is_set():  # said under the answer, never in its text
             turn["cut_at"] = self.stats.cut_at
         if self.spec is not None:

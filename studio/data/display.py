@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from studio import jobs
 
@@ -24,12 +25,11 @@ def plural(n: int, word: str) -> str:
 
 
 # Characters that change how the rest of a line is drawn (bidi embeddings, overrides and isolates: "probe \u202e ok"
-# was shown "probe ko", a Trojan Source reordering) or that a browser draws as "\ufffd" (NUL): shown as their code
-# point in a dim mark, so what is shown reads in the order it was typed; the text itself is kept as it was.
-_CONTROLS = re.compile("[\0" + "".join(sorted(jobs.BIDI_CONTROLS)) + "]")  # the set names refuse, and NUL
-
-
-_CONTROL_RUNS = re.compile(_CONTROLS.pattern + "+")
+# was shown "probe ko", a Trojan Source reordering), that a browser draws as "\ufffd" (NUL) or draws as nothing (ESC,
+# a bell, a lone \r, DEL, C1 controls: an answer's "\x1b[31mred" showed "[31mred" where the command line wrote
+# "[U+001B][31mred"): shown as their code point in a dim mark, as the command line writes them (``code_points``,
+# ``_DRIVING``), so what is shown reads in the order it was typed; the text itself is kept as it was. A line end
+# and a tab are kept as they are.
 MARKED_RUNS = 200  # of one block, drawn dim; the rest as plain text
 """How many runs of controls one block draws in a dim mark (an element each): a paste of 25,000 direction controls
 drew 25,000 elements, which the browser took 10 s to draw after it was sent, and 8 s at each reload (the same text
@@ -37,31 +37,31 @@ with plain marks: 1 s and 2 s; Chromium on this 2-core machine)."""
 
 
 def _visible(escaped: str) -> str:
-    """Escaped HTML with each reordering control or NUL as a visible, neutral ``[U+XXXX]``: a run of them in one dim
-    mark, the first ``MARKED_RUNS`` runs; past them, as plain text."""
+    """Escaped HTML (Windows line ends made ``\\n`` already) with each control that ``code_points`` marks as a
+    visible, neutral ``[U+XXXX]``: a run of them in one dim mark, the first ``MARKED_RUNS`` runs; past them, as
+    plain text."""
     runs = 0
 
-    def mark(m: re.Match) -> str:
+    def dim(marks: str) -> str:
         nonlocal runs
         runs += 1
-        marks = "".join(f"[U+{ord(c):04X}]" for c in m.group(0))
         return f'<span style="opacity: 0.6">{marks}</span>' if runs <= MARKED_RUNS else marks
 
-    return _CONTROL_RUNS.sub(mark, escaped)
+    return code_points(escaped, dim)
 
 
 def text_block(text: str, prefix_html: str = "") -> str:
     """``text`` as one literal HTML block for ``st.markdown(..., unsafe_allow_html=True)``;
     ``prefix_html`` is trusted markup put before it (a bold label)."""
-    body = _visible(html.escape(str(text))).replace("\r\n", "\n").replace("\n", "<br>")
+    body = _visible(html.escape(str(text).replace("\r\n", "\n"))).replace("\n", "<br>")
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{prefix_html}{body}</div>'
 
 
 def highlighted_block(pieces: list[tuple[str, bool]]) -> str:
     """A passage as one literal HTML block with its highlighted pieces in ``<mark>`` (``True`` pieces,
     as ``studio.chat.passage.segments`` gives them); every piece is escaped, so the passage is never markup."""
-    body = _visible("".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces))
-    body = body.replace("\r\n", "\n").replace("\n", "<br>")
+    body = "".join(f"<mark>{html.escape(t)}</mark>" if hl else html.escape(t) for t, hl in pieces)
+    body = _visible(body.replace("\r\n", "\n")).replace("\n", "<br>")
     return f'<div style="white-space: pre-wrap; margin-bottom: 1rem">{body}</div>'
 
 
@@ -161,8 +161,8 @@ def _columns(indent: str) -> int:
 
 
 # What drives a terminal instead of being read, in a model's text on the command line: C0 controls but line feed and
-# tab, DEL, C1 controls (ESC's 8-bit forms), and the direction controls the page marks (``_CONTROLS``)
-_DRIVING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(jobs.BIDI_CONTROLS)) + "]")
+# tab, DEL, C1 controls (ESC's 8-bit forms), and the direction controls (``jobs.BIDI_CONTROLS``); the page marks the same
+_DRIVING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(jobs.BIDI_CONTROLS)) + "]+")
 
 
 def for_terminal(text: str) -> str:
@@ -173,11 +173,13 @@ def for_terminal(text: str) -> str:
     return code_points(text.replace("\r\n", "\n"))
 
 
-def code_points(text: str) -> str:
+def code_points(text: str, wrap: Callable[[str], str] | None = None) -> str:
     """``text`` with each control that would drive a terminal or reorder a line (``_DRIVING``) as its code point
-    (``[U+001B]``): the one marking of the command line (``for_terminal``) and the page's errors and names
-    (``markdown_literal``)."""
-    return _DRIVING.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text) if _DRIVING.search(text) else text
+    (``[U+001B]``): the one marking of the command line (``for_terminal``), the page's errors and names
+    (``markdown_literal``) and its record and answer text (``text_block``, whose ``wrap`` draws each run dim)."""
+    if not _DRIVING.search(text):
+        return text
+    return _DRIVING.sub(lambda m: (wrap or str)("".join(f"[U+{ord(c):04X}]" for c in m.group(0))), text)
 
 
 class TerminalStream:

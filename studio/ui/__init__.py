@@ -210,9 +210,10 @@ def md(text: object) -> str:
     return markdown_literal(text)
 
 
-def show_error(exc: BaseException | str) -> None:
-    """A ``StudioError`` (or its message) as one ``st.error`` line, its quoted names shown literally."""
-    st.error(md(exc), icon=":material/error:")
+def show_error(exc: BaseException | str, icon: str = ":material/error:") -> None:
+    """A ``StudioError`` (or its message) as one ``st.error`` line, its quoted names shown literally and its control
+    characters as their code points (``md``): the one home of an error line quoting an engine's or a server's words."""
+    st.error(md(exc), icon=icon)
 
 
 def run_or_error(fn: Callable[..., T], *args, **kwargs) -> T | None:

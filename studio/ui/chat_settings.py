@@ -569,7 +569,7 @@ def params_panel(disabled: bool) -> ChatParams | None:
                                       help="Longest wait for the server, or for the next token of a local model "
                                            "(its first token also gets the time its prompt takes to read).")
     if why:
-        st.error(why, icon=":material/error:")
+        ui.show_error(why)
         return None
     return ui.run_or_error(ChatParams, max_new_tokens=int(max_new), temperature=float(temp), do_sample=sample,
                            top_p=float(top_p), repetition_penalty=float(penalty), timeout_s=float(timeout))

@@ -656,12 +656,12 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
 
 
 def _refusal(message: str, errs: list[validate.Problem]) -> None:
-    st.error(message, icon=":material/error:")
+    ui.show_error(message)
     problems_table(errs)
 
 
 def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
-    st.error(conflict["message"], icon=":material/sync_problem:")
+    ui.show_error(conflict["message"], icon=":material/sync_problem:")
     latest = conflict["latest"]
     # A row that wraps, each button as wide as its label: in four fixed columns at 800 px "Apply my changes to version 2"
     # and "Save mine on top of version 2" were cut short

@@ -247,7 +247,7 @@ def _controls(info: store.DatasetInfo, records: list[dict], base: int) -> None:
     if not any(refused):
         st.caption(_which_threshold(method, floor, cosine))
     for why in filter(None, refused):
-        st.error(why, icon=":material/error:")
+        ui.show_error(why)
     config = dedup.DedupConfig(threshold=floor, scorer=scorer, field=field, method=method,
                                semantic_threshold=cosine, passage=passage, scoring=scoring)
     # A fuzzy-only run is estimated (a timed sample) once it is big enough to take a while: the run then teaches the
@@ -563,7 +563,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
         bulk_cos = None if bulk_cos is None else bulk_cos * 100
     for line in (why, why_cos):
         if line:  # out of range: the bulk keep waits for a value it can use
-            st.error(line, icon=":material/error:")
+            ui.show_error(line)
     b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why or why_cos),
               help=("In every undecided cluster with a fuzzy pair scoring at least the first number, or a semantic "
                     "pair with cosine at least the second, keep its suggested record (the most complete one) and drop "
@@ -603,7 +603,7 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     if blocked:
         st.warning(blocked, icon=":material/build:")
     if st.session_state[ERROR]:
-        st.error(st.session_state[ERROR], icon=":material/error:")
+        ui.show_error(st.session_state[ERROR])
 
     st.caption(":orange-background[Highlighted] words differ from the cluster's **suggested** record: the most "
                "complete one (longest question and answer), which the command line's `--out` keeps. Nothing "

@@ -174,7 +174,7 @@ def page_box(box: Any, key: str, pages: int, *, fit: bool = False) -> int:
     typed, why = number_box(box, f"Page (of {pages:,})", key, 1, lo=1, hi=pages, whole=True, step=1,
                             **({"width": page_width(pages)} if fit else {}))
     if why:
-        st.error(why, icon=":material/error:")
+        ui.show_error(why)
     return min(int(last_good(key, 1)), pages) if why else int(typed)
 
 

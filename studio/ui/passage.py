@@ -366,8 +366,7 @@ def _caption(ans: passage.PassageAnswer) -> str:
         parts.append(f"{stats.ended - stats.started:.2f} s")
         if not ans.extractive and stats.tokens:
             parts.append(f"{stats.tokens} token" + ("" if stats.tokens == 1 else "s"))
-        if stats.retries:
-            parts.append(f"{stats.retries} retries")
+        parts.append(stats.retries_note())  # "1 retry", in a conversation's words (``StreamStats``)
         if stats.waited_s >= 1:  # compare mode with one model on both sides: its time counts from when it got the model
             parts.append(f"waited {stats.waited_s:.0f} s for the model")
     if ans.stopped:  # what it had said when Stop came
@@ -393,6 +392,8 @@ def _one(task: PassageTask, context: str) -> None:
             return
         if task.error:
             ui.show_error(task.error)
+            if note := task.stats.tries_note(task.error):  # no stats line as if it had answered, as in a conversation
+                st.caption(note)
             return
         ans: passage.PassageAnswer = task.result
         if not ans.extractive and chat.blank(ans.text):

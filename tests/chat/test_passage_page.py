@@ -514,3 +514,16 @@ def test_compare_mode_s_second_generative_model_is_another_than_the_first(tiny_g
     assert at.selectbox(key="chat.passage.b.model").value == f"run:{folder.name}"
     at = page(**{"chat.compare": True, "chat.passage.a.task": "Extractive"})
     assert at.selectbox(key="chat.passage.b.model").value == bundled.SPEC
+
+
+def test_a_passage_answer_s_retries_read_as_a_conversation_s_do():
+    """A hosted answer that came after one retry read "1 retries" under it; now "1 retry", and "3 retries", in the
+    words of a conversation's stats line."""
+    from studio.chat import StreamStats
+    from studio.ui.passage import _caption
+
+    stats = StreamStats(started=100.0, ended=102.0, retries=1)
+    said = _caption(passage.PassageAnswer("Ninety", 16, 22, 0.9, True, "m", stats))
+    assert said == "score 0.90 · 2.00 s · 1 retry" and stats.summary().endswith("1 retry")
+    stats.retries = 3
+    assert _caption(passage.PassageAnswer("Ninety", 16, 22, 0.9, True, "m", stats)).endswith(" · 3 retries")

@@ -107,3 +107,22 @@ def test_an_error_quoting_a_server_marks_its_controls_as_the_command_line_writes
         assert mark in html and mark in for_terminal(said)
     assert not any(c in html for c in "\x1b\x07\r\x7f\x9b\u202e\x00")
     assert "a[U+000D]b" in html and "next\tcol" in html and "done\nnext" in html  # a line end and a tab as they are
+
+
+def test_a_model_s_answer_marks_its_controls_as_the_command_line_writes_them():
+    """An answer holding "\\x1b[31mred" showed "[31mred" on the page (its ESC drawn as nothing; a bell, a lone
+    carriage return, DEL and C1 controls likewise) where the command line wrote "[U+001B][31mred". The page's answer
+    and record blocks now mark the same characters the same way, a run of them in one dim mark; line ends and tabs
+    stay as they are."""
+    from studio.data.display import for_terminal, highlighted_block, text_block
+
+    said = "<b>\x1b[31mred\x1b]0;title\x07 a\rb \x7f\x9b \u202eok\x00 done\r\nnext\tcol"
+    block = text_block(said)
+    text = re.sub(r"<[^>]+>", "", block.replace("<br>", "\n")).replace("&lt;", "<").replace("&gt;", ">")
+    assert text == for_terminal(said)  # every mark the command line writes, in its place
+    assert "[U+001B][31mred" in text and "a[U+000D]b" in text and "done\nnext\tcol" in text
+    assert '<span style="opacity: 0.6">[U+007F][U+009B]</span>' in block and "<b>" not in block
+    assert not any(c in block for c in "\x1b\x07\r\x7f\x9b\u202e\x00")
+    passage = highlighted_block([("say \x1b[2J", False), ("here\x07", True), (" done\r\nnext", False)])
+    assert "say [U+001B][2J<mark>here" in re.sub(r"</?span[^>]*>", "", passage) and "[U+0007]" in passage
+    assert "done<br>next" in passage and not any(c in passage for c in "\x1b\x07\r")

@@ -177,6 +177,12 @@ def test_tab_runs_dedup_and_threshold_moves_the_count():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Records in clusters"] == "4"  # "What is ofside?" (96.6) has left; exact pairs stay
     assert not at.exception
+    # a review action's failure quoting a server's or a file's words: it was shown as Markdown ("*x*" in italics, an
+    # ESC drawn as nothing); through the page's one error line (ui.show_error) it reads as typed, as the CLI writes it
+    # (Markdown's escapes before its marks and brackets: shown "Cannot keep *dups_v2*: [U+001B][31mdisk full")
+    at.session_state["dedup.error"] = "Cannot keep *dups_v2*: \x1b[31mdisk full"
+    errors = [e.value for e in at.run().error]
+    assert errors == ["Cannot keep \\*dups_v2\\*: \\[U+001B\\]\\[31mdisk full"], errors
 
 
 def test_tab_keep_undo_bulk_and_save_a_version():
