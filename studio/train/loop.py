@@ -230,7 +230,7 @@ def train(
     if cfg.method != "full":
         print(f"{cfg.method}: {memory.trainable_line(n_trainable, n_total)}", flush=True)  # the page's words
     if first_process():
-        print(f"memory: {_memory_line(cfg, data, device)}", flush=True)
+        print(f"memory: {_memory_line(cfg, base, data, device)}", flush=True)
     if not resume:
         runs.record_base(out, fingerprint=base.fingerprint, trainable=n_trainable, parameters=n_total,
                          format=recipe.format_name(base.tokenizer), truncated=data.truncated, base_as=base.base_as)
@@ -252,11 +252,15 @@ def train(
                        tokens / step_s if tokens > 0 and step_s > 0 else None)
 
 
-def _memory_line(cfg: TrainConfig, data: Encoded, device: str) -> str:
+def _memory_line(cfg: TrainConfig, base: Base, data: Encoded, device: str) -> str:
     """The Train page's memory estimate for this run, term by term (``memory.breakdown``), from the same function on the
-    same lengths (``memory.for_run``), so the command line says what the page says. It used a default of 512 positions
-    for the base's shape where the page used the run's Max length."""
-    run = memory.for_run(cfg, [len(e.input_ids) for e in data.train], device=device)
+    same lengths (``memory.for_run``), so the command line says what the page says. The shape is the page's
+    (``memory.run_shape``: a model from zero as its settings size it, not as its learned vocabulary came out); a
+    pretrained base's is its loaded config's, the one run_shape reads from its folder or file, not the base resolved
+    a second time."""
+    inner = base.model.get_base_model() if hasattr(base.model, "get_base_model") else base.model
+    shape = memory.run_shape(cfg) if cfg.base == SCRATCH else memory.shape_of_config(inner.config)
+    run = memory.for_run(cfg, [len(e.input_ids) for e in data.train], shape=shape, device=device)
     return memory.breakdown(run.estimate, f"batch {run.rows} × {run.seq} tokens, the data's longest")
 
 

