@@ -347,3 +347,21 @@ def test_runs_lines_up_its_columns_when_run_ids_differ_in_length(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2, lines
     assert len({line.index("failed") for line in lines}) == 1, lines
+
+
+def test_a_base_or_model_that_cannot_be_had_prints_its_error_line_alone(offline, monkeypatch, tmp_path, capsys):
+    """``train --base nope/nope`` printed its whole preset line, and ``model export nope`` "loading nope", above the
+    one-line error: a refused start prints only ``error: ...`` (exit 2)."""
+    from studio.models import loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda: False)
+    data = tmp_path / "faq.json"
+    data.write_text(json.dumps([{"question": f"q{i}", "answer": f"a{i}"} for i in range(4)]), encoding="utf-8")
+    for argv in (["train", "--dataset", str(data), "--base", "nope/nope"],
+                 ["model", "export", "nope", "--out", str(tmp_path / "nope.gguf")]):
+        code = main(argv)
+        captured = capsys.readouterr()
+        lines = (captured.out + captured.err).strip().splitlines()
+        assert code == 2 and len(lines) == 1, (argv, lines)
+        assert lines[0].startswith("error: ") and "'nope" in lines[0]
+    assert not (tmp_path / "nope.gguf").exists() and not list(tmp_path.glob("runs*"))

@@ -70,7 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_runs)
 
 
-def _config(args: argparse.Namespace, n_records: int = 0):
+def _config(args: argparse.Namespace, n_records: int = 0, say=print):
+    """The run's TrainConfig from the flags; its "note:" and "preset:" lines go to ``say`` (``_train`` prints them once
+    the base and the run folder are checked, so a refused start prints its error line alone)."""
     from studio.train import config as train_config
 
     if args.config_json:
@@ -108,7 +110,7 @@ def _config(args: argparse.Namespace, n_records: int = 0):
         if base is None:
             base, why = train_config.default_base()
             if why:
-                print(f"note: {why}", flush=True)
+                say(f"note: {why}")
         name = args.preset or train_config.default_preset(base)
         adapters = _continued(base, args.method)
         # an earlier LoRA run or a Hub adapter starts on LoRA, as on the Train page: its own adapters trained further
@@ -145,7 +147,7 @@ def _config(args: argparse.Namespace, n_records: int = 0):
     if not args.config_json and name == "recommended":  # "nothing held out" above a run given --test-fraction 0.1: say
         changed = [f"{settings.label(TrainConfig, k)} {_shown(getattr(preset_cfg, k))} → {_shown(v)}"  # what the flags changed
                    for k, v in changes.items() if k != "method" and v != getattr(preset_cfg, k)]
-        print(f"preset: {reason}" + (f" Changed with flags: {', '.join(changed)}." if changed else ""), flush=True)
+        say(f"preset: {reason}" + (f" Changed with flags: {', '.join(changed)}." if changed else ""))
     return cfg
 
 
@@ -193,6 +195,7 @@ def _train(args: argparse.Namespace) -> int:
     from studio.train import loop, memory, recipe
 
     made: list[Path] = []  # the folders this start makes for its run
+    said: list[str] = []  # the preset line and notes: printed once the start is accepted, not above its error line
     if args.resume:
         if not args.out:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
@@ -216,7 +219,7 @@ def _train(args: argparse.Namespace) -> int:
             raise TrainingError("Give --dataset FILE (a JSON Q&A file) or a workspace dataset name.")
         args.name = runs.check_name(args.name or "") or None  # a refused name starts nothing
         records, ref = load_dataset(args.dataset, args.dataset_version)
-        cfg = _config(args, len(records))  # a bad setting is said first, as for any dataset
+        cfg = _config(args, len(records), say=said.append)  # a bad setting is said first, as for any dataset
         if cfg.liger or cfg.method == "qlora":  # Triton kernels, a 4-bit base: a CUDA GPU, or one line saying so
             from studio.models import loading
             from studio.train import base, liger
@@ -249,7 +252,7 @@ def _train(args: argparse.Namespace) -> int:
         name = args.name or runs.default_name(ref.name, cfg.base)
         advice = train_config.held_out_advice(cfg, len(records), cli=True)
         if advice:  # said before the run, not only by Evaluate afterwards ("All 40 questions are leaked")
-            print(f"note: {advice}", flush=True)
+            said.append(f"note: {advice}")
     in_job = os.environ.get("STUDIO_JOB_DIR")
     if not in_job or Path(in_job).resolve() != out.resolve():
         # A foreground run: take the device like a job would, so the page does not start a second one.
@@ -258,6 +261,8 @@ def _train(args: argparse.Namespace) -> int:
         except JobBusyError:  # refused: no empty run folder (nor runs/) left behind
             config.take_back(made)
             raise
+    for line in said:  # the preset line and notes: once the start is accepted, never above an error line
+        print(line, flush=True)
     print(f"run: {out}", flush=True)
     adapters = _continued(cfg.base, cfg.method) if cfg.method != "full" else None
     method = (f"{cfg.method} ({adapters['of']} continued, rank {cfg.lora_r} on {cfg.lora_targets})" if adapters

@@ -158,8 +158,8 @@ def _which_threshold(method: str, floor: float, cosine: float) -> str:
                 "(semantic); overlapping clusters merge. To change either, set it and press Find duplicates again.")
     low = floor if method == "fuzzy" else cosine
     start = max(low, 90.0 if method == "fuzzy" else semantic.DEFAULT_THRESHOLD)
-    return (f"Duplicates: pairs at or above the Threshold slider over the results ({start:g} to start). The run "
-            f"searches down to {low:g}, so the slider can go that low without running again.")
+    return (f"Duplicates: pairs scoring at least {start:g} to start. Find duplicates shows a Threshold slider over its "
+            f"results that moves this live, down to {low:g} without running again.")
 
 
 def _as_semantic(config: dedup.DedupConfig) -> dedup.DedupConfig:

@@ -105,10 +105,22 @@ READS = "how to read"
 registry), "questions" for a count."""
 
 
-SUMMARY_CSS = "<style>.st-key-evaluate-summary table p {overflow-wrap: anywhere !important}</style>"
+SUMMARY_CSS = ("<style>.st-key-evaluate-summary table p, .st-key-evaluate-compare table p "
+               "{overflow-wrap: anywhere !important}</style>")
 """A model's name breaks where it must in its header: a run or Hub id of 80 characters with no space in it widened its
 column past the page's edge. Important: Streamlit's own rule for a table cell's text sets it to normal, two classes
 deep."""
+
+
+def _comparison_frame(rows: list[dict]) -> pd.DataFrame:
+    """The compared evaluations as the Summary reads: one column per evaluation and model (its header "<id> · <model>",
+    as in the chart's legend), its start, questions, means and counts down. A row per model and a column per field
+    (up to thirteen) scrolled sideways at 800 px, the counts out of sight; every number is in sight now."""
+    frame = pd.DataFrame({f"{r['evaluation']} · {r['model']}": {k: v for k, v in r.items() if k not in ("evaluation", "model")}
+                          for r in rows})
+    if not any(r["stopped"] != "0" for r in rows):  # as in the Summary: only where Stop came before some answer
+        frame = frame.drop(index="stopped")
+    return frame
 
 
 def _cell(value: float | None) -> str:
@@ -437,16 +449,14 @@ def _comparison(evals: list[eval_results.EvalInfo], ids: list[str]) -> None:
         rows = []
         for i in picked:
             for label, s in by_id[i].summary.items():
-                rows.append({"evaluation": i, "started": jobs.readable_time(by_id[i].created), "questions": by_id[i].dataset, "model": label,
-                             **{metrics.LABELS[m]: _cell(s.get(m)) for m in compared},
+                rows.append({"evaluation": i, "model": label, "started": jobs.readable_time(by_id[i].created),
+                             "questions": by_id[i].dataset, **{metrics.LABELS[m]: _cell(s.get(m)) for m in compared},
                              # a stopped evaluation's means are over fewer questions than a finished one's
-                             "answered": int(s.get("answered", 0)), "failed": int(s.get("failed", 0)),
-                             "stopped": int(s.get("stopped", 0))})
+                             **{c: f"{int(s.get(c, 0)):,}" for c in ("answered", "failed", "stopped")}})
         if rows:
-            frame = pd.DataFrame(rows)  # means to 3 significant digits, as in the Summary table
-            if not frame["stopped"].any():  # as in the Summary table: only where Stop came before some answer
-                frame = frame.drop(columns="stopped")
-            _table(frame)
+            with st.container(key="evaluate-compare"):
+                st.html(SUMMARY_CSS)
+                st.table(_comparison_frame(rows))
             merged = {f"{r['evaluation']} · {r['model']}": by_id[r["evaluation"]].summary[r["model"]] for r in rows}
             st.plotly_chart(eval_plots.summary_bars(merged, ("exact_match", "f1", "rouge_l", "chrf")), width="stretch",
                             key="evaluate.compare_bars")

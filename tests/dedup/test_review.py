@@ -1247,3 +1247,15 @@ def test_tab_both_methods_have_one_threshold_each_the_command_lines_and_no_third
     # The bulk keep reads each finder's number on its own scale, as the thresholds do
     assert {b.label for b in at.number_input if b.key.startswith("dedup.bulk")} == {
         "Fuzzy clusters scoring at least", "Semantic clusters with cosine at least"}
+
+
+@pytest.mark.parametrize("method, floor, cosine, start", [("fuzzy", 80.0, 0.9, "90"), ("semantic", 80.0, 0.8, "0.9")])
+def test_the_threshold_caption_reads_true_before_the_first_search(method, floor, cosine, start):
+    """It read "pairs at or above the Threshold slider over the results (90 to start)" before any search, when no such
+    slider is on screen: it now says the threshold to start, and that Find duplicates brings the slider."""
+    from studio.ui import dedup as dedup_ui
+
+    line = dedup_ui._which_threshold(method, floor, cosine)
+    assert f"at least {start} to start" in line
+    assert line.index("Find duplicates") < line.index("Threshold slider")
+    assert f"down to {floor if method == 'fuzzy' else cosine:g}" in line

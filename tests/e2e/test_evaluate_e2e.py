@@ -368,15 +368,19 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     from studio.evaluate.result import QuestionRow
 
     long = "api:my_organisation/soccer_faq_assistant_finetuned_with_lora_rank16_epochs5_lr2e_4_v3"  # no space to break
-    result = evaluate.new_result(EvalConfig(models=("HuggingFaceTB/SmolLM2-135M-Instruct", long, "api:m"),
-                                            dataset_file="qa.json"))
-    result.status = "finished"
     question = "How long is a professional soccer match, and what happens when it is tied after regular time?"
-    result.rows = [QuestionRow(index=0, question=question, reference="Two halves of 45 minutes, then extra time.")]
-    for label in result.labels:
-        result.rows[0].answers[label] = "Two halves of 45 minutes."
-        result.rows[0].scores[label] = metrics.score_answer("Two halves of 45 minutes.", result.rows[0].reference)
-    eval_results.save(eval_results.refresh_summaries(result))
+    saved = []
+    for created, models in (("2026-12-04T09:01:00+00:00", ("api:m", long)),  # an earlier one, to compare with
+                            ("2026-12-05T00:12:33+00:00", ("HuggingFaceTB/SmolLM2-135M-Instruct", long, "api:m"))):
+        result = evaluate.new_result(EvalConfig(models=models, dataset_file="qa.json"))
+        result.created, result.status = created, "finished"
+        result.rows = [QuestionRow(index=0, question=question, reference="Two halves of 45 minutes, then extra time.")]
+        for label in result.labels:
+            result.rows[0].answers[label] = "Two halves of 45 minutes."
+            result.rows[0].scores[label] = metrics.score_answer("Two halves of 45 minutes.", result.rows[0].reference)
+        eval_results.save(eval_results.refresh_summaries(result))
+        saved.append(result)
+    result = saved[-1]  # the newest: shown first
     page.set_viewport_size({"width": width, "height": 1000})
     open_page(page, studio, "Evaluate")
     table = page.locator("table.ev")
@@ -396,7 +400,7 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     assert box["x"] + box["width"] <= width, box  # nothing past the window's right edge
     # The Summary: a column per metric and count (eleven) was cut after chrF at 800 px and after Judge at 1280 px.
     # Models across, metrics down now: every number in sight, each model's name whole in its header.
-    summary = page.get_by_test_id("stTable")
+    summary = page.locator(".st-key-evaluate-summary").get_by_test_id("stTable")
     expect(summary).to_contain_text("Answer length (words)", timeout=30_000)
     text = summary.inner_text()
     for word in ("Exact match", "Token F1", "chrF", "answered", "failed", "higher is better", *result.labels):
@@ -416,6 +420,22 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
         " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
     assert needs <= room, f"the Evaluation picker's {picker.input_value()!r} is cut at {width} px: {needs:.0f} in {room:.0f}"
     assert "api:m" in picker.input_value()  # the last model, there
+    # Compare past evaluations: a row per model and a column per field (up to thirteen) scrolled sideways at 800 px,
+    # the counts past the edge. A column per evaluation and model now (as in the chart's legend), every number in sight.
+    page.get_by_text("Compare past evaluations (2)").click()
+    compare = page.locator(".st-key-evaluate-compare").get_by_test_id("stTable")
+    expect(compare).to_contain_text("failed", timeout=30_000)
+    text = compare.inner_text().replace("\n", "")
+    pairs = [f"{r.id} · {label}" for r in reversed(saved) for label in r.labels]
+    for word in ("started", "2026-12-04 09:01 UTC", "Exact match", "Token F1", "chrF", "answered", *pairs):
+        assert word in text, (word, text)
+    cells = compare.locator("tbody tr").evaluate_all("rs => rs.map(r => r.querySelectorAll('td').length)")
+    assert cells and set(cells) == {len(pairs)}, cells  # a value for each evaluation and model on every row
+    cut = compare.evaluate("t => [t, ...t.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                           ".map(e => e.tagName + ' ' + e.innerText.slice(0, 40))")
+    assert cut == [], f"the comparison is cut or scrolls sideways at {width} px: {cut}"
+    box, main = compare.bounding_box(), page.get_by_test_id("stMainBlockContainer").bounding_box()
+    assert box["x"] + box["width"] <= main["x"] + main["width"] + 1, (box, main)
     assert_no_exception(page)
 
 

@@ -40,6 +40,12 @@ def _without_suggestion(at: AppTest) -> AppTest:
     return at
 
 
+def _compared(at: AppTest):
+    """Compare past evaluations as a row per evaluation and model ("<id> · <model>"), a column per field; the page
+    shows it turned, a column each."""
+    return next(t.value.T for t in at.table if "started" in t.value.index)
+
+
 def _summary_table(at: AppTest):
     """The Summary as the page shows it: one row per metric (then the counts), one column per model."""
     return next(t.value for t in at.table if evaluate_ui.READS in t.value.columns)
@@ -165,7 +171,7 @@ def test_start_times_read_as_dates_not_iso_strings_on_the_page_and_in_the_report
     assert len(status) == 1 and "started 2026-12-05 00:12 UTC" in status[0]
     # the models in full under the picker, whose label ("<id> · m, api:soccer_faq_assistant_fi") a narrow window cuts
     assert f"models: m, {long} · " in status[0].replace("\\", ""), status[0]
-    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
+    compared = _compared(at)
     assert list(dict.fromkeys(compared["started"])) == ["2026-12-05 00:12 UTC", "2026-12-04 09:01 UTC"]  # a row a model
     page = report.to_html(eval_results.load(result.id))
     assert "started 2026-12-05 00:12 UTC" in page
@@ -473,9 +479,9 @@ def test_compared_evaluations_say_how_many_questions_each_mean_is_over(tmp_path)
                        for i, q in enumerate(QA)]
         eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
-    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["answered"]) == [2, len(QA)]
-    assert list(compared["failed"]) == [0, 0] and list(compared["stopped"]) == [len(QA) - 2, 0]  # not run: no failure
+    compared = _compared(at)
+    assert list(compared["answered"]) == ["2", f"{len(QA)}"]
+    assert list(compared["failed"]) == ["0", "0"] and list(compared["stopped"]) == [f"{len(QA) - 2}", "0"]  # not run: no failure
 
 
 def _local_and_api_result(tmp_path) -> str:
@@ -516,8 +522,8 @@ def test_compared_evaluations_are_rounded_as_the_summary_is(tmp_path):
     first = _local_and_api_result(tmp_path)
     second = _local_and_api_result(tmp_path)
     at = _app()
-    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert set(compared["evaluation"]) == {first, second}
+    compared = _compared(at)
+    assert {label.split(" · ")[0] for label in compared.index} == {first, second}
     assert list(compared["Token F1"]) == ["0.412", "0.1"] * 2 and list(compared["chrF"]) == ["40.1", "10"] * 2
     assert list(compared["Reference perplexity"]) == ["12.3", "—"] * 2
 
@@ -528,7 +534,7 @@ def test_past_evaluations_are_offered_for_comparison_only_when_there_are_others(
     at = _app()
     assert not at.exception and at.selectbox(key="evaluate.pick").options
     assert not [e for e in at.expander if e.label.startswith("Compare past evaluations")]
-    assert not [df for df in at.dataframe if "evaluation" in df.value.columns]
+    assert not [t for t in at.table if "started" in t.value.index]
     _local_and_api_result(tmp_path)
     at.run()
     assert [e.label for e in at.expander if e.label.startswith("Compare")] == ["Compare past evaluations (2)"]
@@ -753,8 +759,8 @@ def test_compare_starts_with_the_newest_evaluation_and_an_earlier_one_on_the_sam
     newest = _asked(tmp_path, 3, list(reversed(QA)))  # the same questions, another order: still comparable
     at.run()
     assert at.multiselect(key="evaluate.compare").value == [newest, soccer]
-    compared = next(df.value for df in at.dataframe if "evaluation" in df.value.columns)
-    assert list(compared["evaluation"]) == [newest, soccer]
+    compared = _compared(at)
+    assert [label.split(" · ")[0] for label in compared.index] == [newest, soccer]
 
 
 def test_compare_says_so_when_no_earlier_evaluation_asked_the_newest_s_questions(tmp_path):

@@ -120,6 +120,7 @@ def load(spec: str, progress: Progress) -> tuple[Any, Any]:
     from studio.models import bundled, loading
 
     check_architecture(spec)
+    loading.check_reachable(spec)  # a Hub id that cannot be had: its error line alone, not "loading ..." above it
     first_use = spec.strip() == bundled.SPEC and not bundled.imported() and bundled.gguf_path() is not None
     progress(bundled.FIRST_USE if first_use else f"loading {spec}", 0.0)  # "loading ..." for a minute said nothing
     lm = loading.load_causal_lm(spec, device="cpu")
