@@ -365,3 +365,25 @@ def test_a_base_or_model_that_cannot_be_had_prints_its_error_line_alone(offline,
         assert code == 2 and len(lines) == 1, (argv, lines)
         assert lines[0].startswith("error: ") and "'nope" in lines[0]
     assert not (tmp_path / "nope.gguf").exists() and not list(tmp_path.glob("runs*"))
+
+
+@pytest.mark.parametrize("models", [["nope"], ["nope", "org/other"]])
+def test_evaluate_refuses_a_model_it_cannot_reach_in_one_line_before_anything(tmp_path, monkeypatch, capsys, models):
+    """Offline, `evaluate --model nope` printed "[0/1] loading nope", wrote a report in which nothing was scored and
+    exited 1: one `error:` line now naming the model and what to choose, exit 2, no report, no saved evaluation.
+    With several models the whole run is refused, and the line says the others run without it."""
+    import huggingface_hub.constants
+
+    from studio import config as studio_config
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    questions = tmp_path / "two.json"
+    questions.write_text(json.dumps([{"question": "What is 2+2?", "answer": "4"}]))
+    report = tmp_path / "r.json"
+    argv = ["evaluate", "--dataset", str(questions), *[a for m in models for a in ("--model", m)], "--out", str(report)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: --model nope: ") \
+        and "local model folder" in err and ("leave it out" in err) == (len(models) > 1), err
+    assert not report.exists() and not list(studio_config.evals_dir(make=False).glob("*.json"))

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "write REPORT.json (and optionally an HTML or CSV report).",
                        epilog="exit status: 0 the evaluation finished (a model that failed is a warning); 1 it ran "
                               "but every model failed (the reports are still written); 2 a bad input, refused "
-                              "before the first question; 130 stopped (Ctrl-C).")
+                              "before the first question (a --model or --judge out of reach, e.g. a Hub id not in "
+                              "the local cache while offline, refuses the whole run, the others' too: leave it out to "
+                              "evaluate the rest); 130 stopped (Ctrl-C).")
     src = p.add_argument_group("questions (one of)")
     src.add_argument("--dataset", metavar="FILE", help="a JSON/JSONL file of {question, answer} records, or a dataset name in the workspace")
     src.add_argument("--dataset-version", type=int, metavar="N", help="version of a workspace dataset (default: latest)")
@@ -129,6 +131,28 @@ def _config(args: argparse.Namespace):
         **({"system_prompt": "" if args.no_system_prompt else args.system_prompt.strip()}
            if args.no_system_prompt or args.system_prompt is not None else {}),
     )
+
+
+def _refuse_out_of_reach(cfg) -> None:
+    """A local model this machine cannot reach (a Hub id neither in the local cache nor downloadable: offline, or the
+    Hub out of reach) is one line before anything is printed or written: it went on to "[0/2] loading nope", a report
+    in which nothing was scored, and exit 1. With several models the whole run is refused, as for any bad input: the
+    user named each model to compare it (the Evaluate page runs the reachable ones and says why the others failed)."""
+    from studio.errors import HubUnreachableError
+    from studio.models import loading
+
+    several = len(cfg.models) > 1
+    for flag, spec in (*(("--model", m) for m in cfg.models), *((("--judge", cfg.judge),) if cfg.judge else ())):
+        try:
+            if parse_spec(spec).is_api:
+                continue
+            loading.check_reachable(spec)
+        except ModelSpecError:
+            continue  # said in its own words by the evaluation config
+        except HubUnreachableError:
+            rest = ", or leave it out to evaluate the others" if several and flag == "--model" else ""
+            raise StudioError(f"{flag} {spec}: not in the local cache and the Hugging Face Hub is out of reach: choose "
+                              f"{loading.OFFLINE_REMEDY}{rest}.") from None
 
 
 def _held_out_instead(models: list[str], dataset_id: str | None, version: int | None,
@@ -281,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = _config(args)
         load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)
+        _refuse_out_of_reach(cfg)
         evaluate.check_token(cfg, token)
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = _run_holding_the_device(cfg, token, api_key)
