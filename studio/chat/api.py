@@ -37,6 +37,7 @@ from studio.chat.base import (
     Message,
     StreamStats,
     TooSlowError,
+    hf_host,
     validate_messages,
 )
 from studio.errors import BackendError, MissingTokenError, NetworkError
@@ -409,8 +410,8 @@ class ApiBackend(BackendBase):
                               ) + (f": {said})" if said else ")")
                 return _Retry(wait, reason)
             if status == 401:
-                if self.spec.kind == "provider" and not self._token:  # a private Space asked without one: none was
-                    # rejected (it read "The HF token was rejected")
+                if self.spec.kind == "provider" and not self._token and hf_host(self.where()):  # a private Space asked
+                    # without one: none was rejected (it read "The HF token was rejected"). Another host gets no token
                     give = ("give your Hugging Face token under Your workspace in the sidebar" if config.tenancy() else
                             "give it in the sidebar's Hugging Face token field, or set HF_TOKEN")
                     return BackendError(f"{where} asks for a Hugging Face token (401): {give} (a private Space takes "

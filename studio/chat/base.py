@@ -508,9 +508,26 @@ def system_too_long(system: str) -> str:
             "hold (no model reads that much): keep only what the model needs.")
 
 
+HISTORY_CHARS = 1_000_000
+"""Characters of earlier turns sent with a question at most (~250,000 tokens, past any model's window), the oldest
+turns left out first: 200 turns of 1,000,000-character questions were sent whole with each new one, a request of
+hundreds of MB built in the one server's memory for one visitor's question."""
+
+
 def build_messages(system: str, history: Sequence[Message], user: str) -> list[Message]:
-    """The messages sent to a model: the system prompt (if any), the history, the new question."""
+    """The messages sent to a model: the system prompt (if any), the history (its latest ``HISTORY_CHARS``, whole
+    question-and-answer pairs), the new question."""
     out: list[Message] = [{"role": "system", "content": system.strip()}] if system and system.strip() else []
-    out += [{"role": m["role"], "content": m["content"]} for m in history if m.get("role") in ("user", "assistant")]
+    earlier = [{"role": m["role"], "content": m["content"]} for m in history if m.get("role") in ("user", "assistant")]
+    size, start = 0, len(earlier)
+    while start > 0:  # from the latest back, a pair at a time (a user's question opens each)
+        first = start - 1
+        while first > 0 and earlier[first]["role"] != "user":
+            first -= 1
+        size += sum(len(m["content"]) for m in earlier[first:start])
+        if size > HISTORY_CHARS:
+            break
+        start = first
+    out += earlier[start:]
     out.append({"role": "user", "content": user})
     return out

@@ -29,11 +29,12 @@ FAVICON = str(Path(__file__).with_name("favicon.png"))
 PERSIST = "session"
 
 # What one box sends the server at most (its max_chars; Streamlit cuts a longer value on the server too). A long text (a
-# question, a passage, a system prompt, a dataset value) may be as long as the engine takes (1,000,000 characters, 4 MB of
-# UTF-8 at most); any other box (a name, a URL, a model id, a note) takes 10,000, past every bound the engine names in its
-# own line (a URL's 2,048, a model name's 1,000, a version note's 5,000). Both stay well inside the 16 MB a message may be
-# (server.maxMessageSize in .streamlit/config.toml): a paste past that closed the connection and lost what was typed.
-LONG_TEXT_CHARS = 1_000_000  # studio.models.extractive.MAX_PASSAGE_CHARS (a test holds them equal)
+# question, a passage, a system prompt) one character past what the engine takes (1,000,000 characters, 4 MB of UTF-8 at
+# most), so a longer paste is refused in the engine's own line, never kept cut as if it were whole; any other box (a
+# name, a URL, a model id, a note) takes 10,000, past every bound the engine names in its own line (a URL's 2,048, a
+# model name's 1,000, a version note's 5,000). Both stay well inside the 16 MB a message may be (server.maxMessageSize
+# in .streamlit/config.toml): a paste past that closed the connection and lost what was typed.
+LONG_TEXT_CHARS = 1_000_001  # studio.models.extractive.MAX_PASSAGE_CHARS + 1 (a test holds them so)
 SHORT_TEXT_CHARS = 10_000
 """``persist_state=`` for a widget drawn without a ``value=`` (its state set through session state) whose value
 outlives a visit to another page: Streamlit drops a widget's state in a run that does not draw it. Setting it again

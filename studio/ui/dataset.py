@@ -339,9 +339,9 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
             # Problem column
             NUMBER: st.column_config.NumberColumn("#", width="small", format="%d", default=first_new, pinned=True,
                                                   help="The record's number, as the list of unsaved changes names it"),
-            "question": st.column_config.TextColumn("Question", width=text_width, max_chars=BOX_CHARS),
-            "answer": st.column_config.TextColumn("Answer", width=text_width, max_chars=BOX_CHARS),
-            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width, max_chars=BOX_CHARS,
+            "question": st.column_config.TextColumn("Question", width=text_width),
+            "answer": st.column_config.TextColumn("Answer", width=text_width),
+            editing.CONTEXT: st.column_config.TextColumn("Context", width=text_width,
                                                          help="The passage the question is about (optional)"),
             "problem": st.column_config.TextColumn("Problem", width=text_width,
                                                    help="Why the record cannot be saved yet: each reason in full is "
@@ -455,7 +455,7 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
         now = replaced.get(id(old), old)
         whole = editing.as_text(now.get(field))
         if len(whole) <= BOX_CHARS:
-            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240, max_chars=BOX_CHARS,
+            text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240, max_chars=BOX_CHARS + 1,
                                 key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
         else:  # a 50 MB text in a box of the page crashed Chromium's tab: edited in a text editor instead
             st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)", whole,
@@ -470,8 +470,13 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
                     text = up.getvalue().decode("utf-8")
                 except UnicodeDecodeError:
                     st.error("That file is not UTF-8 text: save it as UTF-8 and upload it again.")
+        too_long = len(text) > BOX_CHARS and len(whole) <= BOX_CHARS  # pasted past what the box holds (cut there)
+        if too_long:
+            st.error(f"Record {i + 1}'s {field} as typed is over {BOX_CHARS:,} characters, more than a box of the page "
+                     "holds, so not all of it reached the studio: not applied. Shorten it, or edit the dataset's file "
+                     "outside the studio and import it.")
         if st.button("Apply to the working copy", key=f"dataset.long_apply.{info.id}.{d.nonce}",
-                     icon=":material/check:", disabled=text == whole):
+                     icon=":material/check:", disabled=text == whole or too_long):
             changed = {**now, field: text}
             if field == editing.CONTEXT and not text.strip():
                 changed.pop(field)

@@ -794,7 +794,7 @@ def _merge_box(label: str, key: str, typed_for: tuple, suggested: str) -> None:
     if key not in st.session_state or st.session_state.get(f"{key}.for") != typed_for:
         st.session_state[key] = typed.get(typed_for, suggested)
     st.session_state[f"{key}.for"] = typed_for
-    text = st.text_area(label, max_chars=ui.LONG_TEXT_CHARS, key=key)
+    text = st.text_area(label, max_chars=len(suggested) + ui.LONG_TEXT_CHARS, key=key)  # never cuts the merge
     if text == suggested:
         typed.pop(typed_for, None)
     else:

@@ -514,9 +514,10 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
     asked = faults.hits["good"]
     huge = "Summarize this: " + "word " * 200_000  # 1,000,016 characters
     at.chat_input(key="chat.input").set_value(huge).run()
+    huge = huge[:1_000_001]  # what the input holds and sends of it (its max_chars: one past the bound)
     assert not at.session_state["chat.jobs"] and not at.exception
     assert [e.value for e in at.error] == [
-        f"Not sent. The question is {len(huge):,} characters, more than the 1,000,000 a question may hold (no model "
+        "Not sent. The question is 1,000,001 characters, more than the 1,000,000 a question may hold (no model "
         "reads that much): keep only the part it is about. It is back in the input."]
     assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
     assert faults.hits["good"] == asked and huge not in saved.path().read_text(encoding="utf-8")
@@ -588,10 +589,11 @@ def test_a_system_prompt_past_the_bound_is_refused_in_one_line_and_not_kept(faul
     asked = faults.hits["good"]
     huge = "Be brief. " * 100_001
     at.text_area(key="chat.system").set_value(huge).run()
+    huge = huge[:1_000_001]  # what the box holds and sends of it (its max_chars: one past the bound)
     at.chat_input(key="chat.input").set_value("And now?").run()
     assert not at.session_state["chat.jobs"] and not at.exception and faults.hits["good"] == asked
     assert [e.value for e in at.error] == [
-        "Not sent. The system prompt is 1,000,010 characters, more than the 1,000,000 a system prompt may hold (no model "
+        "Not sent. The system prompt is 1,000,001 characters, more than the 1,000,000 a system prompt may hold (no model "
         "reads that much): keep only what the model needs."]
     assert at.chat_input(key="chat.input").value == "And now?"
     assert huge not in kept_settings.path().read_text(encoding="utf-8")

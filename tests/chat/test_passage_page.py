@@ -214,7 +214,8 @@ def test_a_passage_above_the_bound_is_refused_in_one_line(trained_qa: Path, offl
     at.text_area(key="chat.passage.text").set_value("w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1))
     at.text_input(key="chat.passage.question").set_value(QUESTION)
     at.button(key="chat.passage.ask").click().run()
-    assert [e.value for e in at.error] == ["The passage is 1,000,002 characters, more than the 1,000,000 a passage "
+    # the box holds and sends one character past the bound (its max_chars) of the 1,000,002 given
+    assert [e.value for e in at.error] == ["The passage is 1,000,001 characters, more than the 1,000,000 a passage "
                                            "may hold: keep only the part the question is about."]
     assert at.session_state[RUN] is None  # nothing was sent
 
@@ -230,8 +231,9 @@ def test_a_question_above_the_bound_is_refused_in_one_line_and_stays_in_its_box(
     huge = "w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1)
     at.text_input(key="chat.passage.question").set_value(huge)
     at.button(key="chat.passage.ask").click().run()
+    huge = huge[:1_000_001]  # what the box holds and sends of it (its max_chars: one past the bound)
     assert [e.value for e in at.error] == [
-        "The question is 1,000,002 characters, more than the 1,000,000 a question may hold (no model reads that "
+        "The question is 1,000,001 characters, more than the 1,000,000 a question may hold (no model reads that "
         "much): keep only the part it is about."]
     assert extractive.question_too_long(huge) in at.error[0].value
     assert at.session_state[RUN] is None  # nothing was sent

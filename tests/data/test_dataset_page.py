@@ -2077,6 +2077,22 @@ def test_an_edit_to_a_cut_value_in_the_table_is_refused_saying_where_to_edit_it_
     assert store.load_version(info.id)[1]["answer"] == long + " The end."
 
 
+def test_a_paste_longer_than_the_box_holds_is_refused_in_one_line_not_applied_cut():
+    """The box now bounds what it sends (a 150 MB paste was read whole by the server): one character past what it holds,
+    a paste cut there is said so and not applied, never saved as if it were the whole text."""
+    from studio.ui.dataset import BOX_CHARS
+
+    at, info, long = _long_dataset(copies=1_000)
+    next(s for s in at.selectbox if s.label == "Edit a long value").select((1, "answer")).run()
+    box = next(t for t in at.text_area if t.label == "Record 2's answer, whole")
+    box.set_value("z" * (BOX_CHARS + 5)).run()  # the box keeps one character past its bound of it
+    assert texts(at.error) == [f"Record 2's answer as typed is over {BOX_CHARS:,} characters, more than a box of the "
+                               "page holds, so not all of it reached the studio: not applied. Shorten it, or edit the "
+                               "dataset's file outside the studio and import it."]
+    assert next(b for b in at.button if b.label == "Apply to the working copy").disabled
+    assert not unsaved_lines(at) and store.load_version(info.id)[1]["answer"] == long
+
+
 def test_a_value_too_long_for_a_box_of_the_page_is_offered_as_a_download_not_in_a_box():
     """Its 50 MB in a text box crashed Chromium's tab."""
     at, info, long = _long_dataset()
