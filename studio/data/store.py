@@ -138,7 +138,8 @@ def _held(dataset_id: str, doing: str = "save") -> Iterator[Path]:
 
 def _deleted(dataset_id: str, doing: str = "save") -> DatasetNotFoundError:
     if doing == "delete":  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
-        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session).")
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session): "
+                                    "nothing more to delete. Pick another dataset.")
     if doing == "rename":  # it read "as this change was being saved ... save unsaved changes as a new dataset"
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before it was "
                                     "renamed: nothing was renamed. Pick another dataset.")

@@ -245,7 +245,8 @@ def test_two_sessions_deleting_one_dataset_at_once_move_it_once_and_the_other_is
     [t.join(30) for t in threads]
     moved = [s for s in said if not isinstance(s, str)]
     assert len(moved) == 1 and [s for s in said if isinstance(s, str)] == [
-        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session)."], said
+        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session): nothing more to "
+        "delete. Pick another dataset."], said
     assert len(list((studio_home / "trash").iterdir())) == 1 and store.list_datasets() == []
 
 
