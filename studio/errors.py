@@ -27,6 +27,10 @@ class DatasetNotFoundError(StudioError):
     """No dataset or version of that name in the workspace."""
 
 
+class DatasetReplacedError(DatasetNotFoundError):
+    """A save of edits made on a dataset that was deleted since, whose id a new dataset now holds."""
+
+
 class VersionConflictError(StudioError):
     """A save based on an older version than the latest: someone else saved in between."""
 

@@ -445,8 +445,11 @@ def check_room(workdir: Path, more: int = 0) -> None:
 
 def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = True,
               env: Mapping[str, str] | None = None, launcher: list[str] | None = None,
-              record: Mapping[str, str] | None = None) -> JobStatus:
+              record: Mapping[str, str] | None = None, gone: str | None = None) -> JobStatus:
     """Start ``python -m studio <argv>`` detached, logging to ``<workdir>/log.txt``.
+
+    ``gone``: the job goes on in ``workdir`` (a resume), which must still be there; when it is not (deleted meanwhile:
+    a delete holds the lock every start holds), ``StudioError(gone)`` and no folder is made.
 
     ``launcher`` replaces ``python`` (``accelerate launch ...`` for several GPUs: ``studio.train.launch``).
 
@@ -471,7 +474,9 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
                     raise _device_busy(busy)
             if read_status(workdir).active:
                 raise JobBusyError(f"A job is already running in {workdir.name}: stop it first.")
-        except JobBusyError:  # refused: the workspace as it was (no job folder, no empty jobs/ and runs/ left)
+            if gone is not None and not workdir.is_dir():
+                raise StudioError(gone)
+        except StudioError:  # refused: the workspace as it was (no job folder, no empty jobs/ and runs/ left)
             if fresh:
                 _drop_registry()
             raise

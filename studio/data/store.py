@@ -2,7 +2,7 @@
 
 Layout under ``STUDIO_HOME/datasets/<id>/``::
 
-    dataset.json          {"id", "name", "created"}
+    dataset.json          {"id", "name", "created", "uid"}  (uid: this dataset's own, never another's after a delete)
     versions/0001.json    the records, in the seed format (a JSON array of {"question", "answer", ...})
     versions/0001.meta    {"version", "created", "count", "message", "sha256"}
 
@@ -21,13 +21,14 @@ import os
 import shutil
 import time
 import unicodedata
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from studio import atomic, config, jobs
-from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError, disk_error
+from studio.errors import DatasetNotFoundError, DatasetReplacedError, StudioError, VersionConflictError, disk_error
 from studio.models import text
 
 Record = dict[str, object]
@@ -48,6 +49,9 @@ class DatasetInfo:
     name: str  # display name, unique in the workspace (case-insensitive)
     created: str
     versions: list[VersionInfo] = field(default_factory=list)
+    # Which dataset this is, of all that ever held this id: a deleted dataset's id is given to the next one of its
+    # name, and edits made on the old one must not be saved into the new (``save_version``'s ``made_on``).
+    uid: str = ""
 
     @property
     def latest(self) -> VersionInfo | None:
@@ -134,7 +138,8 @@ def _held(dataset_id: str, doing: str = "save") -> Iterator[Path]:
 
 def _deleted(dataset_id: str, doing: str = "save") -> DatasetNotFoundError:
     if doing == "delete":  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
-        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session).")
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session): "
+                                    "nothing more to delete. Pick another dataset.")
     if doing == "rename":  # it read "as this change was being saved ... save unsaved changes as a new dataset"
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before it was "
                                     "renamed: nothing was renamed. Pick another dataset.")
@@ -230,7 +235,9 @@ def _head(path: Path) -> dict[str, str] | None:
         return None
     if not isinstance(head, dict) or not all(isinstance(head.get(k), str) and head[k].strip() for k in ("name", "created")):
         return None
-    return {"name": head["name"], "created": head["created"]}
+    # A dataset made before uids were written is told apart by its creation time (to the second)
+    uid = head.get("uid") if isinstance(head.get("uid"), str) and head.get("uid") else head["created"]
+    return {"name": head["name"], "created": head["created"], "uid": uid}
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -242,7 +249,8 @@ def list_datasets() -> list[DatasetInfo]:
         head = _head(path)
         if head is None:
             continue  # a damaged or foreign folder is not a dataset (``damaged`` says so)
-        out.append(DatasetInfo(id=path.name, name=head["name"], created=head["created"], versions=list_versions(path.name)))
+        out.append(DatasetInfo(id=path.name, name=head["name"], created=head["created"], versions=list_versions(path.name),
+                               uid=head["uid"]))
     return sorted(out, key=lambda d: d.created, reverse=True)
 
 
@@ -252,7 +260,8 @@ def get_dataset(dataset_id: str) -> DatasetInfo:
     if head is None:
         raise DatasetNotFoundError(f"Dataset {dataset_id!r} is damaged: its file {path / 'dataset.json'} was changed "
                                    "outside the studio; put it back, or pick another dataset.")
-    return DatasetInfo(id=dataset_id, name=head["name"], created=head["created"], versions=list_versions(dataset_id))
+    return DatasetInfo(id=dataset_id, name=head["name"], created=head["created"], versions=list_versions(dataset_id),
+                       uid=head["uid"])
 
 
 def damaged(dataset_id: str | None = None) -> list[str]:
@@ -300,7 +309,8 @@ def create_dataset(name: str, records: list[Record], message: str = "created") -
         staging = root / f".new-{dataset_id}"
         try:
             _write_version(staging, 1, records, message)
-            atomic.write_json(staging / "dataset.json", {"id": dataset_id, "name": name, "created": _now()})
+            atomic.write_json(staging / "dataset.json", {"id": dataset_id, "name": name, "created": _now(),
+                                                             "uid": uuid.uuid4().hex})
             os.rename(staging, root / dataset_id)
         except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
@@ -389,8 +399,12 @@ def load_version(dataset_id: str, version: int | None = None) -> list[Record]:
     return records
 
 
-def save_version(dataset_id: str, records: list[Record], *, base_version: int, message: str = "edited") -> VersionInfo:
+def save_version(dataset_id: str, records: list[Record], *, base_version: int, message: str = "edited",
+                 made_on: str | None = None) -> VersionInfo:
     """Save ``records`` as a new version, if nobody saved since ``base_version``.
+
+    ``made_on``: the ``uid`` of the dataset the edits were made on. When the dataset was deleted meanwhile and a new
+    one took its id (its name imported again), ``DatasetReplacedError``: nothing is saved into the unrelated dataset.
 
     Raises ``VersionConflictError`` when the latest version is newer than ``base_version``; the
     caller keeps its edits and can reload, compare and retry.
@@ -399,6 +413,11 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
         raise StudioError(why)
     with _held(dataset_id) as path:
         _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
+        head = _head(path)
+        if made_on is not None and head is not None and head["uid"] != made_on:
+            raise DatasetReplacedError(
+                f"Dataset {head['name']!r} you were editing was deleted (in another tab or session) and a new dataset "
+                "took its name: nothing was saved into it. Save your edits as a new dataset instead.")
         versions = list_versions(dataset_id)
         latest = versions[-1].version if versions else 0
         if latest != base_version:

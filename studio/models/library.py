@@ -433,12 +433,27 @@ def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[Mo
     return out + run_models(load)
 
 
+BUNDLED_PICKER_NAME = "SmolLM2 · bundled"  # whole in a chip in a column, and in an 800 px window
+
+
+def picker_name(entry: ModelEntry) -> str:
+    """A model as every picker names it (the Models page's, Chat's, Train's, Evaluate's): its name and where it came
+    from, said once; the bundled model by its short name (the Models page's picker called it "SmolLM2-135M-Instruct
+    (bundled Q4_1 copy)" where the others said "SmolLM2 · bundled": two names for one model)."""
+    from studio.models import bundled
+
+    if entry.spec == bundled.SPEC:
+        return BUNDLED_PICKER_NAME
+    return entry.name if entry.source.lower() in entry.name.lower() else f"{entry.name} · {entry.source}"
+
+
 def picker_labels(entries: list[ModelEntry]) -> dict[str, str]:
-    """Each model's label in a picker, by spec: its name, with the spec after it only where another model has the same
-    name ("SmolLM2-135M-Instruct (bundled Q4_1 copy) (model:smollm2-135m-instruct)" was cut in an 800 px window,
-    the name's own words gone; the table above gives each spec)."""
-    names = Counter(e.name for e in entries)
-    return {e.spec: e.name if names[e.name] == 1 else f"{e.name} ({e.spec})" for e in entries}
+    """Each model's label in a picker, by spec: ``picker_name``, with the spec after it only where another model has
+    the same one ("SmolLM2-135M-Instruct (bundled Q4_1 copy) (model:smollm2-135m-instruct)" was cut in an 800 px
+    window, the name's own words gone; the table above gives each spec)."""
+    named = {e.spec: picker_name(e) for e in entries}
+    counts = Counter(named.values())
+    return {spec: n if counts[n] == 1 else f"{n} ({spec})" for spec, n in named.items()}
 
 
 def stamp() -> tuple:

@@ -47,14 +47,18 @@ def start_training(cfg: TrainConfig, dataset: DatasetRef, name: str = "", *, gpu
     return run_id
 
 
-def resume_training(run_dir: Path) -> jobs.JobStatus:
-    """Continue a stopped or failed run from its last checkpoint, with its own settings; returns its new status."""
+def resume_training(run_dir: Path, name: str = "") -> jobs.JobStatus:
+    """Continue a stopped or failed run from its last checkpoint, with its own settings; returns its new status.
+    ``name``: the run's name as the page showed it (a refusal names it when the run is gone)."""
     try:
         title = runs.load_run_dir(run_dir).name  # how the busy message names it to others
     except (StudioError, OSError, ValueError):
-        title = ""
+        title = name
+    # deleted in another tab or session since it was shown: an empty run folder was made, and a job that failed
     return jobs.start_job("train", ["train", "--resume", "--out", str(run_dir)], run_dir,
-                          record={jobs.TITLE: title, **_resumed_at(run_dir)})
+                          record={jobs.TITLE: title, **_resumed_at(run_dir)},
+                          gone=f"Run {title or Path(run_dir).name!r} was deleted (in another tab or session): nothing "
+                               "was resumed. Pick another run, or start a new one.")
 
 
 def _resumed_at(run_dir: Path) -> dict:

@@ -26,7 +26,7 @@ import streamlit as st
 from studio import config, ui
 from studio.data import editing, store, validate
 from studio.data.display import plural
-from studio.errors import StudioError, VersionConflictError
+from studio.errors import DatasetReplacedError, StudioError, VersionConflictError
 from studio.models import text
 from studio.ui import editor_place, numbers, popovers
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
@@ -130,11 +130,20 @@ def _orphaned(by_id: dict[str, store.DatasetInfo]) -> None:
     """The dataset this tab showed is gone (deleted in another tab, or its folder removed): unsaved edits this tab
     held to it were dropped from the page unsaid (its kept copy went to the trash with it). Kept for the offer."""
     gone, name, where = st.session_state.get(SHOWN_NAME) or (None, "", "")
+    drafts = st.session_state[DRAFTS]
+    # deleted, and a new dataset (its name imported again) given its id: the edits are to the old one
+    for other in [k for k, o in drafts.items() if k in by_id and o.made_on and o.made_on != by_id[k].uid]:
+        _orphan(by_id[other].name if other != gone else name, drafts.pop(other))
+        st.session_state[CONFLICTS].pop(other, None)
     if gone is None or gone in by_id or where != str(config.home()):  # another workspace: its datasets, not deleted
         return
     st.session_state.pop(SHOWN_NAME, None)
-    d = st.session_state[DRAFTS].pop(gone, None)
+    d = drafts.pop(gone, None)
     st.session_state[CONFLICTS].pop(gone, None)
+    _orphan(name, d)
+
+
+def _orphan(name: str, d: Draft | None) -> None:
     if d is not None and d.dirty:
         st.session_state[ORPHANED] = (name, d.current, editing.summary(editing.changes(d.saved, d.current)))
 
@@ -640,7 +649,12 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
         _refusal(message, errs)
         return
     try:
-        saved = store.save_version(info.id, d.current, base_version=base_version, message=message)
+        saved = store.save_version(info.id, d.current, base_version=base_version, message=message,
+                                   made_on=d.made_on or None)
+    except DatasetReplacedError:  # deleted and its name imported again since the edits began: offered as a new one
+        _orphan(info.name, st.session_state[DRAFTS].pop(info.id, d))
+        st.session_state[CONFLICTS].pop(info.id, None)
+        st.rerun()
     except VersionConflictError as exc:
         st.session_state[CONFLICTS][info.id] = {"latest": exc.latest_version, "message": str(exc)}
         st.rerun()
@@ -653,7 +667,7 @@ def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) 
     st.session_state[DRAFTS][info.id] = Draft(base=saved.version, saved=records, records=records,
                                               current=records, nonce=d.nonce + 1, view=d.view,
                                               grown=d.grown, pinned=d.pinned,  # rows added stay in sight
-                                              blank=d.blank_seen, blank_seen=d.blank_seen)
+                                              blank=d.blank_seen, blank_seen=d.blank_seen, made_on=d.made_on)
     warns = found.warnings
     note = f" ({plural(len(warns), 'warning')}: see the Check tab)" if warns else ""
     flash(f"Saved version {saved.version}: {plural(saved.count, 'record')}{note}.")
@@ -679,7 +693,8 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
         # what the edits were stays said in the save ("dedup: kept 3 of 5 applied on top of version 2 (2 removed)")
         st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
                                                   nonce=d.nonce + 1, restored=d.restored, start=merged,
-                                                  origin=f"{d.origin or 'edits'} applied on top of version {latest}")
+                                                  origin=f"{d.origin or 'edits'} applied on top of version {latest}",
+                                                  made_on=d.made_on)
         st.session_state[CONFLICTS].pop(info.id, None)
         kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
         flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")

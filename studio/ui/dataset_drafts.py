@@ -68,6 +68,7 @@ class Draft:
     origin: str | None = None
     # (what happened to the kept copy, what to do or None), said once in the unsaved-changes banner (``banner``)
     note: tuple[str, str | None] | None = None
+    made_on: str = ""  # the uid of the dataset the edits are made on: a new dataset given its id after a delete is not it
 
     @property
     def dirty(self) -> bool:
@@ -197,6 +198,8 @@ def draft(info: store.DatasetInfo) -> Draft:
         saved = store.load_version(info.id, latest) if latest else []
         d = Draft(base=latest, saved=saved, records=saved, current=saved, nonce=(d.nonce + 1) if d else 0)
         drafts[info.id] = d
+    if not d.made_on:
+        d.made_on = info.uid
     # Another dataset's copy without edits (or a conflict) is dropped: it is read again from disk when opened. Each
     # held a whole version (13.5 MB for a 3.9 MB file), kept for every dataset a session had opened: on a public
     # app, that many copies per visitor on the one server.

@@ -58,19 +58,9 @@ def library_entries() -> list[library.ModelEntry]:
     return _entries(True)
 
 
-BUNDLED_PICKER_NAME = "SmolLM2 · bundled"
-"""The bundled model in a picker: "SmolLM2-135M-Instruct (bundled Q4_1 copy) · bundled" said bundled twice, and its chip
-in Evaluate's models picker (about 100 px of text in an 800 px wide window) was cut off; its full name is on the Models
-page and in every result."""
-
-
-def picker_name(entry: library.ModelEntry) -> str:
-    """A library model as a picker names it: its name and where it came from, said once."""
-    from studio.models import bundled
-
-    if entry.spec == bundled.SPEC:
-        return BUNDLED_PICKER_NAME
-    return entry.name if entry.source.lower() in entry.name.lower() else f"{entry.name} · {entry.source}"
+# One rule for naming a model in a picker, the bundled one "SmolLM2 · bundled" in each (``library.picker_name``)
+BUNDLED_PICKER_NAME = library.BUNDLED_PICKER_NAME
+picker_name = library.picker_name
 
 
 def model_picker(key: str, label: str, default: str, *, include_runs: bool = True, disabled: bool = False,

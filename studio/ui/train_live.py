@@ -189,7 +189,7 @@ def live(run_id: str) -> None:
     if s.state in ("stopped", "failed") and runs.last_checkpoint(run.dir) is not None:
         if st.button("Resume", key="train.resume", icon=":material/play_arrow:",
                      help="Continue from the last checkpoint with the same settings."):
-            if ui.run_or_error(job.resume_training, run.dir) is not None:
+            if ui.run_or_error(job.resume_training, run.dir, run.name) is not None:
                 st.session_state.pop("train.ended", None)  # its next end redraws the page, even if it ends as before
                 # the whole page, not this fragment: "Close this run and start another" (drawn while it was stopped)
                 # stayed under a running run, and clicking it only re-attached to it

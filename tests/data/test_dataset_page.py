@@ -1844,6 +1844,24 @@ def test_unsaved_edits_to_a_dataset_deleted_in_another_tab_are_offered_as_a_new_
     assert not [w for w in texts(at.warning) if "was deleted" in w]
 
 
+def test_unsaved_edits_to_a_dataset_deleted_and_imported_again_are_not_saved_into_the_new_one():
+    """Another tab deleted "Mine" and imported a new "Mine", which took its id: this tab's Save put its edits in as
+    version 2 of the unrelated dataset. They are offered as a new dataset, and the new "Mine" is left as it was."""
+    at, info = open_mine()
+    edit(at, edited={0: {"answer": "Forty-five minutes."}})
+    store.delete_dataset(info.id)  # another tab
+    assert store.create_dataset("Mine", RECS[1:]).id == info.id
+    at.run()
+    assert [w for w in texts(at.warning) if "was deleted" in w] == [
+        "Mine was deleted (in another tab, or its folder removed) while this tab held unsaved changes to it (1 "
+        "edited). Save them as a new dataset to keep them, or dismiss them."]
+    assert len(store.list_versions(info.id)) == 1
+    at.button(key="dataset.orphaned.save").click().run()
+    saved = store.find_dataset("Mine (unsaved changes)")
+    assert [r["answer"] for r in store.load_version(saved.id)] == ["Forty-five minutes.", "Eleven."]
+    assert store.load_version(info.id) == RECS[1:]
+
+
 def test_deleting_the_dataset_in_this_tab_offers_nothing_back():
     at, info = open_mine()
     edit(at, edited={0: {"answer": "Forty-five minutes."}})

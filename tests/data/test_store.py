@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from studio.data import store
-from studio.errors import DatasetNotFoundError, StudioError, VersionConflictError
+from studio.errors import DatasetNotFoundError, DatasetReplacedError, StudioError, VersionConflictError
 
 RECS = [{"question": "How long is a match?", "answer": "Two halves of 45 minutes."},
         {"question": "¿Cuántos jugadores? 👟", "answer": "Once — 十一", "source": "manual"}]
@@ -141,6 +141,24 @@ def test_a_save_that_waited_on_a_delete_is_refused_and_makes_no_folder(studio_ho
     assert not folder.exists() and store.list_datasets() == []
 
 
+def test_edits_to_a_deleted_dataset_are_not_saved_into_a_new_one_given_its_id(studio_home):
+    """A tab held edits to "Rules" version 1; another deleted it and imported a new "Rules", which got the same id.
+    The save landed as version 2 of the new, unrelated dataset (its base version 1 matched); it is refused, in one
+    line saying what to do, and the new dataset is left as it was (all within one second: a creation time is no
+    dataset's own)."""
+    old = store.create_dataset("Rules", RECS)
+    store.delete_dataset(old.id)
+    new = store.create_dataset("Rules", RECS[1:], message="imported rules.csv")
+    assert new.id == old.id and new.uid != old.uid
+    with pytest.raises(DatasetReplacedError) as err:
+        store.save_version(new.id, RECS[:1], base_version=1, made_on=old.uid)
+    assert str(err.value) == ("Dataset 'Rules' you were editing was deleted (in another tab or session) and a new "
+                              "dataset took its name: nothing was saved into it. Save your edits as a new dataset "
+                              "instead.")
+    assert [v.message for v in store.list_versions(new.id)] == ["imported rules.csv"]
+    assert store.save_version(new.id, RECS, base_version=1, made_on=store.get_dataset(new.id).uid).version == 2
+
+
 def test_a_rename_that_waited_on_a_delete_says_nothing_was_renamed(studio_home):
     """A rename that waited for the dataset's lock while another session deleted it was told "as this change was being
     saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset)": a rename has no
@@ -227,7 +245,8 @@ def test_two_sessions_deleting_one_dataset_at_once_move_it_once_and_the_other_is
     [t.join(30) for t in threads]
     moved = [s for s in said if not isinstance(s, str)]
     assert len(moved) == 1 and [s for s in said if isinstance(s, str)] == [
-        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session)."], said
+        f"DatasetNotFoundError: Dataset {info.id!r} was already deleted (in another tab or session): nothing more to "
+        "delete. Pick another dataset."], said
     assert len(list((studio_home / "trash").iterdir())) == 1 and store.list_datasets() == []
 
 

@@ -1207,9 +1207,10 @@ def test_a_picker_names_a_model_by_its_name_and_adds_the_spec_only_where_two_sha
                library.ModelEntry(name="FAQ bot", spec="run:20261201-080000-a", source="run"),
                library.ModelEntry(name="FAQ bot", spec="run:20261202-080000-b", source="run")]
     assert library.picker_labels(entries) == {
-        "model:smollm2-135m-instruct": "SmolLM2-135M-Instruct (bundled Q4_1 copy)",
-        "run:20261201-080000-a": "FAQ bot (run:20261201-080000-a)",
-        "run:20261202-080000-b": "FAQ bot (run:20261202-080000-b)"}
+        "model:smollm2-135m-instruct": "SmolLM2 · bundled",  # as every other picker names it
+        "run:20261201-080000-a": "FAQ bot · run (run:20261201-080000-a)",
+        "run:20261202-080000-b": "FAQ bot · run (run:20261202-080000-b)"}
+    assert [library.picker_name(e) for e in entries[:2]] == ["SmolLM2 · bundled", "FAQ bot · run"]
 
 
 @pytest.mark.parametrize(("argv", "says"), [

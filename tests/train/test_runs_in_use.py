@@ -187,3 +187,20 @@ def test_a_run_resumed_as_its_delete_looks_is_not_moved_under_its_job(monkeypatc
     with pytest.raises(StudioError, match=r"^Run 'faq' is still training: stop it before deleting it\.$"):
         runs.delete_run(RUN_ID)
     assert runs.run_dir(RUN_ID).is_dir()  # left to the training that writes into it
+
+
+def test_a_resume_of_a_run_deleted_since_it_was_shown_is_refused_and_makes_no_folder(monkeypatch):
+    """Another tab deleted the run this tab still showed: its Resume made an empty run folder and started a job that
+    failed. It is refused in one line, with no folder made and no job started."""
+    from studio.errors import StudioError
+    from studio.train import job
+
+    _run_and_evaluation(active=False)
+    folder = runs.run_dir(RUN_ID)
+    runs.delete_run(RUN_ID)
+    monkeypatch.setattr(jobs.subprocess, "Popen", lambda *a, **k: pytest.fail("a job was started"))
+    with pytest.raises(StudioError) as err:
+        job.resume_training(folder, "faq")
+    assert str(err.value) == ("Run 'faq' was deleted (in another tab or session): nothing was resumed. Pick another "
+                              "run, or start a new one.")
+    assert not folder.exists()
