@@ -742,16 +742,45 @@ def diff_view(diff: store.Diff, title: str, numbers: dict[int, int] | None = Non
                                                       help="Its number in the version it is in (a removed record: in "
                                                            "the earlier one)")}
     if diff.added:
-        with st.expander(f"Added ({len(diff.added)})"):
-            _wrapped_table(_qa(diff.added, numbers), number)
+        with st.expander(f"Added ({len(diff.added):,})"):
+            shown = diff.added[:listed(diff.added)]
+            _wrapped_table(_qa(shown, numbers), number)
+            _more(len(shown), len(diff.added))
     if diff.removed:
-        with st.expander(f"Removed ({len(diff.removed)})"):
-            _wrapped_table(_qa(diff.removed, numbers), number)
+        with st.expander(f"Removed ({len(diff.removed):,})"):
+            shown = diff.removed[:listed(diff.removed)]
+            _wrapped_table(_qa(shown, numbers), number)
+            _more(len(shown), len(diff.removed))
     if diff.edited:
-        with st.expander(f"Edited ({len(diff.edited)})"):
-            _wrapped_table(_edited_rows(diff.edited[:2000], numbers),
+        with st.expander(f"Edited ({len(diff.edited):,})"):
+            pairs = diff.edited[:listed(diff.edited)]
+            _wrapped_table(_edited_rows(pairs, numbers),
                            {**number, **{k: st.column_config.TextColumn(k.capitalize(), width=WRAPPED_WIDTH)
                                          for k in ("field", "before", "after")}})
+            _more(len(pairs), len(diff.edited))
+
+
+COMPARED_RECORDS = 2000  # records (or edited pairs) listed in each of a comparison's tables at most
+COMPARED_BYTES = 4 * 2**20  # and text in each, cut as shown: the table travels in one message (the app's limit: 16 MB)
+
+
+def listed(items: list) -> int:
+    """How many of a comparison's records (or before/after pairs) its table lists: at most ``COMPARED_RECORDS``, and
+    no more than ``COMPARED_BYTES`` of their text as the table shows it (2,000 records of 2,000-character answers and
+    passages in a script of 3 bytes a character, before and after, made a table of about 70 MB: past the largest
+    message the app sends, the tab failed to draw)."""
+    size = 0
+    for n, item in enumerate(items[:COMPARED_RECORDS]):
+        records = item if isinstance(item, tuple) else (item,)
+        size += sum(len(editing.cut(v).encode()) if isinstance(v, str) else 8 for r in records for v in r.values())
+        if size > COMPARED_BYTES and n:
+            return n
+    return min(len(items), COMPARED_RECORDS)
+
+
+def _more(shown: int, total: int) -> None:
+    if shown < total:
+        st.caption(f"The first {shown:,} of {total:,} are listed here.")
 
 
 def _edited_rows(pairs: list[tuple[Record, Record]], numbers: dict[int, int]) -> list[dict]:
@@ -776,9 +805,9 @@ def _wrapped_table(rows: list[dict], config: dict) -> None:
 
 
 def _qa(records: list[Record], numbers: dict[int, int]) -> list[dict]:
-    shown = editing.columns(records[:2000])
+    shown = editing.columns(records)
     return [{**({"record": numbers[id(r)]} if id(r) in numbers else {}), **{c: _cut(r.get(c)) for c in shown}}
-            for r in records[:2000]]
+            for r in records]
 
 
 def _cut(value: object) -> object:

@@ -530,6 +530,26 @@ def test_versions_compare_and_restore():
     assert store.load_version(info.id) == RECS
 
 
+def test_a_comparison_of_long_edits_lists_what_fits_one_message_and_says_how_many():
+    """400 answers of 2,000 characters in a script of 3 bytes a character, each edited: the Edited table held them all
+    (about 5 MB here, 70 MB with passages and 2,000 records: past the largest message the app sends, 16 MB, and the tab
+    failed to draw). It lists what fits in 4 MB and says how many of how many."""
+    from studio.ui import dataset as dui
+
+    before = [{"question": f"Question {i}?", "answer": "語" * 2000} for i in range(400)]
+    after = [{"question": f"Question {i}?", "answer": "話" * 2000} for i in range(400)]
+    info = store.create_dataset("Long", before)
+    store.save_version(info.id, after, base_version=1, message="reworded")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    assert not at.exception
+    edited = next(d.value for d in at.dataframe if "before" in d.value.columns)
+    assert 300 < len(edited) < 400
+    assert f"The first {len(edited):,} of 400 are listed here." in texts(at.caption)
+    assert dui.listed(list(zip(before, after))) == len(edited)
+    assert dui.listed(before[:10]) == 10 and dui.listed([]) == 0  # a short list is listed whole
+
+
 def test_versions_show_when_each_was_saved_as_every_other_page_shows_a_time():
     from studio import config
 
