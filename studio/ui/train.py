@@ -145,6 +145,7 @@ def base_shape(base: str, scratch_size: str = "small", vocab_size: int = 2000,
     """The base's shape (``memory.shape_for_base``: the estimate, the recommended preset), read once per change of the
     base or its files (``memory.base_stamp``), not on every rerun by each of its three readers; None with the reason
     shown when it cannot be read (not kept: a folder fixed meanwhile is read again)."""
+    positions = positions if base == "scratch" else 0  # a pretrained base has its own: one read whatever Max length
     stamp = memory.base_stamp(base)
     if stamp is None:
         return ui.run_or_error(memory.shape_for_base, base, scratch_size=scratch_size, vocab_size=vocab_size,
