@@ -133,7 +133,7 @@ class StreamJob(Task):
     """
 
     def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams,
-                 loading_note: str = "", spec: BackendSpec | None = None):
+                 loading_note: str = "", spec: BackendSpec | None = None, notes: Sequence[str] = ()):
         super().__init__(label)
         self.spec = spec  # kept with the answer, so a new session asks the same model next (``studio.chat.saved``)
         self.loading_note = loading_note  # what the page says while the model loads ("first use: ...")
@@ -142,14 +142,15 @@ class StreamJob(Task):
         self.params = params
         self.text = ""
         self.stats = StreamStats()
-        self.notes: list[str] = []  # what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
+        self._asked_notes = list(notes)  # what building the request found (older turns not sent: ``history_note``)
+        self.notes: list[str] = list(notes)  # and what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
         self.phase = "loading"
 
     def work(self) -> str:
         backend = None
         try:
             backend = self._make()
-            self.notes = list(getattr(backend, "notes", []))
+            self.notes = [*self._asked_notes, *getattr(backend, "notes", [])]
             if self.stop.is_set():  # stopped while the model loaded: the page has moved on, ask nothing
                 return self.text  # (a local model took its lock and read the prompt for no one, an API one got a request)
             self.phase = "streaming"
@@ -162,7 +163,7 @@ class StreamJob(Task):
         finally:
             self.stats.finish()
             if backend is not None:  # notes learnt while answering ("fast decoding failed ...: it is off")
-                self.notes = list(getattr(backend, "notes", self.notes))
+                self.notes = [*self._asked_notes, *getattr(backend, "notes", [])]
 
     @property
     def done(self) -> bool:

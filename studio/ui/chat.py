@@ -106,8 +106,11 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         return
     jobs = []
     for side, spec in enumerate(specs):
-        msgs = chat.build_messages(system, chat.history_for(turns, side), question)
-        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec).start())
+        earlier = chat.history_for(turns, side)
+        msgs = chat.build_messages(system, earlier, question)
+        note = chat.history_note(earlier, msgs)  # older turns not sent: said under the answer, as a local model's are
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec,
+                              notes=[note] if note else []).start())
     asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked

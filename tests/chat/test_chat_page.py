@@ -1003,3 +1003,18 @@ def test_compare_headers_of_long_model_names_fit_a_column_with_the_whole_name_on
     assert shown[0] == f"checkpoint-final @ 127.0.0.1:{faults.port}", shown
     assert long in headers[0].proto.help  # the whole name on hover
     assert shown[1].startswith("m @ http:") and not headers[1].proto.help  # a short one as it is
+
+
+def test_an_api_model_sent_only_the_latest_turns_says_its_oldest_were_left_out(faults):
+    from studio.chat.base import HISTORY_CHARS, HISTORY_TRIMMED
+
+    at = page()
+    use_api(at, faults.url("good"))
+    big = "x" * (HISTORY_CHARS // 2 - 10)  # two of these pairs fit the bound, three do not
+    at.session_state["chat.messages"] = [m for i in range(3) for m in (
+        {"role": "user", "id": f"q{i}", "content": f"{i}{big}"}, {"role": "assistant", "content": f"answer {i}"})]
+    send(at, "And now?")
+    sent = faults.bodies[-1]["messages"]
+    assert [m["content"][:1] for m in sent if m["role"] == "user"] == ["1", "2", "A"]  # the oldest pair left out
+    assert at.session_state["chat.messages"][-1]["notes"] == [HISTORY_TRIMMED]
+    assert any(HISTORY_TRIMMED in c.value for c in at.caption)  # said under the answer, as a local model's trim is
