@@ -514,6 +514,20 @@ turns left out first: 200 turns of 1,000,000-character questions were sent whole
 hundreds of MB built in the one server's memory for one visitor's question."""
 
 
+OLDEST_LEFT_OUT = "its oldest turns are left out of what the model reads (Clear conversation starts afresh)."
+"""How a note under an answer ends where older turns were not sent: a local model's context, any model's
+``HISTORY_CHARS``; one wording, so the page says it alike (and once) whichever model left them out."""
+HISTORY_TRIMMED = (f"This conversation is longer than the {HISTORY_CHARS:,} characters sent with a question: "
+                   + OLDEST_LEFT_OUT)
+
+
+def history_note(history: Sequence[Message], sent: Sequence[Message]) -> str:
+    """``HISTORY_TRIMMED`` where ``sent`` (``build_messages``'s) holds fewer of ``history``'s turns than it has, else ""."""
+    earlier = sum(1 for m in history if m.get("role") in ("user", "assistant"))
+    kept = sum(1 for m in sent[:-1] if m.get("role") in ("user", "assistant"))
+    return HISTORY_TRIMMED if kept < earlier else ""
+
+
 def build_messages(system: str, history: Sequence[Message], user: str) -> list[Message]:
     """The messages sent to a model: the system prompt (if any), the history (its latest ``HISTORY_CHARS``, whole
     question-and-answer pairs), the new question."""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from studio.chat.base import (
+    OLDEST_LEFT_OUT,
     BackendBase,
     BackendSpec,
     ChatParams,
@@ -46,8 +47,7 @@ from studio.models.generate import (
     template_refused,
 )
 
-TRIMMED = ("This conversation is longer than the model's context ({limit:,} tokens): its oldest turns are left out "
-           "of what the model reads (Clear conversation starts afresh).")
+TRIMMED = "This conversation is longer than the model's context ({limit:,} tokens): " + OLDEST_LEFT_OUT
 QUESTION_CUT = ("This question is too long for the model's context ({limit:,} tokens, the answer's included): only "
                 "its last {kept:,} tokens were read.")
 SYSTEM_CUT = ("The system prompt is too long for the model's context ({limit:,} tokens, the answer's included): only the "

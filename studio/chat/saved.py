@@ -3,7 +3,8 @@ session or a restarted studio finds it again; each visitor of a public deploymen
 their own conversation.
 
 Only what the page shows is kept: the turns' text, which model answered (its label, and its spec, so that a new
-session asks the same models next), the answer's stats, notes and failure reasons, and the last ``KEEP`` turns only. Never a secret: the keys and tokens used in this session are replaced by
+session asks the same models next), the answer's stats, notes and failure reasons, and the last ``KEEP`` turns only
+(``KEEP_CHARS`` characters at most). Never a secret: the keys and tokens used in this session are replaced by
 ``***`` wherever they appear (a question that pasted one, an error that quoted it, a base URL with a key in it), and
 so is anything shaped like one (``hf_...``, ``sk-...``, ``gsk_...``, ``ghp_...``, ``AKIA...``, an ``Authorization``,
 ``x-api-key`` or ``api-key`` header, ``api_key=`` or ``password=`` in a URL or a command, a password in a URL).
@@ -34,6 +35,13 @@ FILE = "conversation.json"
 FORMAT = 1
 _TURN_KEYS = ("role", "id", "content", "model", "spec", "stats", "note", "notes", "error", "cut_at")  # and "alt"
 KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
+KEEP_CHARS = 4_000_000
+"""Characters of text a conversation keeps at most, in the page's session and on disk, its oldest exchanges left out
+first (the last one is always kept): 200 turns of 1,000,000-character questions were kept whole, ~200 MB held for
+one visitor and written after each answer. Four times what a model is sent with a question (``HISTORY_CHARS``)."""
+LEFT_OUT = ("This conversation keeps its last {most:,} characters: its {n:,} oldest turns were left out of it (of the "
+            "saved copy and the exports too).")
+"""The one line that says so: under the conversation on the page, and in Export JSON and Markdown."""
 LOCK = threading.RLock()  # one tab's check-and-write at a time (every tab of the studio is in this process)
 Stamp = tuple[int, int, int] | None  # the file's identity as a tab last saw it (None: no file)
 _TOKEN = r"[A-Za-z0-9._~+/\-]{16,}=*"  # what a bearer token or an API key is made of, long enough to be one
@@ -269,12 +277,37 @@ def _turns(raw: bytes) -> list[dict[str, Any]]:
     return [t for t in turns if t is not None]
 
 
+def _chars(turn: dict[str, Any]) -> int:
+    """The characters of text a turn holds: its text, its failure, compare mode's second answer's."""
+    alt = turn.get("alt") if isinstance(turn.get("alt"), dict) else {}
+    return sum(len(t.get(k) or "") if isinstance(t.get(k), str) else 0 for t in (turn, alt) for k in ("content", "error"))
+
+
+def within_chars(turns: Sequence[dict[str, Any]], most: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """``turns`` from the oldest exchange (a question and its answers) that leaves ``most`` (``KEEP_CHARS``)
+    characters or fewer after it, the last exchange kept whatever its size; and how many turns were left out."""
+    most = KEEP_CHARS if most is None else most
+    turns = list(turns)
+    start, size = len(turns), 0
+    while start > 0:
+        first = start - 1
+        while first > 0 and turns[first].get("role") != "user":
+            first -= 1
+        size += sum(_chars(t) for t in turns[first:start])
+        if size > most and start < len(turns):
+            break
+        start = first
+    return turns[start:], start
+
+
 def _last(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """The last ``KEEP`` turns, starting with a question, and how many were left out before them."""
-    dropped = max(0, len(turns) - KEEP)
-    while dropped < len(turns) and turns[dropped]["role"] != "user":  # an answer is not kept without its question
-        dropped += 1
-    return turns[dropped:], dropped
+    """The last ``KEEP`` turns (``KEEP_CHARS`` characters at most), starting with a question, and how many were left
+    out before them."""
+    turns, dropped = within_chars(turns)
+    cut = max(0, len(turns) - KEEP)
+    while cut < len(turns) and turns[cut]["role"] != "user":  # an answer is not kept without its question
+        cut += 1
+    return turns[cut:], dropped + cut
 
 
 def forget() -> None:

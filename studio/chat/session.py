@@ -55,9 +55,9 @@ def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
 
 def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
                 params: ChatParams | None = None, spec_b: BackendSpec | None = None,
-                secrets: Iterable[str | None] = ()) -> str:
+                secrets: Iterable[str | None] = (), left_out: str = "") -> str:
     """The conversation as JSON: model(s), settings and messages; compare mode's second answer as
-    ``alt``; failures with their reason. Never a secret: each of ``secrets`` (the keys and tokens the session
+    ``alt``; failures with their reason; ``left_out``: the line saying its oldest turns were left out, if they were. Never a secret: each of ``secrets`` (the keys and tokens the session
     used) and every secret-shaped string, in a question too, is written as ``***``, as in the kept file."""
     rows = []
     for i, m in enumerate(messages):
@@ -74,18 +74,21 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
         "model": spec.to_dict() if spec else None,
         "second_model": spec_b.to_dict() if spec_b else None,
         "params": params.to_dict() if params else None,
+        **({"left_out": left_out} if left_out else {}),
         "messages": rows,
     }
     return json.dumps(_scrubbed(doc, list(secrets)), ensure_ascii=False, indent=2)
 
 
 def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
-                    spec_b: BackendSpec | None = None, secrets: Iterable[str | None] = ()) -> str:
+                    spec_b: BackendSpec | None = None, secrets: Iterable[str | None] = (), left_out: str = "") -> str:
     """The conversation as Markdown, one heading per turn; compare mode's answers one after the other; secrets
     written as ``***`` (``export_json``)."""
     lines = ["# Conversation", ""]
     if spec:
         lines += [f"Model: {spec.label}" + (f" · compared with {spec_b.label}" if spec_b else ""), ""]
+    if left_out:
+        lines += [f"*{left_out}*", ""]
     for i, m in enumerate(messages):
         answers = [m] + ([m["alt"]] if m.get("role") == "assistant" and m.get("alt") else [])
         for turn in answers:
@@ -133,7 +136,7 @@ class StreamJob(Task):
     """
 
     def __init__(self, label: str, make: Callable[[], ChatBackend], messages: Sequence[Message], params: ChatParams,
-                 loading_note: str = "", spec: BackendSpec | None = None):
+                 loading_note: str = "", spec: BackendSpec | None = None, notes: Sequence[str] = ()):
         super().__init__(label)
         self.spec = spec  # kept with the answer, so a new session asks the same model next (``studio.chat.saved``)
         self.loading_note = loading_note  # what the page says while the model loads ("first use: ...")
@@ -142,14 +145,15 @@ class StreamJob(Task):
         self.params = params
         self.text = ""
         self.stats = StreamStats()
-        self.notes: list[str] = []  # what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
+        self._asked_notes = list(notes)  # what building the request found (older turns not sent: ``history_note``)
+        self.notes: list[str] = list(notes)  # and what the backend wants the user to know ("4bit needs a CUDA GPU: ...")
         self.phase = "loading"
 
     def work(self) -> str:
         backend = None
         try:
             backend = self._make()
-            self.notes = list(getattr(backend, "notes", []))
+            self.notes = [*self._asked_notes, *getattr(backend, "notes", [])]
             if self.stop.is_set():  # stopped while the model loaded: the page has moved on, ask nothing
                 return self.text  # (a local model took its lock and read the prompt for no one, an API one got a request)
             self.phase = "streaming"
@@ -162,7 +166,7 @@ class StreamJob(Task):
         finally:
             self.stats.finish()
             if backend is not None:  # notes learnt while answering ("fast decoding failed ...: it is off")
-                self.notes = list(getattr(backend, "notes", self.notes))
+                self.notes = [*self._asked_notes, *getattr(backend, "notes", [])]
 
     @property
     def done(self) -> bool:

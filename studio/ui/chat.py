@@ -106,8 +106,11 @@ def ask(question: str, system: str, specs: list[BackendSpec], params: ChatParams
         return
     jobs = []
     for side, spec in enumerate(specs):
-        msgs = chat.build_messages(system, chat.history_for(turns, side), question)
-        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec).start())
+        earlier = chat.history_for(turns, side)
+        msgs = chat.build_messages(system, earlier, question)
+        note = chat.history_note(earlier, msgs)  # older turns not sent: said under the answer, as a local model's are
+        jobs.append(StreamJob(spec.label, _factory(spec), msgs, params, _loading_note(spec), spec,
+                              notes=[note] if note else []).start())
     asked = {"role": "user", "id": uuid.uuid4().hex[:12], "content": question}
     st.session_state["chat.jobs"] = jobs
     st.session_state["chat.asking"] = asked
@@ -299,6 +302,8 @@ def left_out() -> None:
     streamed too (drawn in the conversation, it stood between the question and its answer)."""
     from studio.chat import saved
 
+    if note := _forgotten():
+        st.caption(f":material/info: {ui.md(note)}")
     if dropped := st.session_state.get("chat.dropped"):
         st.caption(f":material/info: Only the last {saved.KEEP} turns are saved in the workspace: the {dropped} before "
                    "them are on this page until it is reloaded, and in Export JSON or Markdown.")
@@ -337,15 +342,25 @@ def live_answers() -> None:
             job.cancel()
 
 
+def _forgotten() -> str:
+    """The line saying this conversation's oldest turns were left out of it (``saved.KEEP_CHARS``), or ""."""
+    from studio.chat import saved
+
+    n = st.session_state.get("chat.forgotten", 0)
+    return saved.LEFT_OUT.format(most=saved.KEEP_CHARS, n=n) if n else ""
+
+
 def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: BackendSpec | None = None) -> None:
     """Both models' answers in compare mode, and failures with their reason. Each file is written when its button
     is clicked (Streamlit runs ``data`` then, in a thread of its own), not at every run of the page: every question
     is scrubbed of secrets for it, which took a second and more at each click anywhere on a page holding a
     900,000-character paste. What it holds is read now, so it is what the page shows."""
     turns = list(st.session_state["chat.messages"])
-    secrets = used_secrets()
+    secrets, left_out = used_secrets(), _forgotten()
     disabled = not turns or streaming()
-    st.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets), "conversation.json",
-                       "application/json", disabled=disabled, key="chat.export_json", on_click="ignore")
-    st.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets), "conversation.md",
+    st.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets, left_out),
+                       "conversation.json", "application/json", disabled=disabled, key="chat.export_json",
+                       on_click="ignore")
+    st.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets, left_out),
+                       "conversation.md",
                        "text/markdown", disabled=disabled, key="chat.export_md", on_click="ignore")

@@ -86,6 +86,9 @@ def save(change: Callable[[list[dict[str, Any]]], None] = lambda turns: None) ->
                 UNSAVED, saved.stamp()):
             _pick_up(first=False)
         change(st.session_state["chat.messages"])
+        # the page's session holds no more than the file may: a public visitor's 200 pasted books were ~200 MB
+        st.session_state["chat.messages"], gone = saved.within_chars(st.session_state["chat.messages"])
+        st.session_state["chat.forgotten"] = st.session_state.get("chat.forgotten", 0) + gone
         if st.session_state.get("chat.saved_stamp") == UNSAVED:
             return  # the file there could not be read: it is not written over (Clear removes it)
         try:
@@ -105,7 +108,7 @@ def clear() -> None:
     from studio.chat import saved
 
     st.session_state["chat.messages"] = []
-    st.session_state["chat.dropped"] = 0
+    st.session_state["chat.dropped"] = st.session_state["chat.forgotten"] = 0
     try:
         saved.forget()
         st.session_state["chat.saved_stamp"], st.session_state["chat.not_saved"] = None, False

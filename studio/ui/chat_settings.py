@@ -22,6 +22,7 @@ from studio.chat.served import Served
 from studio.data.display import plural
 from studio.errors import BackendError, StudioError
 from studio.models import loading
+from studio.models.spec import parse_spec
 from studio.ui import models as models_ui
 from studio.ui import numbers
 from studio.ui.chat_saved import streaming, used_secrets
@@ -385,6 +386,8 @@ def backend_picker(slot: str, disabled: bool, against_first: bool | None = None)
                                  persist_state=ui.PERSIST,
                                  help="4-bit NF4 / 8-bit through bitsandbytes, on a CUDA GPU only.")
             fast = ui.kept(st.toggle, "Fast decoding", f"chat.{slot}.fast", False, disabled=disabled, help=FAST_HELP)
+            if model:  # a spec the loader refuses (a paste past a path's length: the box takes any) is said here, asking
+                parse_spec(model)  # off, as an API model's name is; it was asked, and its answer failed on that line
             return BackendSpec(kind="local", model=model or "", quantization=None if quant == "none" else quant,
                                fast_decoding=fast)
         if kind == "provider":

@@ -19,6 +19,7 @@ from studio.data import store
 from studio.data.display import highlighted_block
 from studio.errors import StudioError, unexpected
 from studio.models import extractive, loading
+from studio.models.spec import parse_spec
 from studio.tasks import Task
 from studio.ui import chat as chat_ui
 from studio.ui import chat_saved, chat_settings
@@ -207,6 +208,8 @@ def model_slot(slot: str, disabled: bool) -> BackendSpec | None:
                 st.caption(ui.md(why))
                 st.session_state[WHY][slot] = f"No extractive model: {why[0].lower()}{why[1:]}"
                 return None
+            if model:  # past a path's length (the box takes any paste): said here, Ask off, as in conversation mode
+                parse_spec(model)
             return BackendSpec(kind="local", model=model or "", task="extractive")
         model = ui.kept(st.text_input, "Model id", f"{key}.hub_model", extractive.EXAMPLE_MODEL, disabled=disabled,
                         max_chars=ui.SHORT_TEXT_CHARS)

@@ -1003,3 +1003,52 @@ def test_compare_headers_of_long_model_names_fit_a_column_with_the_whole_name_on
     assert shown[0] == f"checkpoint-final @ 127.0.0.1:{faults.port}", shown
     assert long in headers[0].proto.help  # the whole name on hover
     assert shown[1].startswith("m @ http:") and not headers[1].proto.help  # a short one as it is
+
+
+def test_an_api_model_sent_only_the_latest_turns_says_its_oldest_were_left_out(faults):
+    from studio.chat.base import HISTORY_CHARS, HISTORY_TRIMMED
+
+    at = page()
+    use_api(at, faults.url("good"))
+    big = "x" * (HISTORY_CHARS // 2 - 10)  # two of these pairs fit the bound, three do not
+    at.session_state["chat.messages"] = [m for i in range(3) for m in (
+        {"role": "user", "id": f"q{i}", "content": f"{i}{big}"}, {"role": "assistant", "content": f"answer {i}"})]
+    send(at, "And now?")
+    sent = faults.bodies[-1]["messages"]
+    assert [m["content"][:1] for m in sent if m["role"] == "user"] == ["1", "2", "A"]  # the oldest pair left out
+    assert at.session_state["chat.messages"][-1]["notes"] == [HISTORY_TRIMMED]
+    assert any(HISTORY_TRIMMED in c.value for c in at.caption)  # said under the answer, as a local model's trim is
+
+
+def test_a_provider_typed_past_its_bound_is_one_line_and_nothing_else_is_lost():
+    """The Provider box takes typed names and Streamlit's selectbox has no max_chars: a paste gone astray there is the
+    engine's one-line refusal, and the model typed before it stays as typed."""
+    from studio.chat.base import MAX_NAME_CHARS
+
+    at = page()
+    at.selectbox(key="chat.a.kind").set_value("provider").run()
+    at.text_input(key="chat.a.hub_model").set_value("my-org/my-model").run()
+    typed = "p" * (MAX_NAME_CHARS + 1)
+    at.session_state["chat.a.provider.kept"] = typed  # how the page holds a typed option (AppTest cannot type one)
+    at.run()
+    at.selectbox(key="chat.a.provider").set_value(typed).run()
+    assert not at.exception
+    said = [e.value for e in at.error]
+    assert said and said[0] == f"The provider is {len(typed):,} characters, more than the {MAX_NAME_CHARS:,} a " \
+        "provider may hold: check what was pasted."
+    assert at.text_input(key="chat.a.hub_model").value == "my-org/my-model"  # kept as typed
+
+    again = page()  # a new session: the provider typed is back as typed, with its line (nothing lost)
+    assert again.selectbox(key="chat.a.provider").value == typed and said[0] in [e.value for e in again.error]
+
+    from studio.chat import kept_settings
+
+    kept_settings.path().unlink()
+    pasted = "x" * 5_000  # a local model's box: the spec's own bound (a fresh page: AppTest keeps no typed option)
+    at = page(**{"chat.a.kept_model": pasted})
+    assert not at.exception
+    # said where it is picked, asking off (it was asked, and its answer failed on the line, the 5,000 characters
+    # heading it)
+    assert f"is too long for a Hub id, a folder or a run ({len(pasted):,} characters)" in at.error[0].value
+    assert at.chat_input(key="chat.input").disabled
+    assert at.selectbox(key="chat.a.model").value == pasted  # kept as typed, to fix

@@ -529,3 +529,13 @@ def test_a_passage_answer_s_retries_read_as_a_conversation_s_do():
     assert said == "score 0.90 · 2.00 s · 1 retry" and stats.summary().endswith("1 retry")
     stats.retries = 3
     assert _caption(passage.PassageAnswer("Ninety", 16, 22, 0.9, True, "m", stats)).endswith(" · 3 retries")
+
+
+def test_a_local_extractive_model_typed_past_a_path_s_length_is_said_and_ask_is_off(offline):
+    """The Extractive model box takes any typed spec (a selectbox has no max_chars): a 5,000-character paste was asked,
+    each answer failing on the loader's line; it is said where it is picked, Ask off, the spec kept as typed."""
+    pasted = "x" * 5_000
+    at = page(**{"chat.passage.a.kept_qa_model": pasted})
+    assert at.button(key="chat.passage.ask").disabled and not at.exception
+    assert any(f"is too long for a Hub id, a folder or a run ({len(pasted):,} characters)" in e.value for e in at.error)
+    assert at.selectbox(key="chat.passage.a.qa_model").value == pasted

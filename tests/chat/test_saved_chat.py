@@ -472,3 +472,32 @@ def test_a_tab_closed_mid_answer_keeps_the_words_that_came_marked_cut_short():
     turns = at.session_state["chat.messages"]  # the exports say it too
     assert "The first words\n\n*Cut short: the page was reloaded" in export_markdown(turns)
     assert json.loads(export_json(turns))["messages"][-1]["note"].startswith("Cut short:")
+
+
+def test_a_conversation_keeps_its_last_characters_only_on_the_page_and_on_disk_and_says_so(faults, monkeypatch):
+    """200 turns of 1,000,000-character questions were all kept, in the session and in the file (~200 MB for one
+    visitor): the oldest exchanges now go past ``KEEP_CHARS``, said under the conversation and in the exports."""
+    from studio.chat import export_json, export_markdown
+
+    monkeypatch.setattr(saved, "KEEP_CHARS", 100, raising=False)  # (raising: run on the old code too)
+    answer = "".join(GOOD_ANSWER)
+    at = new_session()
+    for i in range(3):  # each exchange: a 30-character question and its 14-character answer; two fit in 100, not three
+        ask(at, faults.url("good"), f"Question {i} " + "x" * (30 - len(f"Question {i} ")))
+    turns = at.session_state["chat.messages"]
+    assert [t["content"][:10] for t in turns] == ["Question 1", answer[:10], "Question 2", answer[:10]]  # the page's
+    assert [t["content"][:10] for t in json.loads(saved.path().read_text())["messages"]] == [
+        "Question 1", answer[:10], "Question 2", answer[:10]]  # and the file's
+    line = saved.LEFT_OUT.format(most=100, n=2)
+    assert line in captions(at)
+    assert json.loads(export_json(turns, left_out=line))["left_out"] == line and line in export_markdown(turns, left_out=line)
+    next(b for b in at.button if b.label == "Clear conversation").click().run()
+    assert "oldest turns were left out" not in captions(at)
+
+
+def test_the_last_exchange_is_kept_whatever_its_size():
+    turns = [{"role": "user", "content": "q" * 10}, {"role": "assistant", "content": "a", "alt": {"content": "b" * 10}},
+             {"role": "user", "content": "x" * 50}, {"role": "assistant", "content": "ok"}]
+    assert saved.within_chars(turns, 30) == (turns[2:], 2)
+    assert saved.within_chars(turns, 100) == (turns, 0)
+    assert saved.within_chars(turns, 62) == (turns[2:], 2)  # the alt answer counts: 21 + 52 > 62
