@@ -97,18 +97,33 @@ def _spec(data: Any) -> dict[str, Any] | None:
         if data.get("kind") not in ("local", "provider", "openai") or not all(
                 isinstance(data.get(k, ""), str) for k in DRAFT_FIELDS):
             return None
-        return {"draft": True, **{k: data.get(k, "") for k in DRAFT_FIELDS}}
+        fields = {k: data.get(k, "") for k in DRAFT_FIELDS}
+        return None if _draft_too_long(fields) else {"draft": True, **fields}
     try:
         return _fields(BackendSpec.from_dict(data))
     except (TypeError, ValueError):
         return None
 
 
-def draft(fields: dict[str, str], secrets: Iterable[str | None] = ()) -> dict[str, Any]:
-    """A model being picked, as kept (its text with secrets as ``***``): ``save`` takes it in place of a spec."""
+def _draft_too_long(fields: dict[str, str]) -> bool:
+    """Whether a draft's text is past what a spec takes (``BackendSpec``'s caps, a local spec's ``parse_spec``'s)."""
+    from studio.chat.base import MAX_NAME_CHARS, MAX_URL_CHARS
+    from studio.models.spec import spec_too_long
+
+    model = fields.get("model") or ""
+    return (len(fields.get("provider") or "") > MAX_NAME_CHARS or len(fields.get("base_url") or "") > MAX_URL_CHARS
+            or (spec_too_long(model.strip()) if fields.get("kind") == "local" else len(model.strip()) > MAX_NAME_CHARS))
+
+
+def draft(fields: dict[str, str], secrets: Iterable[str | None] = ()) -> dict[str, Any] | None:
+    """A model being picked, as kept (its text with secrets as ``***``): ``save`` takes it in place of a spec. None
+    where its text is past what a spec takes (a paste the page refuses in one line): ``save`` then keeps the slot's
+    model kept before, so a reload brings back the last model that could be asked, not megabytes of a paste (the box
+    keeps what was typed for the session)."""
     from studio.chat import saved
 
-    return {"draft": True, **{k: saved.scrub(str(fields.get(k) or ""), secrets) for k in DRAFT_FIELDS}}
+    typed = {k: str(fields.get(k) or "") for k in DRAFT_FIELDS}
+    return None if _draft_too_long(typed) else {"draft": True, **{k: saved.scrub(v, secrets) for k, v in typed.items()}}
 
 
 def _fields(spec: BackendSpec, secrets: Iterable[str | None] = ()) -> dict[str, Any]:

@@ -102,13 +102,18 @@ def _check_name(kind: str, name: str, text: str) -> None:
                              f"with '.'), like {_EXAMPLES['run']}.")
 
 
+def spec_too_long(text: str) -> bool:
+    """Whether ``text`` is past what a model spec may hold: a part past 255 characters or the whole past 4,096 (no file
+    system takes such a name)."""
+    return max(len(part) for part in re.split(r"[\\/]", text)) > 255 or len(text) > 4096
+
+
 def parse_spec(text: str) -> ModelSpec:
     """The typed form of a model spec; a spec that names nothing raises a one-line ``ModelSpecError``."""
     text = (text or "").strip()
     if not text:
         raise ModelSpecError("No model chosen: enter a Hub id (e.g. distilgpt2), a local folder or a training run.")
-    longest = max(len(part) for part in re.split(r"[\\/]", text))
-    if longest > 255 or len(text) > 4096:  # no file system takes such a name (the lookup raised ENAMETOOLONG)
+    if spec_too_long(text):  # no file system takes such a name (the lookup raised ENAMETOOLONG)
         raise ModelSpecError(f"{text[:40]!r}... is too long for a Hub id, a folder or a run ({len(text):,} characters): "
                              "check what was pasted.")
     if any(unicodedata.category(c) == "Cc" for c in text):  # a NUL byte, a bell, a tab or line break inside

@@ -249,7 +249,7 @@ def remember(params: ChatParams, models: dict[str, BackendSpec | None] | None = 
     if st.session_state.setdefault(FIRST_SEEN, seen) == seen and not kept_settings.path().exists():
         return  # the page's own defaults, nothing changed yet: a visitor who only looks gets no file
     models = dict(models or {})
-    for slot in models:  # a model being picked (no model name typed yet) is kept as typed so far: a reload
+    for slot in models:  # a model being picked (no model name typed yet) is kept as typed so far (not past its caps): a reload
         # brought back the model picked before it, the backend chosen and the base URL typed lost; passage mode's
         # too, where it answers by a chat model (its extractive picker is not this one)
         if (models[slot] is None and (slot.endswith("a") or compare)

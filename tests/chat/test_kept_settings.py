@@ -393,3 +393,24 @@ def test_the_timeout_box_refuses_a_number_out_of_range_in_one_line():
     assert "Timeout -1 s is out of range: use 5 to 600." in [e.value for e in at.error]
     at.number_input(key="chat.timeout").set_value(45).run()
     assert not [e for e in at.error if "Timeout" in e.value]
+
+
+@pytest.mark.parametrize("typed", [
+    {"kind": "provider", "model": "org/model", "provider": "p" * 5_000},
+    {"kind": "provider", "model": "m" * 1_001},
+    {"kind": "openai", "base_url": "http://127.0.0.1:9/v1/" + "x" * 5_000},
+    {"kind": "local", "model": "org/" + "m" * 5_000},
+])
+def test_a_model_refused_for_its_length_is_not_kept_the_last_good_one_is(typed):
+    """A provider or model name the page refuses for its length (one line under the box, no asking) was still written
+    with the settings, all 5,000 characters, read at each run and brought back into the box by a reload. The slot's
+    model kept before stays kept; the paste is not written."""
+    from studio.chat.base import BackendSpec, ChatParams
+
+    good = BackendSpec(kind="openai", model="served", base_url="http://127.0.0.1:9/v1")
+    kept_settings.save(ChatParams(), "", "", models={"a": good})
+    kept_settings.save(ChatParams(), "", "", models={"a": kept_settings.draft(typed)})
+    assert kept_settings.load()["models"]["a"] == kept_settings._fields(good)
+    assert "x" * 1_000 not in kept_settings.path().read_text(encoding="utf-8").replace("p", "x").replace("m", "x")
+    kept_settings.save(ChatParams(), "", "", models={"a": kept_settings.draft({"kind": typed["kind"]})})
+    assert kept_settings.load()["models"]["a"]["draft"] is True  # a draft within the caps is kept as typed so far
