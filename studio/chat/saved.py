@@ -151,19 +151,30 @@ def stamp() -> Stamp:
     return (s.st_ino, s.st_mtime_ns, s.st_size)
 
 
-def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = ()) -> tuple[Stamp, int]:
+def _document(turns: list[dict[str, Any]], left_out: int) -> bytes:
+    """The file's text: ``turns``, and ``left_out`` (how many oldest turns ``KEEP_CHARS`` left out, kept so a reload
+    still says so) where there were any."""
+    doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), **({"left_out": left_out} if left_out else {}),
+           "messages": turns}
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = (), left_out: int = 0) -> tuple[Stamp, int]:
     """Keep ``messages`` (the page's history, its last ``KEEP`` turns) in the workspace; an empty one removes the
-    file. Returns the file's new stamp and how many older turns were left out of it. Raises a ``StudioError``
-    (one line) where the disk or the workspace's size limit refuses the write."""
+    file. ``left_out``: how many of its oldest turns were left out of it before (``KEEP_CHARS``), kept with it (those
+    it leaves out itself for their size are counted in). Returns the file's new stamp and how many older turns were
+    left out of it. Raises a ``StudioError`` (one line) where the disk or the workspace's size limit refuses the
+    write."""
     secrets = list(secrets)
-    turns, dropped = _last([t for t in (_clean(m, secrets) for m in messages) if t is not None])
+    cleaned = [t for t in (_clean(m, secrets) for m in messages) if t is not None]
+    within, too_big = within_chars(cleaned)
+    turns, dropped = _last(within)
     with LOCK:
         if not turns:
             forget()
         else:
-            doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
-            atomic.write_bytes(path(), json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
-        return stamp(), dropped
+            atomic.write_bytes(path(), _document(turns, left_out + too_big))
+        return stamp(), dropped + too_big
 
 
 def keep_answer(question_id: str, turn: dict[str, Any], secrets: Iterable[str | None] = ()) -> bool:
@@ -172,7 +183,7 @@ def keep_answer(question_id: str, turn: dict[str, Any], secrets: Iterable[str | 
     cannot be read, a question cleared since, or a refused write leave the file as it is."""
     with LOCK:
         try:
-            turns, _note = load()
+            turns, _note, left_out = kept()
         except Unreadable:
             return False
         at = next((i for i, t in enumerate(turns) if t["role"] == "user" and t.get("id") == question_id), None)
@@ -180,7 +191,7 @@ def keep_answer(question_id: str, turn: dict[str, Any], secrets: Iterable[str | 
             return False
         turns.insert(at + 1, turn)
         try:
-            save(turns, secrets)
+            save(turns, secrets, left_out)
         except (StudioError, OSError):
             return False
         return True
@@ -193,15 +204,15 @@ def join_into(local: Path, stored: bytes) -> bool:
     whether ``local`` was rewritten; either one unreadable leaves ``local`` as it is."""
     with LOCK:
         try:
-            theirs, ours = _turns(stored), _turns(local.read_bytes())
+            (theirs, their_left_out), (ours, left_out) = _read(stored), _read(local.read_bytes())
         except (OSError, ValueError, UnicodeDecodeError):
             return False
         earlier = unmatched(theirs, ours)
         if not earlier:
             return False
-        turns, _dropped = _last(earlier + ours)
-        doc = {"format": FORMAT, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "messages": turns}
-        atomic.write_bytes(local, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        within, too_big = within_chars(earlier + ours)
+        turns, _dropped = _last(within)
+        atomic.write_bytes(local, _document(turns, max(left_out, their_left_out) + too_big))
         return True
 
 
@@ -267,14 +278,18 @@ def unmatched(turns: list[dict[str, Any]], others: list[dict[str, Any]]) -> list
     return [t for i, ex in enumerate(mine) if not taken[i] for t in ex]
 
 
-def _turns(raw: bytes) -> list[dict[str, Any]]:
+def _read(raw: bytes) -> tuple[list[dict[str, Any]], int]:
+    """A saved file's turns, and how many oldest turns were left out of it (0 where it does not say: an older
+    studio's)."""
     doc = json.loads(raw.decode("utf-8"))
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         raise ValueError("no list of messages in it")
     turns = [_clean(m, ()) for m in doc["messages"]]
     if any(t is None for t in turns):
         raise ValueError("a message without a user or assistant role")
-    return [t for t in turns if t is not None]
+    left_out = doc.get("left_out")
+    left_out = left_out if isinstance(left_out, int) and not isinstance(left_out, bool) and left_out > 0 else 0
+    return [t for t in turns if t is not None], left_out
 
 
 def _chars(turn: dict[str, Any]) -> int:
@@ -323,16 +338,24 @@ class Unreadable(Exception):
 def load() -> tuple[list[dict[str, Any]], str | None]:
     """The kept conversation, and a one-line note where the file was unreadable (and set aside) instead. Raises
     ``Unreadable`` (one line) where the file cannot be read at all: it is left as it is, and nothing may replace it."""
+    turns, note, _left_out = kept()
+    return turns, note
+
+
+def kept() -> tuple[list[dict[str, Any]], str | None, int]:
+    """``load``'s conversation and note, and how many of its oldest turns were left out of it (``KEEP_CHARS``), as
+    the file says (0 for one saved before it said)."""
     p = path()
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        return [], None
+        return [], None, 0
     except OSError as exc:
         raise Unreadable(f"The saved conversation ({p}) cannot be read ({exc.strerror or exc}): it is left as it is, "
                          "and this conversation is not saved until Clear conversation (which removes it).") from None
     try:
-        return _turns(raw), None
+        turns, left_out = _read(raw)
+        return turns, None, left_out
     except (ValueError, UnicodeDecodeError) as exc:
         # a name of its own: two set aside within a second must not replace one another
         aside = p.with_name(f"{p.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json")
@@ -342,4 +365,4 @@ def load() -> tuple[list[dict[str, Any]], str | None]:
         except OSError:
             where = "it is left as it is"
         why = str(exc).split("\n")[0][:120]
-        return [], f"The saved conversation could not be read ({why}): {where} and a new conversation starts."
+        return [], f"The saved conversation could not be read ({why}): {where} and a new conversation starts.", 0

@@ -40,7 +40,7 @@ def _pick_up(first: bool) -> None:
     had = st.session_state["chat.messages"]
     with saved.LOCK:
         try:
-            turns, note = saved.load()
+            turns, note, left_out = saved.kept()
         except saved.Unreadable as exc:
             st.session_state["chat.saved_stamp"] = UNSAVED
             st.session_state["chat.saved_note"] = str(exc)
@@ -50,11 +50,14 @@ def _pick_up(first: bool) -> None:
     if first:  # this tab opens this workspace's conversation (a new session, or a token given mid-session)
         if turns and not had:
             st.session_state["chat.messages"] = turns
+            st.session_state["chat.forgotten"] = left_out  # a reload still says its oldest turns were left out
         elif turns and had:  # the tab's exchanges go after it, but those that moved in with the tab's work: by
             # question id, or (saved before ids) by question and answers; "hi" in both was not enough
             st.session_state["chat.messages"] = [*turns, *saved.unmatched(had, turns)]
+            st.session_state["chat.forgotten"] = max(left_out, st.session_state.get("chat.forgotten", 0))
     else:
         st.session_state["chat.messages"] = turns
+        st.session_state["chat.forgotten"] = left_out
         if had and not turns and not note:
             note = "The conversation was cleared in another tab: this tab starts a new one."
         elif turns[:len(had)] != had and not note:  # turns only added after this tab's: shown, nothing to say
@@ -92,7 +95,8 @@ def save(change: Callable[[list[dict[str, Any]]], None] = lambda turns: None) ->
         if st.session_state.get("chat.saved_stamp") == UNSAVED:
             return  # the file there could not be read: it is not written over (Clear removes it)
         try:
-            st.session_state["chat.saved_stamp"], dropped = saved.save(st.session_state["chat.messages"], used_secrets())
+            st.session_state["chat.saved_stamp"], dropped = saved.save(
+                st.session_state["chat.messages"], used_secrets(), st.session_state["chat.forgotten"])
         except (StudioError, OSError) as exc:
             st.session_state["chat.saved_note"] = f"The conversation is not saved in the workspace: {exc}"
             st.session_state["chat.not_saved"] = True

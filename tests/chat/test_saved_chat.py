@@ -491,8 +491,15 @@ def test_a_conversation_keeps_its_last_characters_only_on_the_page_and_on_disk_a
     line = saved.LEFT_OUT.format(most=100, n=2)
     assert line in captions(at)
     assert json.loads(export_json(turns, left_out=line))["left_out"] == line and line in export_markdown(turns, left_out=line)
+    # a reload said nothing of them (the count was the session's): it is kept with the conversation, and grows on
+    again = new_session()
+    assert line in captions(again)
+    ask(again, faults.url("good"), "Question 3 " + "x" * 19)
+    assert saved.LEFT_OUT.format(most=100, n=4) in captions(new_session())
     next(b for b in at.button if b.label == "Clear conversation").click().run()
-    assert "oldest turns were left out" not in captions(at)
+    assert "oldest turns were left out" not in captions(at) and "oldest turns were left out" not in captions(new_session())
+    saved.path().write_text(json.dumps({"format": 1, "messages": [{"role": "user", "content": "hi"}]}))
+    assert saved.kept() == ([{"role": "user", "content": "hi"}], None, 0)  # a file saved before it said: none
 
 
 def test_the_last_exchange_is_kept_whatever_its_size():
