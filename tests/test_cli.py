@@ -367,11 +367,13 @@ def test_a_base_or_model_that_cannot_be_had_prints_its_error_line_alone(offline,
     assert not (tmp_path / "nope.gguf").exists() and not list(tmp_path.glob("runs*"))
 
 
-@pytest.mark.parametrize("models", [["nope"], ["nope", "org/other"]])
+@pytest.mark.parametrize("models", [["nope"], ["nope", "org/other"], ["qa:org/nope"]])
 def test_evaluate_refuses_a_model_it_cannot_reach_in_one_line_before_anything(tmp_path, monkeypatch, capsys, models):
     """Offline, `evaluate --model nope` printed "[0/1] loading nope", wrote a report in which nothing was scored and
     exited 1: one `error:` line now naming the model and what to choose, exit 2, no report, no saved evaluation.
-    With several models the whole run is refused, and the line says the others run without it."""
+    With several models the whole run is refused, and the line says the others run without it. An extractive
+    `qa:<Hub id>` alike (it went on to load), the line naming what loads as one instead (not the generative bundled
+    model)."""
     import huggingface_hub.constants
 
     from studio import config as studio_config
@@ -384,6 +386,7 @@ def test_evaluate_refuses_a_model_it_cannot_reach_in_one_line_before_anything(tm
     argv = ["evaluate", "--dataset", str(questions), *[a for m in models for a in ("--model", m)], "--out", str(report)]
     assert main(argv) == 2
     out, err = capsys.readouterr()
-    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: --model nope: ") \
-        and "local model folder" in err and ("leave it out" in err) == (len(models) > 1), err
+    remedy = "an extractive model saved here (qa:<folder>" if models[0].startswith("qa:") else "local model folder"
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(f"error: --model {models[0]}: ") \
+        and remedy in err and ("leave it out" in err) == (len(models) > 1), err
     assert not report.exists() and not list(studio_config.evals_dir(make=False).glob("*.json"))
