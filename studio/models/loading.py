@@ -218,13 +218,13 @@ def check_reachable(spec: str) -> None:
     """Raise ``HubUnreachableError`` at once where ``spec`` is a Hub id this machine can neither download nor find in
     its cache: cheap, so a caller can say so before waiting its turn to load (``studio.models.cache``)."""
     parsed = parse_spec(spec)
-    if parsed.kind == "qa":  # qa:<Hub id>: the model it wraps, named as written; any other trouble the loader says
+    if parsed.kind == "qa":  # qa:<Hub id>: the model it wraps, named as the loader names it; other trouble it says
         try:
             ref = resolve(parsed.inner)
         except ModelLoadError:
             return
         if ref.kind == "hub" and not hub_reachable() and not in_hub_cache(ref.source):
-            raise HubUnreachableError(spec, QA_OFFLINE_REMEDY)
+            raise HubUnreachableError(ref.spec, QA_OFFLINE_REMEDY)
         return
     ref = resolve(spec)
     if ref.kind == "hub" and not hub_reachable() and not in_hub_cache(ref.source):
