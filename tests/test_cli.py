@@ -1,5 +1,4 @@
 import json
-import re
 import subprocess
 import sys
 
@@ -327,10 +326,11 @@ def test_a_hub_out_of_reach_is_one_error_line_from_every_command_that_asks_it(tm
     for argv in HUB_COMMANDS:
         run = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, env=env,
                              cwd=tmp_path, timeout=300)
-        lines = run.stderr.splitlines()
-        # evaluate's progress lines ("[0/2] loading org/model", "wrote report.json") are its own, on stderr
-        assert run.returncode in (1, 2) and lines[-1].startswith("error: ") and run.stderr.endswith("\n") \
-            and all(re.match(r"\[\d+/\d+\] |wrote ", line) for line in lines[:-1]), (argv, run.stderr)
+        # evaluate printed "[0/1] loading org/model" and "wrote report.json" above its error and exited 1 (a report in
+        # which nothing was scored): every command is refused before it starts, one line, exit 2, nothing written
+        assert run.returncode == 2 and run.stderr.startswith("error: ") and run.stderr.count("\n") == 1 \
+            and run.stderr.endswith("\n") and run.stdout == "", (argv, run.returncode, run.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "studio-home") == ["two.json"]
 
 
 def test_runs_lines_up_its_columns_when_run_ids_differ_in_length(capsys):
@@ -367,11 +367,13 @@ def test_a_base_or_model_that_cannot_be_had_prints_its_error_line_alone(offline,
     assert not (tmp_path / "nope.gguf").exists() and not list(tmp_path.glob("runs*"))
 
 
-@pytest.mark.parametrize("models", [["nope"], ["nope", "org/other"]])
+@pytest.mark.parametrize("models", [["nope"], ["nope", "org/other"], ["qa:org/nope"]])
 def test_evaluate_refuses_a_model_it_cannot_reach_in_one_line_before_anything(tmp_path, monkeypatch, capsys, models):
     """Offline, `evaluate --model nope` printed "[0/1] loading nope", wrote a report in which nothing was scored and
     exited 1: one `error:` line now naming the model and what to choose, exit 2, no report, no saved evaluation.
-    With several models the whole run is refused, and the line says the others run without it."""
+    With several models the whole run is refused, and the line says the others run without it. An extractive
+    `qa:<Hub id>` alike (it went on to load), the line naming what loads as one instead (not the generative bundled
+    model)."""
     import huggingface_hub.constants
 
     from studio import config as studio_config
@@ -384,6 +386,7 @@ def test_evaluate_refuses_a_model_it_cannot_reach_in_one_line_before_anything(tm
     argv = ["evaluate", "--dataset", str(questions), *[a for m in models for a in ("--model", m)], "--out", str(report)]
     assert main(argv) == 2
     out, err = capsys.readouterr()
-    assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: --model nope: ") \
-        and "local model folder" in err and ("leave it out" in err) == (len(models) > 1), err
+    remedy = "an extractive model saved here (qa:<folder>" if models[0].startswith("qa:") else "local model folder"
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(f"error: --model {models[0]}: ") \
+        and remedy in err and ("leave it out" in err) == (len(models) > 1), err
     assert not report.exists() and not list(studio_config.evals_dir(make=False).glob("*.json"))

@@ -149,10 +149,10 @@ def _refuse_out_of_reach(cfg) -> None:
             loading.check_reachable(spec)
         except ModelSpecError:
             continue  # said in its own words by the evaluation config
-        except HubUnreachableError:
+        except HubUnreachableError as exc:  # qa:<Hub id> alike, with what loads as an extractive model instead
             rest = ", or leave it out to evaluate the others" if several and flag == "--model" else ""
             raise StudioError(f"{flag} {spec}: not in the local cache and the Hugging Face Hub is out of reach: choose "
-                              f"{loading.OFFLINE_REMEDY}{rest}.") from None
+                              f"{exc.remedy}{rest}.") from None
 
 
 def _held_out_instead(models: list[str], dataset_id: str | None, version: int | None,

@@ -147,15 +147,18 @@ class Review:
         return f"kept {kept} of {len(records)} ({len(self.decisions())} of {len(self.clusters)} clusters reviewed)"
 
 
-def save_review(dataset_id: str, records: Sequence[dict], review: Review, *, base_version: int) -> store.VersionInfo:
+def save_review(dataset_id: str, records: Sequence[dict], review: Review, *, base_version: int,
+                made_on: str) -> store.VersionInfo:
     """Save the reviewed records as a new version based on ``base_version``.
 
+    ``made_on``: the ``uid`` of the dataset the review was made on (when the dedup run started). Required: a dataset
+    deleted since whose id a new one took (its name imported again) gets nothing (``DatasetReplacedError``, one line).
     Raises ``VersionConflictError`` when someone saved in between; the review is kept.
     """
     if not review.decisions():
         raise StudioError("No decisions yet: keep, merge or mark clusters as not duplicates, then save.")
     return store.save_version(dataset_id, review.apply(records), base_version=base_version,
-                              message=f"dedup: {review.describe(records)}")
+                              message=f"dedup: {review.describe(records)}", made_on=made_on)
 
 
 def diff_html(text: str, other: str) -> str:

@@ -25,6 +25,8 @@ from studio.models.spec import ModelSpec, parse_spec
 QUANTIZATIONS = (None, "4bit", "8bit")
 OFFLINE_REMEDY = "a model from the library, the bundled SmolLM2-135M-Instruct or a local model folder"
 """What loads without a network wherever a model is loaded; the Train page adds scratch (``studio.train.base``)."""
+QA_OFFLINE_REMEDY = "an extractive model saved here (qa:<folder>, qa:run:<id> or qa:model:<name>)"
+"""What loads without a network for ``qa:`` (the bundled model is generative, no extractive one)."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,14 @@ def _check_hub_id(spec: str) -> None:
 def check_reachable(spec: str) -> None:
     """Raise ``HubUnreachableError`` at once where ``spec`` is a Hub id this machine can neither download nor find in
     its cache: cheap, so a caller can say so before waiting its turn to load (``studio.models.cache``)."""
-    if parse_spec(spec).kind == "qa":
+    parsed = parse_spec(spec)
+    if parsed.kind == "qa":  # qa:<Hub id>: the model it wraps, named as the loader names it; other trouble it says
+        try:
+            ref = resolve(parsed.inner)
+        except ModelLoadError:
+            return
+        if ref.kind == "hub" and not hub_reachable() and not in_hub_cache(ref.source):
+            raise HubUnreachableError(ref.spec, QA_OFFLINE_REMEDY)
         return
     ref = resolve(spec)
     if ref.kind == "hub" and not hub_reachable() and not in_hub_cache(ref.source):

@@ -13,7 +13,7 @@ from studio.dedup import fuzzy as dedup
 from studio.dedup import plots as dedup_plots
 from studio.dedup.clusters import Cluster, Pair
 from studio.dedup.review import Review, diff_html, save_review
-from studio.errors import StudioError, VersionConflictError
+from studio.errors import DatasetReplacedError, StudioError, VersionConflictError
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Dataset.py")
 RECORDS = [
@@ -122,13 +122,29 @@ def test_save_review_makes_a_new_version_and_keeps_history():
     found = dedup.dedup_records(RECORDS, dedup.DedupConfig(threshold=90))
     r = Review(found)
     with pytest.raises(StudioError, match="No decisions"):
-        save_review(info.id, RECORDS, r, base_version=1)
+        save_review(info.id, RECORDS, r, base_version=1, made_on=info.uid)
     r.keep_suggested_above(0)
-    saved = save_review(info.id, RECORDS, r, base_version=1)
+    saved = save_review(info.id, RECORDS, r, base_version=1, made_on=info.uid)
     assert saved.version == 2 and saved.count == 3 and saved.message.startswith("dedup: kept 3 of 6")
     assert store.load_version(info.id, 1) == RECORDS  # nothing deleted
     with pytest.raises(VersionConflictError):
-        save_review(info.id, RECORDS, r, base_version=1)
+        save_review(info.id, RECORDS, r, base_version=1, made_on=info.uid)
+
+
+def test_a_review_of_a_deleted_dataset_is_not_saved_into_a_new_one_given_its_id():
+    """A dedup review of "dups" version 1, saved after the dataset was deleted and a new "dups" imported (the same id,
+    version 1 too), became version 2 of the new, unrelated dataset; it is refused in one line and nothing is written."""
+    old = store.create_dataset("dups", RECORDS)
+    r = Review(dedup.dedup_records(RECORDS, dedup.DedupConfig(threshold=90)))
+    r.keep_suggested_above(0)
+    store.delete_dataset(old.id)
+    new = store.create_dataset("dups", RECORDS[2:], message="imported dups.csv")
+    assert new.id == old.id
+    with pytest.raises(DatasetReplacedError) as err:
+        save_review(new.id, RECORDS, r, base_version=1, made_on=old.uid)
+    assert "\n" not in str(err.value) and "nothing was saved" in str(err.value)
+    assert [v.message for v in store.list_versions(new.id)] == ["imported dups.csv"]
+    assert store.load_version(new.id, 1) == RECORDS[2:]
 
 
 def test_diff_html_marks_words_and_escapes_record_text():
