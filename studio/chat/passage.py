@@ -24,8 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 from studio.chat import openai_stream
 from studio.chat.api import MAX_ATTEMPTS, ApiBackend, ProviderClient, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete, hf_host
-from studio.errors import BackendError, CancelledError, StudioError
-from studio.models import extractive, prompt_format
+from studio.errors import BackendError, CancelledError, HubUnreachableError, StudioError
+from studio.models import extractive, loading, prompt_format
 from studio.models.spec import parse_spec
 
 
@@ -280,18 +280,22 @@ def token_for(spec: BackendSpec, hf_token: str | None, api_key: str | None) -> s
     return hf_token or None
 
 
+OFFLINE_REMEDY = f"{loading.QA_OFFLINE_REMEDY}, or an API model"
+"""What answers an extractive question without a network: Chat's list named the bundled SmolLM2, which is generative."""
+
+
 def make_passage_backend(spec: BackendSpec, token: str | None = None, *, system: str = "",
                          loader: Callable[[BackendSpec], Any] | None = None) -> PassageBackend:
     """The passage backend for ``spec``: extractive when ``spec.task`` says so (or a local model is one).
 
     ``token`` is what ``token_for`` picked for it; ``loader`` (local only) is the UI's cached loader.
     """
-    from studio.chat import make_backend, offline_remedy
+    from studio.chat import make_backend
 
     if spec.kind == "local" and (spec.task == "extractive" or extractive.is_extractive(spec.model)):
         qspec = BackendSpec(kind="local", model=str(parse_spec(spec.model).as_qa()),
                             task="extractive")
-        with offline_remedy():
+        with HubUnreachableError.remedied(OFFLINE_REMEDY):
             if loader is not None:
                 loaded = loader(qspec)
             else:

@@ -221,8 +221,9 @@ def test_an_extractive_hub_model_with_no_network_names_what_answers_offline(offl
     from studio.chat.passage import make_passage_backend
     from studio.errors import HubUnreachableError
 
-    with pytest.raises(HubUnreachableError, match=r"^No network: choose the bundled SmolLM2-135M-Instruct, a model "
-                                                  r"from the library or a training run, .* or an API model \('someone/not-here-squad'"):
+    # the bundled SmolLM2 (generative) was offered, which answers no extractive question
+    with pytest.raises(HubUnreachableError, match=r"^No network: choose an extractive model saved here \(qa:<folder>, "
+                                                  r"qa:run:<id> or qa:model:<name>\), or an API model \('someone/not-here-squad'"):
         make_passage_backend(BackendSpec(kind="local", model="someone/not-here-squad", task="extractive"))
 
 
