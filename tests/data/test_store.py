@@ -116,29 +116,36 @@ def test_a_save_and_a_delete_in_two_sessions_at_once_never_leave_a_version_outsi
     assert not (studio_home / "datasets" / info.id).exists()
 
 
+def _waited_on_a_delete(studio_home, info, action) -> list[str]:
+    """Run ``action`` in a thread that waits for the dataset's lock while it is held here and the folder moved to the
+    trash (another session's delete), and return what it said: "done" or its ``DatasetNotFoundError``."""
+    folder = studio_home / "datasets" / info.id
+    said: list[str] = []
+
+    def run():
+        try:
+            action()
+            said.append("done")
+        except DatasetNotFoundError as exc:
+            said.append(str(exc))
+
+    with store.dataset_lock(folder):
+        waiter = threading.Thread(target=run)
+        waiter.start()
+        waiter.join(1)  # it waits for the lock held here (a delete moving the folder)
+        (studio_home / "trash").mkdir()
+        folder.rename(studio_home / "trash" / info.id)
+    waiter.join(20)
+    return said
+
+
 def test_a_save_that_waited_on_a_delete_is_refused_and_makes_no_folder(studio_home):
     """A save that had found the dataset, then waited for its lock while another session deleted it, locked the
     trashed file and wrote a version into a folder it made anew; it is refused, in one line saying the edits stay."""
     info = store.create_dataset("Shared", RECS)
-    folder = studio_home / "datasets" / info.id
-    with store.dataset_lock(folder):
-        saver_done = []
-
-        def save():
-            try:
-                store.save_version(info.id, RECS[:1], base_version=1)
-                saver_done.append("saved")
-            except DatasetNotFoundError as exc:
-                saver_done.append(str(exc))
-
-        saver = threading.Thread(target=save)
-        saver.start()
-        saver.join(1)  # it waits for the lock held here (a delete moving the folder)
-        (studio_home / "trash").mkdir()
-        (folder).rename(studio_home / "trash" / info.id)
-    saver.join(20)
-    assert len(saver_done) == 1 and "was deleted (in another tab or session)" in saver_done[0], saver_done
-    assert not folder.exists() and store.list_datasets() == []
+    said = _waited_on_a_delete(studio_home, info, lambda: store.save_version(info.id, RECS[:1], base_version=1))
+    assert len(said) == 1 and "was deleted (in another tab or session)" in said[0], said
+    assert not (studio_home / "datasets" / info.id).exists() and store.list_datasets() == []
 
 
 def test_edits_to_a_deleted_dataset_are_not_saved_into_a_new_one_given_its_id(studio_home):
@@ -164,23 +171,7 @@ def test_a_rename_that_waited_on_a_delete_says_nothing_was_renamed(studio_home):
     saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset)": a rename has no
     unsaved changes to offer. It says the dataset went and nothing was renamed."""
     info = store.create_dataset("Shared", RECS)
-    folder = studio_home / "datasets" / info.id
-    with store.dataset_lock(folder):
-        said = []
-
-        def rename():
-            try:
-                store.rename_dataset(info.id, "Renamed")
-                said.append("renamed")
-            except DatasetNotFoundError as exc:
-                said.append(str(exc))
-
-        renamer = threading.Thread(target=rename)
-        renamer.start()
-        renamer.join(1)  # it waits for the lock held here (a delete moving the folder)
-        (studio_home / "trash").mkdir()
-        folder.rename(studio_home / "trash" / info.id)
-    renamer.join(20)
+    said = _waited_on_a_delete(studio_home, info, lambda: store.rename_dataset(info.id, "Renamed"))
     assert said == [f"Dataset {info.id!r} was deleted (in another tab or session) before it was renamed: nothing was "
                     "renamed. Pick another dataset."]
     assert store.list_datasets() == []
