@@ -309,6 +309,15 @@ def assert_no_exception(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']").first.inner_text()
 
 
+def text_and_room(box) -> tuple[float, float]:
+    """A text box's (or a select box's) value as wide as its font draws it, and the room inside the box for it, in
+    px: the value is cut where the first is larger."""
+    return tuple(box.evaluate(
+        "i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
+        " c.font = s.font; return [c.measureText(i.value).width,"
+        " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }"))
+
+
 def first_cluster(page, studio: Studio):
     """Open the Dataset page's Duplicates tab, find duplicates, and return the first cluster's card."""
     open_page(page, studio, "Dataset")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from studio.data import store
-from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, wait_idle
+from tests.e2e.conftest import after_rerun, assert_no_exception, open_page, text_and_room, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -414,10 +414,7 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     # the box's edge. Each model is a share of the box now, a long one cut in its middle; the status line names them.
     picker = page.get_by_role("combobox", name="Evaluation")
     expect(picker).to_have_value(re.compile("SmolLM2"), timeout=30_000)
-    needs, room = picker.evaluate(
-        "i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
-        " c.font = s.font; return [c.measureText(i.value).width,"
-        " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
+    needs, room = text_and_room(picker)
     assert needs <= room, f"the Evaluation picker's {picker.input_value()!r} is cut at {width} px: {needs:.0f} in {room:.0f}"
     assert "api:m" in picker.input_value()  # the last model, there
     # Compare past evaluations: a row per model and a column per field (up to thirteen) scrolled sideways at 800 px,

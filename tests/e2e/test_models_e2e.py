@@ -14,7 +14,15 @@ from gguf_files import write_tiny_llama_gguf
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Frames, after_rerun, assert_no_exception, open_page, server_stacks, wait_idle
+from tests.e2e.conftest import (
+    Frames,
+    after_rerun,
+    assert_no_exception,
+    open_page,
+    server_stacks,
+    text_and_room,
+    wait_idle,
+)
 from tests.e2e.test_chat_e2e import ask, fewest_tokens
 
 pytestmark = pytest.mark.e2e
@@ -225,10 +233,7 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
         page.get_by_text("Export as GGUF (llama.cpp").click()
         quant = page.get_by_role("combobox", name="Tensor type")
         expect(quant).to_have_value(re.compile("^Q8_0: "), timeout=30_000)
-        needs, room = quant.evaluate(
-            "i => { const s = getComputedStyle(i), c = document.createElement('canvas').getContext('2d');"
-            " c.font = s.font; return [c.measureText(i.value).width,"
-            " i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)]; }")
+        needs, room = text_and_room(quant)
         assert needs <= room, f"Tensor type's {quant.input_value()!r} is cut at {width} px: {needs:.0f} px in {room:.0f}"
         for column in COLUMNS if width > 800 else ():
             header = table.get_by_role("columnheader", name=column, exact=True)
