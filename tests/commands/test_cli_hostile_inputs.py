@@ -64,26 +64,39 @@ def test_evaluate_keeps_a_file_the_user_had_unless_forced(flag, data, tmp_path, 
     assert not list((tmp_path / "studio-home").glob("evals/*.json"))  # refused before any question was asked
 
 
-def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch):
+def _broken_model(source: Path, tmp_path: Path, name: str) -> str:
+    """A model folder the command reaches (so it is not refused before the run) but cannot load: its weights are cut."""
+    import shutil
+
+    folder = tmp_path / name
+    shutil.copytree(source, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    return str(folder)
+
+
+def test_evaluate_force_replaces_the_report(data, tmp_path, monkeypatch, tiny_gpt2):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     report = tmp_path / "report.json"
     report.write_text("an older report", encoding="utf-8")
-    main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--out", str(report), "--force"])
+    main(["evaluate", "--dataset", str(data), "--model", _broken_model(tiny_gpt2, tmp_path, "cut-model"), "--out", str(report),
+          "--force"])
     assert json.loads(report.read_text(encoding="utf-8"))["rows"]
 
 
-def test_evaluate_where_every_model_failed_exits_1_in_one_line(data, tmp_path, monkeypatch, capsys):
-    """Both models failed to load: exit 0 with two warnings, as if the evaluation had scored something."""
+def test_evaluate_where_every_model_failed_exits_1_in_one_line(data, tmp_path, monkeypatch, capsys, tiny_gpt2):
+    """Both models failed to load: exit 0 with two warnings, as if the evaluation had scored something. (A model the
+    command cannot reach at all is refused before the run, exit 2: tests/test_cli.py.)"""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     report = tmp_path / "report.json"
     capsys.readouterr()
-    rc = main(["evaluate", "--dataset", str(data), "--model", "no/such-model-anywhere", "--model",
-               "no/other-model-anywhere", "--out", str(report)])
+    first, second = _broken_model(tiny_gpt2, tmp_path, "cut-model"), _broken_model(tiny_gpt2, tmp_path, "other-cut")
+    rc = main(["evaluate", "--dataset", str(data), "--model", first, "--model", second, "--out", str(report)])
     err = capsys.readouterr().err
     assert rc == 1, err
     lines = [ln for ln in err.splitlines() if ln.startswith(("error:", "warning:", "Traceback"))]
     assert len(lines) == 1, err
-    assert lines[0].startswith("error: every model failed, so nothing was scored; the first, no/such-model-anywhere: ")
+    assert lines[0].startswith(f"error: every model failed, so nothing was scored; the first, {first}: ")
     assert lines[0].endswith("(the report has the other 1 reasons)")
     assert json.loads(report.read_text(encoding="utf-8"))["rows"]  # the report is still written
 
