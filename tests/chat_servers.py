@@ -428,3 +428,14 @@ def ask(at, url: str, text: str) -> None:
         time.sleep(0.2)
         at.run()
     assert not at.session_state["chat.jobs"] and not at.exception, [e.value for e in at.exception]
+
+
+def stop(at, wait: float = 30) -> None:
+    """What Stop does on the Chat page (an AppTest: it does not deliver a click inside the live fragment): cancel
+    every answer, then run the page until they have ended (``wait`` seconds at most)."""
+    for job in at.session_state["chat.jobs"]:
+        job.cancel()
+    deadline = time.time() + wait
+    while at.session_state["chat.jobs"] and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer, free_port
+from chat_servers import GOOD_ANSWER, FaultServer, free_port, stop
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import export_json
@@ -67,17 +67,6 @@ def test_streamed_answer_lands_in_the_history_with_its_timing(faults):
     assert not at.chat_input(key="chat.input").disabled
 
 
-def _stop(at) -> None:
-    """What Stop does (AppTest does not deliver a click inside the live fragment): cancel every answer, then run the
-    page until they have ended (30 s at most)."""
-    for job in at.session_state["chat.jobs"]:
-        job.cancel()
-    deadline = time.time() + 30
-    while at.session_state["chat.jobs"] and time.time() < deadline:
-        time.sleep(0.2)
-        at.run()
-
-
 def test_an_answer_stopped_before_its_first_token_says_so_without_a_count(faults):
     """Stop pressed while the server had said nothing yet: nothing happened until the request's timeout, then
     "Cannot reach ..." came; an answer stopped before any token read "0 tokens · stopped". Now Stop ends it at
@@ -86,7 +75,7 @@ def test_an_answer_stopped_before_its_first_token_says_so_without_a_count(faults
     use_api(at, faults.url("silent"))
     at.chat_input(key="chat.input").set_value("Are you there?").run()
     assert at.button(key="chat.stop")
-    _stop(at)
+    stop(at)
     captions = [c.value for c in at.caption]
     assert "Stopped before the first token: no answer." in captions
     assert not any("0 tokens" in c for c in captions)
@@ -103,7 +92,7 @@ def test_stop_in_compare_mode_leaves_the_answer_that_had_ended_as_it_ended(fault
     at.chat_input(key="chat.input").set_value("How long is a match?").run()
     ended, going = at.session_state["chat.jobs"]
     assert ended.join(30) and ended.state == "done" and not going.done
-    _stop(at)
+    stop(at)
     turn = at.session_state["chat.messages"][-1]
     assert "note" not in turn and turn["cut_at"] == at.session_state["chat.max_new_tokens"]
     assert turn["alt"]["note"] == "stopped"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_servers import GOOD_ANSWER, FaultServer, ask
+from chat_servers import GOOD_ANSWER, FaultServer, ask, stop
 from streamlit.testing.v1 import AppTest
 
 from studio.chat import saved
@@ -254,12 +254,7 @@ def test_the_saved_copy_keeps_the_last_turns_only_and_says_so_while_it_is_so(fau
     order = [(n.type, getattr(n, "value", "")) for n in _walk(at.main)]
     said = next(i for i, (kind, value) in enumerate(order) if kind == "caption" and "Only the last" in str(value))
     assert said > max(i for i, (kind, _value) in enumerate(order) if kind == "chat_message")
-    for job in at.session_state["chat.jobs"]:
-        job.cancel()
-    deadline = time.time() + 60
-    while at.session_state["chat.jobs"] and time.time() < deadline:
-        time.sleep(0.2)
-        at.run()
+    stop(at, wait=60)
     assert "Only the last" not in captions(new_session())  # a reloaded page holds the saved turns only
     next(b for b in at.button if b.label == "Clear conversation").click().run()
     assert "Only the last" not in captions(at)
