@@ -537,6 +537,8 @@ def test_a_joined_conversation_past_the_turns_kept_says_how_many_were_left_out()
     assert _questions(kept)[0] == f"Kept {left_out // 2}?" and len(_questions(kept)) == saved.KEEP // 2
     (note,) = [w.value for w in at.sidebar.warning if "Chat conversation" in w.value]
     assert f"the oldest {left_out} were left out" in note
+    with config.use_workspace(kept):  # kept with it: a reload still says so (it said nothing once the note was gone)
+        assert saved.kept()[2] == left_out
 
 
 def test_another_tab_of_the_browser_is_told_where_its_work_went_when_one_tab_gives_a_token(monkeypatch):

@@ -39,9 +39,6 @@ KEEP_CHARS = 4_000_000
 """Characters of text a conversation keeps at most, in the page's session and on disk, its oldest exchanges left out
 first (the last one is always kept): 200 turns of 1,000,000-character questions were kept whole, ~200 MB held for
 one visitor and written after each answer. Four times what a model is sent with a question (``HISTORY_CHARS``)."""
-LEFT_OUT = ("This conversation keeps its last {most:,} characters: its {n:,} oldest turns were left out of it (of the "
-            "saved copy and the exports too).")
-"""The one line that says so: under the conversation on the page, and in Export JSON and Markdown."""
 LOCK = threading.RLock()  # one tab's check-and-write at a time (every tab of the studio is in this process)
 Stamp = tuple[int, int, int] | None  # the file's identity as a tab last saw it (None: no file)
 _TOKEN = r"[A-Za-z0-9._~+/\-]{16,}=*"  # what a bearer token or an API key is made of, long enough to be one
@@ -57,6 +54,15 @@ _SECRET_SHAPES = re.compile(
     r"secret[_-]?key|client[_-]?secret))[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/\-]{8,}=*"  # a key's header or field
     r"|(?P<pw>(?i:(?<![A-Za-z0-9])(?:[A-Za-z0-9]+_)*(?:password|passwd|pwd))=)[^\s&\"',;#]+"  # password=...
     r"|(?<=://)[^/@\s:]*:[^/@\s]*(?=@)")  # user:password in a URL
+
+
+def left_out_note(n: int) -> str:
+    """The one line saying a conversation's ``n`` oldest turns are no longer in it (past ``KEEP`` turns or
+    ``KEEP_CHARS`` characters): under the conversation on the page, and in Export JSON and Markdown. The same after a
+    reload, in another session or after a restart (the count is kept in the file): a conversation reopened past
+    the turns kept said nothing of the ones left out."""
+    return (f"Only this conversation's last {KEEP:,} turns ({KEEP_CHARS:,} characters at most) are kept: its {n:,} "
+            "oldest turns were left out of it (of the saved copy and the exports too).")
 
 
 def _hide(match: re.Match) -> str:
@@ -161,9 +167,10 @@ def _document(turns: list[dict[str, Any]], left_out: int) -> bytes:
 
 def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = (), left_out: int = 0) -> tuple[Stamp, int]:
     """Keep ``messages`` (the page's history, its last ``KEEP`` turns) in the workspace; an empty one removes the
-    file. ``left_out``: how many of its oldest turns were left out of it before (``KEEP_CHARS``), kept with it (those
-    it leaves out itself for their size are counted in). Returns the file's new stamp and how many older turns were
-    left out of it. Raises a ``StudioError`` (one line) where the disk or the workspace's size limit refuses the
+    file. ``left_out``: how many of its oldest turns were left out of it before (``KEEP_CHARS``), kept with it, and
+    those it leaves out itself (past ``KEEP`` turns or ``KEEP_CHARS`` characters) counted in, so a reopened
+    conversation still says how many it lost. Returns the file's new stamp and how many older turns of ``messages``
+    were left out of it. Raises a ``StudioError`` (one line) where the disk or the workspace's size limit refuses the
     write."""
     secrets = list(secrets)
     cleaned = [t for t in (_clean(m, secrets) for m in messages) if t is not None]
@@ -173,7 +180,7 @@ def save(messages: Sequence[dict[str, Any]], secrets: Iterable[str | None] = (),
         if not turns:
             forget()
         else:
-            atomic.write_bytes(path(), _document(turns, left_out + too_big))
+            atomic.write_bytes(path(), _document(turns, left_out + too_big + dropped))
         return stamp(), dropped + too_big
 
 
@@ -200,20 +207,40 @@ def keep_answer(question_id: str, turn: dict[str, Any], secrets: Iterable[str | 
 def join_into(local: Path, stored: bytes) -> bool:
     """Where a copy of the conversation kept elsewhere (``stored``: the file as a repo holds it, restored after a
     restart) differs from the one here (``local``: turns asked since, in a tab that moved in, or before the copy came
-    back), its turns that are not here go before the ones here, so neither is lost (the last ``KEEP`` kept). Returns
-    whether ``local`` was rewritten; either one unreadable leaves ``local`` as it is."""
+    back), its turns that are not here go before the ones here, so neither is lost (the last ``KEEP`` kept), and the
+    turns neither holds any longer are counted (``joined``). Returns whether ``local`` was rewritten; either one
+    unreadable leaves ``local`` as it is."""
     with LOCK:
         try:
             (theirs, their_left_out), (ours, left_out) = _read(stored), _read(local.read_bytes())
         except (OSError, ValueError, UnicodeDecodeError):
             return False
-        earlier = unmatched(theirs, ours)
-        if not earlier:
+        if not unmatched(theirs, ours):
             return False
-        within, too_big = within_chars(earlier + ours)
-        turns, _dropped = _last(within)
-        atomic.write_bytes(local, _document(turns, max(left_out, their_left_out) + too_big))
+        both, gone = joined(ours, left_out, theirs, their_left_out, theirs_first=True)
+        within, too_big = within_chars(both)
+        turns, dropped = _last(within)
+        atomic.write_bytes(local, _document(turns, gone + too_big + dropped))
         return True
+
+
+def joined(ours: list[dict[str, Any]], our_left_out: int, theirs: list[dict[str, Any]], their_left_out: int,
+           theirs_first: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """``ours`` whole with the exchanges of ``theirs`` it does not hold (``unmatched``), after it (before it where
+    ``theirs_first``), and how many turns of the two copies' history that leaves out (each said how many oldest
+    turns it lost: ``*_left_out``). Two conversations apart (no exchange in both) lost the sum of theirs: the larger
+    of the two was said, so a joined conversation said 60 where 120 were gone. Where they share an exchange, their
+    histories before it are one: each copy's count, less the turns the other holds before that exchange (they come
+    back with the join), the larger of the two (the sum counted twice the turns both had lost)."""
+    mine, others, partner = _pairs(theirs, ours)
+    extra = [t for ex, p in zip(mine, partner) if p is None for t in ex]
+    both = [*extra, *ours] if theirs_first else [*ours, *extra]
+    first = next((i for i, p in enumerate(partner) if p is not None), None)
+    if first is None:
+        return both, our_left_out + their_left_out
+    theirs_before = sum(len(ex) for ex in mine[:first])  # all unmatched: ``first`` is their first shared exchange
+    ours_before = sum(len(ex) for ex in others[:partner[first]])
+    return both, max(our_left_out - theirs_before, their_left_out - ours_before, 0)
 
 
 def _exchanges(turns: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -264,18 +291,27 @@ def unmatched(turns: list[dict[str, Any]], others: list[dict[str, Any]]) -> list
     """The exchanges of ``turns`` that ``others`` does not hold, in order: each exchange of ``others`` stands for at
     most one of ``turns`` (the same answers first, then the closest whose answer one is the start of the other), so
     "hi" asked twice is not taken for one, and an exchange both hold is not taken twice."""
+    mine, _others, partner = _pairs(turns, others)
+    return [t for ex, p in zip(mine, partner) if p is None for t in ex]
+
+
+def _pairs(turns: list[dict[str, Any]], others: list[dict[str, Any]]
+           ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], list[int | None]]:
+    """The exchanges of ``turns`` and of ``others``, and for each of the first the index of the exchange of
+    ``others`` that stands for it (``unmatched``), or None."""
     mine, theirs = _exchanges(turns), _exchanges(others)
-    taken, used = [False] * len(mine), [False] * len(theirs)
+    partner: list[int | None] = [None] * len(mine)
+    used = [False] * len(theirs)
     for exact in (True, False):
         for j, other in enumerate(theirs):
             if used[j]:
                 continue
-            close = [(c, -i) for i, ex in enumerate(mine) if not taken[i]
+            close = [(c, -i) for i, ex in enumerate(mine) if partner[i] is None
                      for c in [_same(ex, other, exact)] if c is not None]
             if close:
                 i = -max(close)[1]
-                taken[i] = used[j] = True
-    return [t for i, ex in enumerate(mine) if not taken[i] for t in ex]
+                partner[i], used[j] = j, True
+    return mine, theirs, partner
 
 
 def _read(raw: bytes) -> tuple[list[dict[str, Any]], int]:

@@ -474,8 +474,8 @@ def _move_conversation(source: Path, target: Path, stays: str = STAYS_IN_BROWSER
             before, _, before_left_out = saved.kept()
         with config.use_workspace(target):
             kept, _, left_out = saved.kept()
-            _stamp, dropped = saved.save([*kept, *saved.unmatched(before, kept)],  # what both hold, once
-                                         left_out=max(left_out, before_left_out))
+            both, gone = saved.joined(kept, left_out, before, before_left_out)  # what both hold, once
+            _stamp, dropped = saved.save(both, left_out=gone)
     except (saved.Unreadable, OSError, StudioError) as exc:  # the source's stays where it is, as it was
         why = f" ({in_words(exc, 300)})" if in_words(exc) else ""
         return f"The Chat conversation made before could not join your kept one{why}: {stays}.", True

@@ -347,7 +347,7 @@ def _forgotten() -> str:
     from studio.chat import saved
 
     n = st.session_state.get("chat.forgotten", 0)
-    return saved.LEFT_OUT.format(most=saved.KEEP_CHARS, n=n) if n else ""
+    return saved.left_out_note(n) if n else ""
 
 
 def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: BackendSpec | None = None) -> None:

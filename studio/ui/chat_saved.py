@@ -53,8 +53,8 @@ def _pick_up(first: bool) -> None:
             st.session_state["chat.forgotten"] = left_out  # a reload still says its oldest turns were left out
         elif turns and had:  # the tab's exchanges go after it, but those that moved in with the tab's work: by
             # question id, or (saved before ids) by question and answers; "hi" in both was not enough
-            st.session_state["chat.messages"] = [*turns, *saved.unmatched(had, turns)]
-            st.session_state["chat.forgotten"] = max(left_out, st.session_state.get("chat.forgotten", 0))
+            st.session_state["chat.messages"], st.session_state["chat.forgotten"] = saved.joined(
+                turns, left_out, had, st.session_state.get("chat.forgotten", 0))
     else:
         st.session_state["chat.messages"] = turns
         st.session_state["chat.forgotten"] = left_out

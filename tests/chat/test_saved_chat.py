@@ -255,7 +255,11 @@ def test_the_saved_copy_keeps_the_last_turns_only_and_says_so_while_it_is_so(fau
     said = next(i for i, (kind, value) in enumerate(order) if kind == "caption" and "Only the last" in str(value))
     assert said > max(i for i, (kind, _value) in enumerate(order) if kind == "chat_message")
     stop(at, wait=60)
-    assert "Only the last" not in captions(new_session())  # a reloaded page holds the saved turns only
+    reopened = new_session()
+    assert "Only the last" not in captions(reopened)  # a reloaded page holds the saved turns only
+    # and says how many it lost, as the session that left them out did (a reopened conversation said nothing)
+    assert saved.left_out_note(6) in captions(reopened) and reopened.session_state["chat.forgotten"] == 6
+    assert saved.kept()[2] == 6  # (what the exports say comes from it: chat.forgotten)
     next(b for b in at.button if b.label == "Clear conversation").click().run()
     assert "Only the last" not in captions(at)
 
@@ -371,21 +375,24 @@ def test_a_workspace_changed_mid_session_keeps_the_tab_s_exchanges_it_does_not_h
     """A token given mid-session on the public app moves the tab to another workspace: the tab's conversation goes
     after the one saved there unless it is already in it. Saved before questions had ids, "hi" in both read as the
     same conversation, and the tab's own "hi" exchange, answered otherwise, vanished."""
-    def keep(home: Path, answer: str) -> None:
+    def keep(home: Path, answer: str, left_out: int) -> None:
         (home / "chat").mkdir(parents=True, exist_ok=True)
-        doc = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": answer}]}
+        doc = {"left_out": left_out,
+               "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": answer}]}
         (home / "chat" / saved.FILE).write_text(json.dumps(doc), encoding="utf-8")
 
-    keep(studio_home, "Hello from the first workspace")
+    keep(studio_home, "Hello from the first workspace", 3)
     at = new_session()
     assert [t["content"] for t in at.session_state["chat.messages"]] == ["hi", "Hello from the first workspace"]
     other = studio_home.parent / "signed-in"
-    keep(other, "Hello from the second workspace")
+    keep(other, "Hello from the second workspace", 5)
     monkeypatch.setenv("STUDIO_HOME", str(other))
     at.run()
     assert not at.exception
     assert [t["content"] for t in at.session_state["chat.messages"]] == [
         "hi", "Hello from the second workspace", "hi", "Hello from the first workspace"]
+    # two conversations apart: each one's oldest turns are gone (the larger count, 5, was said)
+    assert saved.left_out_note(3 + 5) in captions(at)
     moved = studio_home.parent / "moved-in"  # where the tab's exchange is already saved: it is not taken twice
     shutil.copytree(studio_home / "chat", moved / "chat")
     monkeypatch.setenv("STUDIO_HOME", str(studio_home))
@@ -393,6 +400,7 @@ def test_a_workspace_changed_mid_session_keeps_the_tab_s_exchanges_it_does_not_h
     monkeypatch.setenv("STUDIO_HOME", str(moved))
     again.run()
     assert [t["content"] for t in again.session_state["chat.messages"]] == ["hi", "Hello from the first workspace"]
+    assert saved.left_out_note(3) in captions(again)  # one conversation: its 3 turns left out, once
 
 
 def test_a_long_turn_is_scrubbed_once_until_it_or_the_secrets_change(monkeypatch):
@@ -483,14 +491,14 @@ def test_a_conversation_keeps_its_last_characters_only_on_the_page_and_on_disk_a
     assert [t["content"][:10] for t in turns] == ["Question 1", answer[:10], "Question 2", answer[:10]]  # the page's
     assert [t["content"][:10] for t in json.loads(saved.path().read_text())["messages"]] == [
         "Question 1", answer[:10], "Question 2", answer[:10]]  # and the file's
-    line = saved.LEFT_OUT.format(most=100, n=2)
+    line = saved.left_out_note(2)
     assert line in captions(at)
     assert json.loads(export_json(turns, left_out=line))["left_out"] == line and line in export_markdown(turns, left_out=line)
     # a reload said nothing of them (the count was the session's): it is kept with the conversation, and grows on
     again = new_session()
     assert line in captions(again)
     ask(again, faults.url("good"), "Question 3 " + "x" * 19)
-    assert saved.LEFT_OUT.format(most=100, n=4) in captions(new_session())
+    assert saved.left_out_note(4) in captions(new_session())
     next(b for b in at.button if b.label == "Clear conversation").click().run()
     assert "oldest turns were left out" not in captions(at) and "oldest turns were left out" not in captions(new_session())
     saved.path().write_text(json.dumps({"format": 1, "messages": [{"role": "user", "content": "hi"}]}))
@@ -503,3 +511,39 @@ def test_the_last_exchange_is_kept_whatever_its_size():
     assert saved.within_chars(turns, 30) == (turns[2:], 2)
     assert saved.within_chars(turns, 100) == (turns, 0)
     assert saved.within_chars(turns, 62) == (turns[2:], 2)  # the alt answer counts: 21 + 52 > 62
+
+
+def _exchanges(first: int, last: int) -> list[dict]:
+    """Exchanges ``first`` to ``last`` of one conversation (turns ``2 * first`` on), each question with its id."""
+    return [t for i in range(first, last + 1)
+            for t in ({"role": "user", "id": f"q{i}", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"})]
+
+
+def test_joined_copies_count_each_turn_left_out_once():
+    """Joining two copies said the larger of their counts: 60 where 120 turns were gone."""
+    turns, gone = saved.joined(_exchanges(0, 1), 60, _exchanges(5, 5), 60)  # two conversations apart
+    assert [t["content"] for t in turns] == ["Q0", "A0", "Q1", "A1", "Q5", "A5"] and gone == 120
+    # one copy continuing the other: theirs holds exchanges 25-124 (its 50 oldest turns gone), ours 30-129 (60 gone);
+    # the turns both lost count once, and those theirs still holds (exchanges 25-29) are back
+    theirs, ours = _exchanges(25, 124), _exchanges(30, 129)
+    turns, gone = saved.joined(ours, 60, theirs, 50, theirs_first=True)
+    assert turns == _exchanges(25, 129) and gone == 50
+    turns, gone = saved.joined(theirs, 50, ours, 60)
+    assert turns == _exchanges(25, 129) and gone == 50
+    # a tab's conversation moved into the workspace's (after exchanges 0-4, its 30 oldest turns counted in the 70)
+    turns, gone = saved.joined(_exchanges(0, 9), 70, _exchanges(5, 9), 30)
+    assert turns == _exchanges(0, 9) and gone == 70
+
+
+def test_a_copy_joined_after_a_restart_keeps_the_count_of_every_turn_left_out(monkeypatch):
+    """A restored copy joined to the one here wrote the larger count, and nothing for the turns past ``KEEP`` the
+    join left out: a reopened conversation said fewer turns were gone than were."""
+    monkeypatch.setattr(saved, "KEEP", 4)
+    stored = json.dumps({"format": 1, "left_out": 3, "messages": _exchanges(0, 1)}).encode()
+    saved.path().parent.mkdir(parents=True, exist_ok=True)
+    saved.path().write_text(json.dumps({"format": 1, "left_out": 5, "messages": _exchanges(7, 8)}))
+    assert saved.join_into(saved.path(), stored)
+    turns, _note, left_out = saved.kept()
+    assert turns == _exchanges(7, 8) and left_out == 3 + 5 + 4  # both counts, and the restored exchanges past KEEP
+    saved.save(_exchanges(7, 9), left_out=left_out)  # an answer more: the oldest exchange goes too
+    assert saved.kept()[0] == _exchanges(8, 9) and saved.kept()[2] == 12 + 2
