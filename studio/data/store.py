@@ -22,7 +22,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,8 +112,8 @@ def _held(dataset_id: str, doing: str = "save") -> Iterator[Path]:
     """The folder of the existing dataset ``dataset_id``, under the lock its saves, renames and deletion hold, and
     still there once the lock is had: a delete in another session moved the folder (and its lock file) to the trash
     while a save waited, and the save wrote its version into a folder it made anew, without its ``dataset.json``
-    (reported saved, in no dataset). The folder is never made here. ``doing``: "save", "rename" or "delete", what a
-    refusal says was not done."""
+    (reported saved, in no dataset). The folder is never made here. ``doing``: "save", "restore", "rename" or
+    "delete", what a refusal says was not done."""
     path = _dir(dataset_id)
     try:
         fh = open(path / ".lock", "a+")
@@ -140,6 +140,9 @@ def _deleted(dataset_id: str, doing: str = "save") -> DatasetNotFoundError:
     if doing == "delete":  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session): "
                                     "nothing more to delete. Pick another dataset.")
+    if doing == "restore":
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before the "
+                                    "version was restored: nothing was restored. Pick another dataset.")
     if doing == "rename":  # it read "as this change was being saved ... save unsaved changes as a new dataset"
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before it was "
                                     "renamed: nothing was renamed. Pick another dataset.")
@@ -412,28 +415,43 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
     if why := message_too_long(message):  # before the dataset's lock is taken or anything is written
         raise StudioError(why)
     with _held(dataset_id) as path:
-        _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
-        head = _head(path)
-        if made_on is not None and head is not None and head["uid"] != made_on:
+        return _save_held(path, dataset_id, lambda: records, base_version, message, made_on, "save")
+
+
+def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]], base_version: int, message: str,
+               made_on: str | None, doing: str) -> VersionInfo:
+    """``save_version``'s checks and write, in the dataset's folder ``path`` whose lock is held; ``records`` read only
+    once the checks pass. ``doing``: "save" or "restore", what a refusal says was not done."""
+    _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
+    head = _head(path)
+    if made_on is not None and head is not None and head["uid"] != made_on:
+        if doing == "restore":  # the restore a tab showed the old dataset's versions for would restore the new one's
             raise DatasetReplacedError(
-                f"Dataset {head['name']!r} you were editing was deleted (in another tab or session) and a new dataset "
-                "took its name: nothing was saved into it. Save your edits as a new dataset instead.")
-        versions = list_versions(dataset_id)
-        latest = versions[-1].version if versions else 0
-        if latest != base_version:
-            raise VersionConflictError(
-                f"This dataset was saved by someone else (version {latest}) after you opened version "
-                f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
-                base_version=base_version,
-                latest_version=latest,
-            )
-        return _write_version(path, latest + 1, records, message)
+                f"Dataset {head['name']!r} whose versions you were looking at was deleted (in another tab or session) "
+                "and a new dataset took its name: nothing was restored. Its own versions are listed now: restore one "
+                "of them if you mean to.")
+        raise DatasetReplacedError(
+            f"Dataset {head['name']!r} you were editing was deleted (in another tab or session) and a new dataset "
+            "took its name: nothing was saved into it. Save your edits as a new dataset instead.")
+    versions = list_versions(dataset_id)
+    latest = versions[-1].version if versions else 0
+    if latest != base_version:
+        raise VersionConflictError(
+            f"This dataset was saved by someone else (version {latest}) after you opened version "
+            f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
+            base_version=base_version,
+            latest_version=latest,
+        )
+    return _write_version(path, latest + 1, records(), message)
 
 
-def restore_version(dataset_id: str, version: int, *, base_version: int) -> VersionInfo:
-    """Make an old version the latest again, as a new version (history is never rewritten)."""
-    records = load_version(dataset_id, version)
-    return save_version(dataset_id, records, base_version=base_version, message=f"restored version {version}")
+def restore_version(dataset_id: str, version: int, *, base_version: int, made_on: str | None = None) -> VersionInfo:
+    """Make an old version the latest again, as a new version (history is never rewritten). ``made_on``: the ``uid``
+    of the dataset whose versions were shown; a dataset deleted and given to a new one of its name since is refused
+    (``DatasetReplacedError``), as ``save_version`` refuses edits: its version ``version`` is another dataset's."""
+    with _held(dataset_id, "restore") as path:
+        return _save_held(path, dataset_id, lambda: load_version(dataset_id, version), base_version,
+                          f"restored version {version}", made_on, "restore")
 
 
 def _write_version(path: Path, number: int, records: list[Record], message: str) -> VersionInfo:

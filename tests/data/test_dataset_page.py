@@ -530,6 +530,28 @@ def test_versions_compare_and_restore():
     assert store.load_version(info.id) == RECS
 
 
+def test_a_restore_pressed_after_another_tab_replaced_the_dataset_is_refused_in_one_line():
+    """This tab showed "V"'s versions; another tab deleted it and imported a new "V" (same id, versions 1 and 2 of its
+    own). Restore version 1 restored the new dataset's version 1, unsaid; it is refused, and the new one is kept."""
+    info = store.create_dataset("V", RECS)
+    store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.selectbox(key=f"dataset.restore.{info.id}").select(1).run()
+    store.delete_dataset(info.id)
+    new = store.create_dataset("V", RECS[1:], message="imported v.csv")
+    store.save_version(new.id, RECS, base_version=1, message="added one")
+    assert new.id == info.id
+    at.button(key="dataset.restore.go").click().run()
+    assert not at.exception
+    assert [e for e in texts(at.error) if "nothing was restored" in e] == [
+        "Dataset 'V' whose versions you were looking at was deleted (in another tab or session) and a new dataset took "
+        "its name: nothing was restored. Its own versions are listed now: restore one of them if you mean to."]
+    assert [v.message for v in store.list_versions(new.id)] == ["imported v.csv", "added one"]
+    at.button(key="dataset.restore.go").click().run()  # now shown its versions: restored as asked
+    assert "Restored version 1 as version 3 (1 record)." in texts(at.success)
+
+
 def test_a_comparison_of_long_edits_lists_what_fits_one_message_and_says_how_many():
     """400 answers of 2,000 characters in a script of 3 bytes a character, each edited: the Edited table held them all
     (about 5 MB here, 70 MB with passages and 2,000 records: past the largest message the app sends, 16 MB, and the tab
