@@ -213,6 +213,21 @@ def test_apply_my_changes_on_top_of_theirs_then_save():
     assert store.get_dataset(info.id).latest.version == 3
 
 
+def test_apply_my_changes_names_a_record_both_tabs_reworded_as_left_out():
+    """Bob reworded record 2's question and answer; Alice's save edited its answer. Apply my changes kept both (hers,
+    and his added as a third record) and said nothing: his rewording was a removal and an addition. It is the clash it
+    is, named; hers is kept."""
+    bob, info = open_mine("Shared")
+    edit(bob, edited={1: {"question": "How many players are on a side?", "answer": "Eleven players."}})
+    store.save_version(info.id, [RECS[0], {**RECS[1], "answer": "Eleven, one in goal."}], base_version=1)
+    bob.button(key="dataset.save").click().run()
+    bob.button(key="dataset.conflict.merge").click().run()
+    assert ("Your changes are now on top of version 2: review and Save. The edit to record 2 (of version 1) was left "
+            "out: version 2 changed that record too, and theirs was kept.") in texts(bob.success)
+    assert [r["answer"] for r in bob.session_state["dataset.drafts"][info.id].current] == ["45 minutes.",
+                                                                                        "Eleven, one in goal."]
+
+
 def test_load_latest_discards_only_on_request():
     bob, info = open_mine("Shared")
     edit(bob, edited={1: {"answer": "bob's answer"}})
