@@ -213,19 +213,11 @@ def changes(before: list[Record], after: list[Record]) -> store.Diff:
     edited: list[tuple[Record, Record]] = []
     prev_i = prev_j = -1
     for i, j in [*anchors, (len(old), len(new))]:
-        gap_old, gap_new = old[prev_i + 1:i], new[prev_j + 1:j]
-        for k in range(max(len(gap_old), len(gap_new))):
-            o = gap_old[k] if k < len(gap_old) else None
-            n = gap_new[k] if k < len(gap_new) else None
-            if o is not None and n is not None and (o.get("question") == n.get("question")
-                                                    or o.get("answer") == n.get("answer")):
-                if o != n:
-                    edited.append((o, n))
-            else:
-                if o is not None:
-                    removed.append(o)
-                if n is not None:
-                    added.append(n)
+        if i - prev_i > 1 or j - prev_j > 1:  # most anchors follow one another: nothing between them to pair
+            pairs, gone, fresh = store.pair_records(old[prev_i + 1:i], new[prev_j + 1:j])
+            edited.extend((o, n) for o, n in pairs if o != n)
+            removed.extend(gone)
+            added.extend(fresh)
         prev_i, prev_j = i, j
     return store.Diff(added=added, removed=removed, edited=edited)
 

@@ -125,7 +125,16 @@ def decode(data: bytes, legacy: bool = False) -> tuple[str, str]:
             return data.decode("utf-16"), ""
         except UnicodeDecodeError:
             raise DatasetFormatError("The file starts like UTF-16 but is not: re-save it as UTF-8.") from None
-    if b"\x00" in data[:8192]:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        # UTF-16 has a NUL in every other byte of Latin text (UTF-32 in three of four), and CJK UTF-16 is not UTF-8: a
+        # few NULs in what reads as UTF-8 are NUL characters in UTF-8 text (one in a CSV's cell had the file read as
+        # UTF-16, and refused for a first line "畱獥楴湯愬..." of no columns)
+        if sample.count(b"\x00") * 10 < len(sample):
+            try:
+                return data.decode("utf-8-sig"), ""
+            except UnicodeDecodeError:
+                pass
         return _utf16_without_bom(data), ""
     try:
         return data.decode("utf-8-sig"), ""

@@ -4,6 +4,7 @@ offline). Rows come back as plain dicts for the one reader in ``studio.data.form
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from pathlib import Path
@@ -143,6 +144,16 @@ def _prepared(repo: str) -> Path:
     return Path(ds_config.HF_DATASETS_CACHE) / "___".join([*owner, camelcase_to_snakecase(name)])
 
 
+def _prepared_whole(repo: str) -> bool:
+    """Whether ``repo`` has a prepared copy its offline read can take: a config's folder with its ``dataset_info.json``,
+    not the ``<hash>.incomplete`` folder a preparation stopped midway leaves (``datasets`` renames it at the end)."""
+    try:
+        return any(not p.name.endswith(".incomplete") and (p / "dataset_info.json").is_file()
+                   for p in _prepared(repo).glob("*/*/*"))
+    except OSError:
+        return False
+
+
 def _cached(repo: str) -> bool:
     """Whether ``load_dataset`` can read ``repo`` without the Hub: a local folder of that name (its own rule: a local
     path comes before the Hub), or anything of it in the machine's caches."""
@@ -152,9 +163,84 @@ def _cached(repo: str) -> bool:
             or _prepared(repo).exists())
 
 
+WHOLE_FILE = ".studio-whole.json"
+"""In a repository's folder of the Hugging Face download cache: the files of each snapshot (path -> size) that a read
+of it found there once it had finished, so all of them whole. A download stopped midway leaves a snapshot of fewer
+files (``datasets`` fetches them one by one, each whole once there), which read as the local folder it is gave a part
+of the dataset, said to be the copy last downloaded."""
+
+
+def _repo_cache(repo: str) -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}"
+
+
+def _snapshots(repo: str) -> list[Path]:
+    """``repo``'s snapshots in the download cache, its main branch's first, then the newest first."""
+    root = _repo_cache(repo)
+    try:
+        found = sorted((p for p in (root / "snapshots").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime,
+                       reverse=True)
+    except OSError:
+        return []
+    try:
+        main = (root / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        main = ""
+    return sorted(found, key=lambda p: p.name != main)
+
+
+def _files(snapshot: Path) -> dict[str, int]:
+    """The files of a snapshot (a path inside it -> its size); a link to a blob that is not there is none."""
+    out = {}
+    for path in snapshot.rglob("*"):
+        try:
+            if path.is_file():
+                out[path.relative_to(snapshot).as_posix()] = path.stat().st_size
+        except OSError:
+            continue
+    return out
+
+
+def _whole_list(repo: str) -> dict:
+    try:
+        kept = json.loads((_repo_cache(repo) / WHOLE_FILE).read_text(encoding="utf-8"))
+        return kept if isinstance(kept, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _mark_whole(repo: str, obj) -> None:
+    """After ``load_dataset`` read ``repo`` from the Hub: its snapshot's files, all there and whole now, written down
+    (``WHOLE_FILE``) so that an offline read later tells this copy from one a stopped download left."""
+    from huggingface_hub import constants
+
+    from studio import atomic
+
+    if constants.is_offline_mode():  # read from the cache: what a stopped download added since would pass for whole
+        return
+    cache_files = obj.cache_files
+    if isinstance(cache_files, dict):  # a DatasetDict: each split's files
+        cache_files = [f for files in cache_files.values() for f in files]
+    # its prepared copy is in a folder named after the commit it read (``<config>/<version>/<commit>``)
+    shas = {Path(f["filename"]).parent.name for f in cache_files if isinstance(f, dict) and f.get("filename")}
+    kept = _whole_list(repo)
+    for sha in shas:
+        snapshot = _repo_cache(repo) / "snapshots" / sha
+        if snapshot.is_dir():
+            kept[sha] = _files(snapshot)
+    if shas & set(kept):
+        try:
+            atomic.write_json(_repo_cache(repo) / WHOLE_FILE, kept, indent=None)
+        except OSError:
+            pass  # a cache this process cannot write: the copy is not offered offline, nothing else is lost
+
+
 def _downloaded(repo: str) -> Path | None:
-    """The copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the newest),
-    or None where it holds none.
+    """The whole copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the
+    newest), or None where it holds none: a snapshot counts only as ``_mark_whole`` wrote its files down, each still
+    there at its size and no other file beside them (one a later download stopped midway brought).
 
     Not ``snapshot_download(repo, repo_type="dataset", local_files_only=True)`` (huggingface_hub 2.4): offline it finds
     a snapshot only through ``refs/<revision>`` ("main"), and the copy this reads is the one ``load_dataset`` left,
@@ -163,20 +249,11 @@ def _downloaded(repo: str) -> Path | None:
     downloaded a minute before (tests/data/test_hub_errors.py, the import with its prepared copy deleted). Nor would
     it tell a partial copy from a whole one here: it checks completeness only against the tree listing
     (``trees/<sha>.json``) its own downloads write, and ``datasets`` writes none."""
-    from huggingface_hub import constants
-
-    root = Path(constants.HF_HUB_CACHE) / f"datasets--{repo.replace('/', '--')}"
-    try:
-        main = root / "snapshots" / (root / "refs" / "main").read_text(encoding="utf-8").strip()
-        if main.is_dir():
-            return main
-    except (OSError, ValueError):
-        pass
-    try:
-        found = sorted((p for p in (root / "snapshots").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    except OSError:
-        return None
-    return found[-1] if found else None
+    kept = _whole_list(repo)
+    for snapshot in _snapshots(repo):
+        if isinstance(kept.get(snapshot.name), dict) and kept[snapshot.name] == _files(snapshot):
+            return snapshot
+    return None
 
 
 def _read_prepared(repo: str, name: str | None, split: str | None):
@@ -213,8 +290,13 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     # huggingface_hub's retries first); without one, it is said at once.
     refused = cache_dir is None and not Path(repo).exists() and _refused()
     # only the downloaded files (their prepared copy deleted): read as the local folder they are, without the Hub
-    files_copy = _downloaded(repo) if refused and not _prepared(repo).exists() else None
-    if refused and (files_copy is not None or _prepared(repo).exists()):
+    prepared = bool(refused) and _prepared_whole(repo)
+    files_copy = _downloaded(repo) if refused and not prepared else None
+    if refused and files_copy is None and not prepared and _snapshots(repo):
+        raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its copy in the local cache is "
+                           "incomplete (a download that stopped midway): check the connection and import it again, "
+                           "which finishes the download.")
+    if refused and (files_copy is not None or prepared):
         try:
             obj = (_read_prepared(repo, name, split) if files_copy is None
                    else load_dataset(str(files_copy), name, split=split))
@@ -234,6 +316,7 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     try:
         if cache_dir is None:
             obj = load_dataset(repo, name, split=split, token=token)
+            _mark_whole(repo, obj)
         else:
             from huggingface_hub import snapshot_download
 

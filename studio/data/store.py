@@ -22,7 +22,7 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,8 +112,8 @@ def _held(dataset_id: str, doing: str = "save") -> Iterator[Path]:
     """The folder of the existing dataset ``dataset_id``, under the lock its saves, renames and deletion hold, and
     still there once the lock is had: a delete in another session moved the folder (and its lock file) to the trash
     while a save waited, and the save wrote its version into a folder it made anew, without its ``dataset.json``
-    (reported saved, in no dataset). The folder is never made here. ``doing``: "save", "rename" or "delete", what a
-    refusal says was not done."""
+    (reported saved, in no dataset). The folder is never made here. ``doing``: "save", "restore", "rename" or
+    "delete", what a refusal says was not done."""
     path = _dir(dataset_id)
     try:
         fh = open(path / ".lock", "a+")
@@ -140,6 +140,9 @@ def _deleted(dataset_id: str, doing: str = "save") -> DatasetNotFoundError:
     if doing == "delete":  # two sessions' Delete at once: one moved it to the trash, the other finds it gone
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was already deleted (in another tab or session): "
                                     "nothing more to delete. Pick another dataset.")
+    if doing == "restore":
+        return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before the "
+                                    "version was restored: nothing was restored. Pick another dataset.")
     if doing == "rename":  # it read "as this change was being saved ... save unsaved changes as a new dataset"
         return DatasetNotFoundError(f"Dataset {dataset_id!r} was deleted (in another tab or session) before it was "
                                     "renamed: nothing was renamed. Pick another dataset.")
@@ -412,28 +415,43 @@ def save_version(dataset_id: str, records: list[Record], *, base_version: int, m
     if why := message_too_long(message):  # before the dataset's lock is taken or anything is written
         raise StudioError(why)
     with _held(dataset_id) as path:
-        _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
-        head = _head(path)
-        if made_on is not None and head is not None and head["uid"] != made_on:
+        return _save_held(path, dataset_id, lambda: records, base_version, message, made_on, "save")
+
+
+def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]], base_version: int, message: str,
+               made_on: str | None, doing: str) -> VersionInfo:
+    """``save_version``'s checks and write, in the dataset's folder ``path`` whose lock is held; ``records`` read only
+    once the checks pass. ``doing``: "save" or "restore", what a refusal says was not done."""
+    _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
+    head = _head(path)
+    if made_on is not None and head is not None and head["uid"] != made_on:
+        if doing == "restore":  # the restore a tab showed the old dataset's versions for would restore the new one's
             raise DatasetReplacedError(
-                f"Dataset {head['name']!r} you were editing was deleted (in another tab or session) and a new dataset "
-                "took its name: nothing was saved into it. Save your edits as a new dataset instead.")
-        versions = list_versions(dataset_id)
-        latest = versions[-1].version if versions else 0
-        if latest != base_version:
-            raise VersionConflictError(
-                f"This dataset was saved by someone else (version {latest}) after you opened version "
-                f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
-                base_version=base_version,
-                latest_version=latest,
-            )
-        return _write_version(path, latest + 1, records, message)
+                f"Dataset {head['name']!r} whose versions you were looking at was deleted (in another tab or session) "
+                "and a new dataset took its name: nothing was restored. Its own versions are listed now: restore one "
+                "of them if you mean to.")
+        raise DatasetReplacedError(
+            f"Dataset {head['name']!r} you were editing was deleted (in another tab or session) and a new dataset "
+            "took its name: nothing was saved into it. Save your edits as a new dataset instead.")
+    versions = list_versions(dataset_id)
+    latest = versions[-1].version if versions else 0
+    if latest != base_version:
+        raise VersionConflictError(
+            f"This dataset was saved by someone else (version {latest}) after you opened version "
+            f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
+            base_version=base_version,
+            latest_version=latest,
+        )
+    return _write_version(path, latest + 1, records(), message)
 
 
-def restore_version(dataset_id: str, version: int, *, base_version: int) -> VersionInfo:
-    """Make an old version the latest again, as a new version (history is never rewritten)."""
-    records = load_version(dataset_id, version)
-    return save_version(dataset_id, records, base_version=base_version, message=f"restored version {version}")
+def restore_version(dataset_id: str, version: int, *, base_version: int, made_on: str | None = None) -> VersionInfo:
+    """Make an old version the latest again, as a new version (history is never rewritten). ``made_on``: the ``uid``
+    of the dataset whose versions were shown; a dataset deleted and given to a new one of its name since is refused
+    (``DatasetReplacedError``), as ``save_version`` refuses edits: its version ``version`` is another dataset's."""
+    with _held(dataset_id, "restore") as path:
+        return _save_held(path, dataset_id, lambda: load_version(dataset_id, version), base_version,
+                          f"restored version {version}", made_on, "restore")
 
 
 def _write_version(path: Path, number: int, records: list[Record], message: str) -> VersionInfo:
@@ -460,21 +478,83 @@ def diff_records(before: list[Record], after: list[Record]) -> Diff:
         elif op == "delete":
             removed.extend(before[i1:i2])
         elif op == "replace":
-            # Records at the same place count as one edited record when they keep their question or
-            # their answer; otherwise it is a removal and an addition.
-            olds, news = before[i1:i2], after[j1:j2]
-            for k in range(max(len(olds), len(news))):
-                old = olds[k] if k < len(olds) else None
-                new = news[k] if k < len(news) else None
-                if old is not None and new is not None and _same_record(old, new):
-                    edited.append((old, new))
-                else:
-                    if old is not None:
-                        removed.append(old)
-                    if new is not None:
-                        added.append(new)
+            pairs, gone, fresh = pair_records(before[i1:i2], after[j1:j2])
+            edited.extend(pairs)
+            removed.extend(gone)
+            added.extend(fresh)
     return Diff(added=added, removed=removed, edited=edited)
 
 
-def _same_record(a: Record, b: Record) -> bool:
-    return a.get("question") == b.get("question") or a.get("answer") == b.get("answer")
+ALIKE = 0.6  # difflib's ratio of two records' question and answer from which one is the other edited: a rewording of
+# both ("How long is a half?" / "45 minutes." to "How long is each half of a match?" / "Forty-five minutes.") is 0.69,
+# two questions of one FAQ on other things 0.3-0.4
+ALIKE_CHARS = 300  # of each record's question and answer compared: a 50 MB answer is not compared whole
+ALIKE_NEAR = 4  # a record is compared with the records this many places either side of its own place, not every one
+ALIKE_TRIES = 1000  # comparisons in one block at most: a list replaced wholesale is not compared record by record
+
+
+def pair_records(olds: list[Record], news: list[Record]) -> tuple[list[tuple[Record, Record]], list[Record],
+                                                                   list[Record]]:
+    """Which of ``olds`` (records no longer in a place of a list) are which of ``news`` (the records now there) edited,
+    as (edited pairs, removed, added). A record is the same record when it has the same ``id`` field (a stable id), else
+    the same question or the same answer, else, both edited, a question and answer alike enough (``ALIKE``): a record
+    whose question and answer were both edited was a removal and an addition, so a rebase could not see that another
+    tab's edit of it was an edit of the same record."""
+    if not olds or not news:
+        return [], list(olds), list(news)
+    pair: dict[int, int] = {}  # old index -> new index
+    taken: set[int] = set()
+
+    def match(spots: dict[object, list[int]], key: object, i: int) -> None:
+        for j in spots.get(key, ()):
+            if j not in taken:
+                pair[i] = j
+                taken.add(j)
+                return
+
+    for keys in (lambda r: [_stable_id(r)], lambda r: [("question", _value(r.get("question"))),
+                                                       ("answer", _value(r.get("answer")))]):
+        spots: dict[object, list[int]] = {}
+        for j, rec in enumerate(news):
+            if j not in taken:
+                for k in keys(rec):
+                    if k is not None:
+                        spots.setdefault(k, []).append(j)
+        for i, rec in enumerate(olds):
+            for k in keys(rec):
+                if i not in pair and k is not None:
+                    match(spots, k, i)
+    left_old = [i for i in range(len(olds)) if i not in pair]
+    left_new = [j for j in range(len(news)) if j not in taken]
+    tries = ALIKE_TRIES
+    for n, i in enumerate(left_old):
+        best, score = None, ALIKE
+        for j in left_new[max(0, n - ALIKE_NEAR):n + ALIKE_NEAR + 1]:
+            if j in taken or tries <= 0:
+                continue
+            tries -= 1
+            ratio = difflib.SequenceMatcher(None, _said(olds[i]), _said(news[j]), autojunk=False).ratio()
+            if ratio >= score:
+                best, score = j, ratio
+        if best is not None:
+            pair[i] = best
+            taken.add(best)
+    return ([(olds[i], news[pair[i]]) for i in sorted(pair)], [r for i, r in enumerate(olds) if i not in pair],
+            [r for j, r in enumerate(news) if j not in taken])
+
+
+def _stable_id(record: Record) -> object:
+    """A record's own ``id`` field as a key, None when it has none (or an empty one)."""
+    value = record.get("id")
+    return None if value is None or value == "" else ("id", _value(value))
+
+
+def _value(value: object) -> object:
+    """A field's value as a key: text as it is, anything else as its JSON (a list is not hashable)."""
+    return value if type(value) is str else (json.dumps(value, sort_keys=True, ensure_ascii=False, default=str),)
+
+
+def _said(record: Record) -> str:
+    """The start of a record's question and answer, as ``pair_records`` compares them."""
+    return "\n".join(text if type(text := record.get(f)) is str else json.dumps(text, ensure_ascii=False, default=str)
+                     for f in ("question", "answer"))[:2 * ALIKE_CHARS]

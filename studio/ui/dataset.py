@@ -544,17 +544,24 @@ def _offer(info: store.DatasetInfo, dirty: bool) -> None:
                 restored = Draft(base=now, saved=theirs, records=merged, current=merged, nonce=restored.nonce,
                                  brought=True, start=merged)
                 keep(info.id, restored)
-                kept = "" if not lost else (  # which: the person checks them against version {now}
-                    f" The edit to record {lost[0]} (of version {made_on}) was left out: version {now} changed that "
-                    "record too, and theirs was kept." if len(lost) == 1 else
-                    f" The edits to records {', '.join(map(str, lost[:10]))}{' …' if len(lost) > 10 else ''} (of "
-                    f"version {made_on}) were left out: version {now} changed those records too, and theirs were "
-                    "kept.")
                 flash(f"Brought in on top of version {now}: check the changes listed under the table, then "
-                      f"Save.{kept}")
+                      f"Save.{_left_out(lost, made_on, now)}")
             st.session_state[DRAFTS][info.id] = restored
         st.session_state[OFFERED_SUMMARY].pop(info.id, None)
         st.rerun()
+
+
+def _left_out(lost: list[int], made_on: int, now: int) -> str:
+    """" The edit to record 2 (of version 1) was left out: ..." for the edits a rebase left out ("" for none): which
+    ones, so the person checks them against version ``now`` ("1 of your edits touched records they changed too" named
+    none)."""
+    if not lost:
+        return ""
+    if len(lost) == 1:
+        return (f" The edit to record {lost[0]} (of version {made_on}) was left out: version {now} changed that record "
+                "too, and theirs was kept.")
+    return (f" The edits to records {', '.join(map(str, lost[:10]))}{' …' if len(lost) > 10 else ''} (of version "
+            f"{made_on}) were left out: version {now} changed those records too, and theirs were kept.")
 
 
 def save_bar(info: store.DatasetInfo, d: Draft) -> None:
@@ -689,15 +696,14 @@ def _conflict_panel(info: store.DatasetInfo, d: Draft, conflict: dict) -> None:
     if row.button(f"Apply my changes to version {latest}", key="dataset.conflict.merge",
                  help="Their version with your edits, deletions and additions on top, as unsaved changes."):
         theirs = store.load_version(info.id, latest)
-        merged, lost = editing.rebase(d.saved, d.current, theirs)
+        merged, lost = editing.rebase_naming(d.saved, d.current, theirs)
         # what the edits were stays said in the save ("dedup: kept 3 of 5 applied on top of version 2 (2 removed)")
         st.session_state[DRAFTS][info.id] = Draft(base=latest, saved=theirs, records=merged, current=merged,
                                                   nonce=d.nonce + 1, restored=d.restored, start=merged,
                                                   origin=f"{d.origin or 'edits'} applied on top of version {latest}",
                                                   made_on=d.made_on)
         st.session_state[CONFLICTS].pop(info.id, None)
-        kept = f" {lost} of your edits touched records they changed too; theirs were kept." if lost else ""
-        flash(f"Your changes are now on top of version {latest}: review and Save.{kept}")
+        flash(f"Your changes are now on top of version {latest}: review and Save.{_left_out(lost, d.base, latest)}")
         st.rerun()
     if row.button("Load latest (discard mine)", key="dataset.conflict.load"):
         reset(info)

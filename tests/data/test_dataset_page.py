@@ -213,6 +213,21 @@ def test_apply_my_changes_on_top_of_theirs_then_save():
     assert store.get_dataset(info.id).latest.version == 3
 
 
+def test_apply_my_changes_names_a_record_both_tabs_reworded_as_left_out():
+    """Bob reworded record 2's question and answer; Alice's save edited its answer. Apply my changes kept both (hers,
+    and his added as a third record) and said nothing: his rewording was a removal and an addition. It is the clash it
+    is, named; hers is kept."""
+    bob, info = open_mine("Shared")
+    edit(bob, edited={1: {"question": "How many players are on a side?", "answer": "Eleven players."}})
+    store.save_version(info.id, [RECS[0], {**RECS[1], "answer": "Eleven, one in goal."}], base_version=1)
+    bob.button(key="dataset.save").click().run()
+    bob.button(key="dataset.conflict.merge").click().run()
+    assert ("Your changes are now on top of version 2: review and Save. The edit to record 2 (of version 1) was left "
+            "out: version 2 changed that record too, and theirs was kept.") in texts(bob.success)
+    assert [r["answer"] for r in bob.session_state["dataset.drafts"][info.id].current] == ["45 minutes.",
+                                                                                        "Eleven, one in goal."]
+
+
 def test_load_latest_discards_only_on_request():
     bob, info = open_mine("Shared")
     edit(bob, edited={1: {"answer": "bob's answer"}})
@@ -528,6 +543,28 @@ def test_versions_compare_and_restore():
     at.button(key="dataset.restore.go").click().run()
     assert "Restored version 1 as version 3 (2 records)." in texts(at.success)
     assert store.load_version(info.id) == RECS
+
+
+def test_a_restore_pressed_after_another_tab_replaced_the_dataset_is_refused_in_one_line():
+    """This tab showed "V"'s versions; another tab deleted it and imported a new "V" (same id, versions 1 and 2 of its
+    own). Restore version 1 restored the new dataset's version 1, unsaid; it is refused, and the new one is kept."""
+    info = store.create_dataset("V", RECS)
+    store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.selectbox(key=f"dataset.restore.{info.id}").select(1).run()
+    store.delete_dataset(info.id)
+    new = store.create_dataset("V", RECS[1:], message="imported v.csv")
+    store.save_version(new.id, RECS, base_version=1, message="added one")
+    assert new.id == info.id
+    at.button(key="dataset.restore.go").click().run()
+    assert not at.exception
+    assert [e for e in texts(at.error) if "nothing was restored" in e] == [
+        "Dataset 'V' whose versions you were looking at was deleted (in another tab or session) and a new dataset took "
+        "its name: nothing was restored. Its own versions are listed now: restore one of them if you mean to."]
+    assert [v.message for v in store.list_versions(new.id)] == ["imported v.csv", "added one"]
+    at.button(key="dataset.restore.go").click().run()  # now shown its versions: restored as asked
+    assert "Restored version 1 as version 3 (1 record)." in texts(at.success)
 
 
 def test_a_comparison_of_long_edits_lists_what_fits_one_message_and_says_how_many():

@@ -92,6 +92,44 @@ def test_rebase_applies_my_edits_on_their_newer_version():
     assert editing.rebase_naming(base, mine, theirs)[1] == [1, 3]
 
 
+FAQ = [{"question": "How many players?", "answer": "Eleven."}, {"question": "How long is a half?", "answer": "45 minutes."},
+       {"question": "Who restarts play?", "answer": "The referee."}]
+
+
+def test_a_record_whose_question_and_answer_were_both_edited_is_one_edit_and_a_rebase_names_its_clash():
+    """Both fields of record 2 reworded: the change list read "1 added, 1 removed", so a rebase onto a version where
+    another tab edited record 2 too kept both versions of it (theirs, and mine added at the end) and named no clash, and
+    the Versions comparison listed a removal and an addition."""
+    import copy
+
+    mine = list(FAQ)
+    mine[1] = {"question": "How long is each half of a match?", "answer": "Forty-five minutes."}
+    diff = editing.changes(FAQ, mine)
+    assert diff.edited == [(FAQ[1], mine[1])] and not diff.added and not diff.removed
+    assert editing.changes(copy.deepcopy(FAQ), mine) == diff  # two versions read from disk: the same
+    theirs = [dict(r) for r in FAQ]
+    theirs[1]["answer"] = "45 minutes, plus stoppage time."
+    assert editing.rebase_naming(FAQ, mine, theirs) == (theirs, [2])  # theirs kept, the clash named
+    untouched = [dict(r) for r in FAQ] + [{"question": "Offside?", "answer": "Level is onside."}]
+    assert editing.rebase(FAQ, mine, untouched) == ([FAQ[0], mine[1], FAQ[2], untouched[3]], 0)  # in its place
+    # A record with an id of its own is that record, however it was rewritten.
+    with_ids = [{**r, "id": n} for n, r in enumerate(FAQ)]
+    rewritten = [with_ids[0], {"question": "Length?", "answer": "90 in all.", "id": 1}, with_ids[2]]
+    assert editing.changes(with_ids, rewritten).edited == [(with_ids[1], rewritten[1])]
+
+
+def test_a_record_deleted_and_another_typed_in_its_place_stay_a_removal_and_an_addition():
+    """Paired only when alike: a different record typed where one was deleted is not that record edited (a rebase
+    would drop the new record as a clash)."""
+    after = [FAQ[0], FAQ[1], {"question": "What is a throw-in?", "answer": "A restart from the touch line."}]
+    diff = editing.changes(FAQ, after)
+    assert diff.removed == [FAQ[2]] and diff.added == [after[2]] and not diff.edited
+    # deleted record 2 and reworded record 3: the rewording is the edit, whichever place it took
+    reworded = [FAQ[0], {"question": "Who restarts the play?", "answer": "The referee does."}]
+    diff = editing.changes(FAQ, reworded)
+    assert diff.removed == [FAQ[1]] and diff.edited == [(FAQ[2], reworded[1])] and not diff.added
+
+
 PASSAGES = [{"question": "Who?", "answer": "Ana", "context": "Ana wrote it ✍"}, {"question": "Old?", "answer": "Yes"}]
 
 

@@ -330,6 +330,14 @@ def test_utf16_without_a_byte_order_mark_is_read_not_refused_as_binary(codec):
         {"question": "What is offside?", "answer": "Nearer the goal line ⚽"}, {"question": "¿Balón?", "answer": "Tamaño 5"}]
 
 
+def test_a_nul_character_in_a_utf8_csv_is_kept_not_taken_for_utf16():
+    """One NUL byte in a cell had the whole UTF-8 file read as UTF-16 and refused for a first line of CJK nonsense
+    ("畱獥楴湯愬..." names no two columns). It is UTF-8 text holding a NUL character, kept as it was."""
+    data = "question,answer\nWhat is offside?,Nearer the goal line\x00 ⚽\n¿Balón?,Tamaño 5\n".encode()
+    assert formats.read_records(data, "a.csv") == [
+        {"question": "What is offside?", "answer": "Nearer the goal line\x00 ⚽"}, {"question": "¿Balón?", "answer": "Tamaño 5"}]
+
+
 def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
     with pytest.raises(formats.DatasetFormatError, match="^This looks like a binary file, not text"):
         formats.read_records(bytes(range(256)) * 40, "a.json")

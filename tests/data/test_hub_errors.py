@@ -134,3 +134,42 @@ def _refusing() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_hub_copy_whose_download_stopped_midway_is_not_read_as_the_dataset_and_an_import_finishes_it(tmp_path):
+    """A download that stopped after the first of a split's two files (faked by downloading that file alone, as
+    ``datasets`` fetches them one by one) left a copy in the Hugging Face cache that, with the Hub refusing the
+    connection, was imported as the dataset: 1 record of 2, said to be "the copy last downloaded". It is refused in one
+    line; the next import with the Hub there finishes the download, and that copy is then read offline whole."""
+    shards = [[{"question": "How many players?", "answer": "Eleven."}],
+              [{"question": "How long is a half?", "answer": "45 minutes."}]]
+    with standin_hub() as standin:
+        repo = HubRepo("dataset", "alice/qa", False)
+        for n, rows in enumerate(shards):
+            repo.files[f"data/train-0000{n}-of-00002.jsonl"] = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        repo.branches = {"main"}
+        standin.repos[("dataset", "alice/qa")] = repo
+        env = _env(standin, tmp_path)
+        stopped = subprocess.run([sys.executable, "-c", "from huggingface_hub import hf_hub_download; hf_hub_download("
+                                  "'alice/qa', 'data/train-00000-of-00002.jsonl', repo_type='dataset')"],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        out = tmp_path / "qa.json"
+        offline = {**env, "HF_ENDPOINT": _refusing()}
+        part = cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=offline)
+        assert part.returncode == 2 and part.stderr == (
+            "error: Cannot reach the Hub for alice/qa (it refused the connection) and its copy in the local cache is "
+            "incomplete (a download that stopped midway): check the connection and import it again, which finishes "
+            "the download.\n"), part.stderr
+        assert not out.exists()
+        done = cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=env)
+        assert done.returncode == 0 and json.loads(out.read_text()) == shards[0] + shards[1], done.stderr
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf" / "datasets" / "alice___qa")  # the downloaded files alone, whole: read offline
+    # beside the <commit>.incomplete folder a preparation stopped midway leaves (renamed at its end): no prepared copy
+    # (it was taken for one, and the import failed with "No file .../dataset_info.json")
+    (tmp_path / "hf" / "datasets" / "alice___qa" / "default" / "0.0.0" / f"{repo.sha}.incomplete").mkdir(parents=True)
+    whole = cli("dataset", "import", "hub:alice/qa", "--out", str(out), "--force", env=offline)
+    assert whole.returncode == 0 and whole.stderr.startswith("note: Read alice/qa from the local cache"), whole.stderr
+    assert json.loads(out.read_text()) == shards[0] + shards[1]

@@ -166,6 +166,26 @@ def test_edits_to_a_deleted_dataset_are_not_saved_into_a_new_one_given_its_id(st
     assert store.save_version(new.id, RECS, base_version=1, made_on=store.get_dataset(new.id).uid).version == 2
 
 
+def test_a_restore_shown_for_a_deleted_dataset_is_not_made_in_the_new_one_given_its_id(studio_home):
+    """A tab showed the versions of "Rules"; another deleted it and imported a new "Rules" (same id, two versions of
+    its own). Restore version 1 restored the new dataset's version 1 over its version 2, unsaid; it is refused in one
+    line, and the new dataset keeps its versions."""
+    old = store.create_dataset("Rules", RECS)
+    store.save_version(old.id, RECS[:1], base_version=1)
+    store.delete_dataset(old.id)
+    new = store.create_dataset("Rules", RECS[1:], message="imported rules.csv")
+    store.save_version(new.id, RECS, base_version=1)
+    with pytest.raises(DatasetReplacedError) as err:
+        store.restore_version(new.id, 1, base_version=2, made_on=old.uid)
+    assert str(err.value) == ("Dataset 'Rules' whose versions you were looking at was deleted (in another tab or "
+                              "session) and a new dataset took its name: nothing was restored. Its own versions are "
+                              "listed now: restore one of them if you mean to.")
+    assert [v.message for v in store.list_versions(new.id)] == ["imported rules.csv", "edited"]
+    assert store.load_version(new.id) == RECS
+    assert store.restore_version(new.id, 1, base_version=2, made_on=new.uid).version == 3
+    assert store.load_version(new.id) == RECS[1:]
+
+
 def test_a_rename_that_waited_on_a_delete_says_nothing_was_renamed(studio_home):
     """A rename that waited for the dataset's lock while another session deleted it was told "as this change was being
     saved: nothing was saved (the Dataset page offers to save unsaved changes as a new dataset)": a rename has no
