@@ -77,7 +77,11 @@ def check_models_there(config: EvalConfig) -> None:
             kind = parse_spec(spec).kind
         except ModelSpecError:
             continue  # said in its own words by the evaluation config
-        if kind in ("run", "model", "path", "gguf", "hub"):
+        if kind == "qa":  # qa:run:nope went on to load it, and every question failed
+            from studio.models import extractive
+
+            extractive.check_there(spec)
+        elif kind in ("run", "model", "path", "gguf", "hub"):
             ref = loading.resolve(spec)
             if kind == "path":  # runs and library models are the studio's own folders, checkpoints included
                 loading.require_parts(ref)

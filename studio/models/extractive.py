@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.errors import ModelLoadError, ModelSpecError, StudioError
 from studio.models import hf_import
 from studio.models.spec import ModelSpec, parse_spec
 from studio.models.text import shows
+
+if TYPE_CHECKING:
+    from studio.models.loading import ModelRef
 
 EXAMPLE_MODEL = "deepset/roberta-base-squad2"
 """The tutorial's hosted extractive model."""
@@ -83,6 +86,38 @@ def is_extractive(spec: str | ModelSpec) -> bool:
     return any(a.endswith("ForQuestionAnswering") for a in architectures(parsed))
 
 
+def check_there(spec: str | ModelSpec) -> ModelRef:
+    """The local model a ``qa:`` spec wraps, resolved, from names and config
+    files alone (nothing loaded): a run, library model or folder that is not there, or a generative model, is one line
+    naming what answers by extraction. ``evaluate --model qa:run:nope`` went on to load it and wrote a report in which
+    every question had failed; a run, folder or GGUF file of a generative model failed the same way, per question."""
+    from studio import config
+    from studio.models import loading
+
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    inner = parsed.inner
+    name = str(inner)
+    try:
+        ref = loading.resolve(inner)
+    except ModelLoadError:
+        where = {"run": config.runs_dir(make=False) / inner.name, "model": config.models_dir(make=False) / inner.name,
+                 "path": Path(inner.name).expanduser(), "gguf": Path(inner.name).expanduser()}.get(inner.kind)
+        if where is None or where.exists():
+            raise  # there, but not loadable (a run with no saved model yet): said in the loader's own words
+        what = {"run": "no training run here (deleted, or a mistyped id)",
+                "model": "no model in the library"}.get(inner.kind, "nothing on this machine")
+        raise ModelLoadError(f"{parsed} names {what}: choose {loading.QA_OFFLINE_REMEDY}, or a hosted one "
+                             "(api:qa:<model id>).") from None
+    if ref.kind in ("gguf", "bundled", "adapter"):
+        raise ModelLoadError(f"{name!r} is a generative model, not an extractive question-answering one: ask it "
+                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    archs = architectures(inner)
+    if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
+        raise ModelLoadError(f"{name!r} is not an extractive question-answering model (it is {archs[0]}): ask it "
+                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    return ref
+
+
 def load_qa(spec: str, token: str | None = None, device: str | None = None) -> LoadedQA:
     """Load an extractive model and its tokenizer; refuse a model that is not one, in one line."""
     hf_import.ready()
@@ -94,15 +129,8 @@ def load_qa(spec: str, token: str | None = None, device: str | None = None) -> L
     hf_logging.disable_progress_bar()
     inner = parse_spec(spec).inner
     name = str(inner)
-    ref = loading.resolve(inner)
-    if ref.kind in ("gguf", "bundled", "adapter"):
-        raise ModelLoadError(f"{name!r} is a generative model, not an extractive question-answering one: ask it "
-                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
+    ref = check_there(spec)
     kwargs = loading.pretrained_kwargs(ref, token)
-    archs = architectures(inner)
-    if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
-        raise ModelLoadError(f"{name!r} is not an extractive question-answering model (it is {archs[0]}): ask it "
-                             f"over the passage as a chat model, or pick one like {EXAMPLE_MODEL}.")
     loading.require_sizes(ref)  # a layer count its weights do not hold: refused before the model is built
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)

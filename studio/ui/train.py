@@ -206,18 +206,21 @@ LR_STEP = 1e-5  # the Learning rate box's - and +: Streamlit's default step (0.0
 
 
 WHOLE = ("batch_size", "batch_tokens", "max_length", "grad_accum", "logging_steps", "lora_r", "lora_alpha", "seed",
-         "vocab_size")  # the settings that take a whole number: 2.5 typed is refused, 4.0 trains as 4
+         "vocab_size", "max_steps")  # the settings that take a whole number: 2.5 typed is refused, 4.0 trains as 4
 
 
-def _number(box: Any, name: str, value: int | float, key: str, wrong: list[str], **kwargs: Any) -> int | float:
+def _number(box: Any, name: str, value: int | float, key: str, wrong: list[str], *, lo: float | None = None,
+            label: str | None = None, **kwargs: Any) -> int | float:
     """A number box for a TrainConfig field under the one rule of ``studio.ui.numbers``: its label, help and range come
-    from the field (``studio.settings``); a value out of range, or a fraction where ``WHOLE`` wants a whole number, is
-    returned as typed and its one line added to ``wrong``, in the order the boxes are drawn."""
+    from the field (``studio.settings``; ``lo`` and ``label`` where the page offers less, or says more); a value out of
+    range, or a fraction where ``WHOLE`` wants a whole number, is returned as typed and its one line added to ``wrong``,
+    in the order the boxes are drawn."""
     ui.follow(key, value)  # the preset's value for another dataset, unless the person changed this one
-    lo, hi = field_settings.bounds(TrainConfig, name)
+    field_lo, hi = field_settings.bounds(TrainConfig, name)
     kwargs.setdefault("step", 1 if isinstance(value, int) and not isinstance(value, bool) else 0.01)
-    typed, why = numbers.number_box(box, field_settings.label(TrainConfig, name), key, value, lo=lo, hi=hi,
-                                    whole=name in WHOLE, help=field_help(name), **kwargs)
+    typed, why = numbers.number_box(box, label or field_settings.label(TrainConfig, name), key, value,
+                                    lo=field_lo if lo is None else lo, hi=hi, whole=name in WHOLE,
+                                    help=field_help(name), **kwargs)
     if why:
         wrong.append(why)
     return typed
@@ -268,6 +271,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
             batch_size=_number(c2, "batch_size", p.batch_size, f"train.bs.{name}", wrong),
             epochs=_number(c2, "epochs", int(p.epochs), f"train.ep.{name}", wrong) if float(p.epochs).is_integer()
             else _number(c2, "epochs", float(p.epochs), f"train.ep.{name}", wrong),
+            max_steps=_max_steps(c1, p.max_steps, name, wrong),  # beside Epochs (the second row), which it overrides
             weight_decay=_number(c1, "weight_decay", p.weight_decay, f"train.wd.{name}", wrong),
             test_fraction=_number(c2, "test_fraction", p.test_fraction, f"train.tf.{name}", wrong),
             max_length=_number(c1, "max_length", p.max_length, f"train.ml.{name}", wrong),
@@ -303,7 +307,7 @@ def settings(base: str, n_records: int = 0, method: str = "full") -> TrainConfig
     wrong += warmup_wrong + ([gpus_wrong] if gpus_wrong else [])
     if why is not None:  # the preset's reasoning named 12 epochs while Advanced said 3: say what differs. Said while a
         # value is out of range too: the line gone then moved Advanced, and the box being typed in, up under the pointer
-        changed = [f"{field_settings.label(TrainConfig, k)} {numbers.shown(getattr(p, k))} → {numbers.shown(v)}"
+        changed = [f"{field_settings.label(TrainConfig, k)} {_shown(k, getattr(p, k))} → {_shown(k, v)}"
                    for k, v in values.items() if v != getattr(p, k)]
         reason.info(why + (f" Changed in Advanced: {', '.join(changed)}." if changed else ""), icon=":material/tune:")
     if wrong:  # Start is refused until they are in range: what it trains with is what the screen shows
@@ -332,6 +336,18 @@ def _liger(col: Any, value: bool, name: str) -> bool:
     if why:
         col.caption(why)
     return on and not why
+
+
+def _max_steps(col: Any, value: int, name: str, wrong: list[str]) -> int:
+    """Max steps, 0 for none (the run goes by Epochs): the field's own "none", -1, is no number a person types, so the
+    box shows 0 for it and gives it back unchanged (no "Changed in Advanced: Max steps -1 → 0")."""
+    typed = _number(col, "max_steps", max(0, value), f"train.ms.{name}", wrong, lo=0, label="Max steps (0 = off)")
+    return typed if typed or value > 0 else value
+
+
+def _shown(name: str, value: Any) -> str:
+    """A setting's value as its box shows it: Max steps' none (-1) as 0."""
+    return numbers.shown(max(0, value) if name == "max_steps" else value)
 
 
 WARMUP_UNITS = {"share": "a share of all steps", "steps": "a number of steps"}

@@ -184,3 +184,37 @@ def test_more_models_than_one_evaluation_compares_are_refused_on_start_and_by_th
     code = main(["evaluate", *models, "--base-url", "http://127.0.0.1:9/v1", "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
     assert (code, capsys.readouterr().err.strip()) == (2, "error: 21 models are chosen, more than the 20 one evaluation "
                                                           "compares: split them over several evaluations.")
+
+
+@pytest.mark.parametrize("spec", ["qa:run:nope", "qa:model:nope", "qa:./no-such-folder", "qa:<a chat model>"])
+def test_an_extractive_model_not_there_or_not_extractive_is_refused_on_start_and_by_the_command_line(
+        spec, tiny_gpt2, tmp_path, capsys):
+    """`evaluate --model qa:run:nope` (a run that is not there) went on to "[0/2] loading qa:run:nope", wrote a report
+    in which every question had failed and exited 1; the page started the job alike. A generative model written qa:
+    failed the same way, question by question. Now one line on Start and `error: ...` with exit 2, naming what
+    answers by extraction."""
+    from studio.__main__ import main
+
+    spec = spec.replace("<a chat model>", str(tiny_gpt2))
+    said = "is not an extractive question-answering model" if str(tiny_gpt2) in spec else \
+        "choose an extractive model saved here (qa:<folder>, qa:run:<id> or qa:model:<name>)"
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input(f"api:good-model\n{spec}").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    # as read on the page: without the Markdown escapes and the empty spans that keep "qa:run:" from being a shortcode
+    errors = [e.value.replace(NO_LINK, "").replace("\u2060", "").replace("\\", "") for e in at.error]
+    assert len(errors) == 1 and said in errors[0] and "\n" not in errors[0], errors
+    assert eval_results.list_evals() == []
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    for argv in (["--model", spec], ["--model", "api:good-model", "--judge", spec]):
+        capsys.readouterr()
+        code = main(["evaluate", *argv, "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert (code, captured.out) == (2, "") and err.startswith("error: ") and said in err, err
+        assert len(err.splitlines()) == 1
+        assert not (tmp_path / "report.json").exists() and eval_results.list_evals() == []

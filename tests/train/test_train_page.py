@@ -451,6 +451,9 @@ def test_the_preset_reasoning_names_what_was_changed_in_advanced(offline, tiny_l
     at.number_input(key="train.tf.recommended.lora").set_value(0.2).run()
     (line,) = [i.value for i in at.info if "12 epochs" in i.value]
     assert line.endswith("Changed in Advanced: Epochs 12 → 3, Held-out fraction 0 → 0.2.")
+    at.number_input(key="train.ms.recommended.lora").set_value(40).run()  # its "off" said as its box shows it, not -1
+    (line,) = [i.value for i in at.info if "12 epochs" in i.value]
+    assert line.endswith("Changed in Advanced: Epochs 12 → 3, Max steps 0 → 40, Held-out fraction 0 → 0.2.")
 
 
 def test_the_preset_reasoning_stays_while_an_advanced_value_is_out_of_range(offline, tiny_llama):
@@ -591,6 +594,26 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     assert [r.id for r in runs.list_runs()] == [bad.name] and runs.count_runs() == 1
 
 
+def test_max_steps_is_in_advanced_beside_epochs_and_refuses_what_is_no_step_count(offline):
+    """Advanced had no Max steps box, though `python -m studio train --max-steps` bounds a run: on the page only Epochs
+    did. Now beside Epochs, 0 = off (the field's -1); a value out of range or a fraction is refused in one line, Start
+    off; 2 stays through a visit to another page (the run it trains: the warm-up test below)."""
+    sample.ensure_sample()
+    at = train_page().run()
+    at.selectbox(key="train.preset.True").set_value("quick").run()
+    box = at.number_input(key="train.ms.quick.full")
+    assert (box.label, box.value) == ("Max steps (0 = off)", 0) and "overrides epochs" in box.help
+    for typed, said in ((-1, "Max steps -1 is out of range: use 0 to 10000000."),
+                        (2.5, "Max steps 2.5 is not a whole number: use a whole number.")):
+        at.number_input(key="train.ms.quick.full").set_value(typed).run()
+        _no_exception(at)
+        assert [e.value for e in at.error] == [said] and at.button(key="train.start").disabled
+    at.number_input(key="train.ms.quick.full").set_value(2).run()
+    at = conftest.back_from_another_page(at)
+    assert at.number_input(key="train.ms.quick.full").value == 2 and not at.error
+    assert not at.button(key="train.start").disabled
+
+
 def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     sample.ensure_sample()
     at = train_page().run()  # the scratch preset: 20 warm-up steps
@@ -604,13 +627,16 @@ def test_the_warm_up_field_is_named_for_what_its_value_is(offline):
     share = at.number_input(key="train.wu.quick.full.share")
     assert share.label == "Warm-up share" and "share of all training steps" in share.help
     share.set_value(0.1).run()
+    at.number_input(key="train.ms.quick.full").set_value(2).run()  # Max steps: this run (its own test above) ends there
     at.button(key="train.start").click().run()
     _no_exception(at)
     folder = runs.run_dir(at.session_state["train.run_id"])
     deadline = time.time() + 180
     while jobs.read_status(folder).state not in jobs.DONE and time.time() < deadline:
         time.sleep(0.5)
-    assert runs.load_run_dir(folder).config["warmup_steps"] == 0.1  # what the field said is what trained
+    run = runs.load_run_dir(folder)
+    assert run.config["warmup_steps"] == 0.1  # what the field said is what trained
+    assert run.config["max_steps"] == 2 and max(row.get("step", 0) for row in run.metrics()) == 2
 
 
 @pytest.mark.parametrize("typed", [float("inf"), None])
