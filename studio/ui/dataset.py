@@ -56,6 +56,9 @@ TEXT_WIDTH = 170  # pixels: the Edit table's text columns at least (they grow to
 # and a 150 px Problem column the table was 767 px wide there and scrolled sideways, Answer and Context out of sight.
 WRAPPED_WIDTH, WRAPPED_ROW = 85, 72
 ROW = 35  # pixels: a row of the table otherwise (Streamlit's own)
+# characters of a question or answer one line of a 170 px column holds (about 6 px a character): past it, at 800 px a
+# one-line row cut the sample's questions and answers mid-word ("How many players are on a so"), so the rows wrap
+LINE_CHARS = 24
 PAGE_SIZE = 200  # rows the editor shows at once; a 200,000-record dataset is edited page by page
 OFFERED_SUMMARY = "dataset.offered_summary"  # {dataset_id: (tab, draft_stamp, summary)}: what the offer says, read once
 FLASH = "dataset.flash"
@@ -326,7 +329,11 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         columns.insert(1, "problem")
     frame = pd.DataFrame(rows, columns=columns, index=pd.RangeIndex(1, len(rows) + 1))
     wrapped = len(columns) > 3  # a Problem or a Context column beside Question and Answer: narrow columns that wrap
-    text_width, row_height = (WRAPPED_WIDTH, WRAPPED_ROW) if wrapped else (TEXT_WIDTH, ROW)
+    text_width = WRAPPED_WIDTH if wrapped else TEXT_WIDTH
+    # Rows that wrap each cell's text over three lines where the text is longer than a line (decided from the rows
+    # the table is built with, so the height stays put while a person types); short texts keep one-line rows
+    long_text = any(len(str(row.get(c) or "")) > LINE_CHARS for row in rows for c in ("question", "answer"))
+    row_height = WRAPPED_ROW if wrapped or long_text else ROW
     key = f"dataset.editor.{info.id}.{d.nonce}"
     d.drawn = d.nonce
     # Room for the rows and two more to be added (an empty dataset's table was one row tall); past that the table
@@ -336,7 +343,7 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
         frame, key=key, num_rows="dynamic", hide_index=True, width="stretch",
         # an empty cell (a new row's answer not typed yet) shows empty: the default grey "None" read as text
         placeholder="",
-        height=min(38 + row_height * (max(len(frame) + 2, 5) + 1), 560 if not wrapped else 38 + row_height * 8),
+        height=min(38 + row_height * (max(len(frame) + 2, 5) + 1), 560 if row_height == ROW else 38 + row_height * 8),
         row_height=row_height, disabled=["problem", NUMBER],
         column_config={
             # The row labels, hidden: the column menu still lists them (as "(index)" without a name), so they are named
@@ -402,7 +409,8 @@ def edit_tab(info: store.DatasetInfo | None) -> None:
     if only_fix:  # "41 records" above a table of the 2 to fix read as if the rest were gone
         shown = f"{v.total:,} to fix of {plural(len(d.current), 'record')}" + (" matching" if query.strip() else "")
     st.caption(f"{shown} · page {page} of {v.pages} · editing version {d.base} of {md(info.name)}. "
-               "Add a row at the bottom of the table; select rows and press Delete to remove them.")
+               "Double-click a cell to read or edit its whole text; add a row at the bottom of the table; select rows "
+               "and press Delete to remove them.")
     save_bar(info, d)
 
 

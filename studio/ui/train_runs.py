@@ -60,9 +60,12 @@ def runs_table() -> None:
     if not all_runs:
         st.caption("No runs yet.")
         return
-    st.dataframe([{"id": r.id, "name": r.name, "state": r.status.state, "base": r.base,
+    # name and state first, the id (a 40-character folder name) last: first, at 800 px it took half the table and
+    # pushed the state out of sight ("stop")
+    st.dataframe([{"name": r.name, "state": r.status.state, "base": r.base,
                    "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "",
-                   "created": jobs.readable_time(r.created), "training time": took(r), "reason": r.status.error or ""}
+                   "created": jobs.readable_time(r.created), "training time": took(r), "reason": r.status.error or "",
+                   "id": r.id}
                   for r in all_runs], hide_index=True, width="stretch",
                  column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
     failed = sum(1 for r in all_runs if r.status.state == "failed")

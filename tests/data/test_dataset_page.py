@@ -1758,6 +1758,18 @@ def test_a_duplicated_tab_gets_an_id_of_its_own_while_a_reload_keeps_its_own():
     assert dui.claim_tab("../../etc", "x", holders, open_now.__contains__) not in ("../../etc", first)
 
 
+def test_the_tables_rows_wrap_long_questions_and_answers_and_the_page_says_how_to_read_one_whole():
+    """At 800 px the sample's Question and Answer columns (170 px each) showed one line of each record, cut mid-word
+    ("How many players are on a so"), and nothing on the page said how to read the rest. The rows now wrap the text
+    over three lines where it is longer than a line, and the caption says a double-click opens a cell's whole text;
+    short texts keep one-line rows."""
+    at = open_page()  # the sample: questions of 44 characters, answers of 111 (medians)
+    assert at.data_editor[0].proto.row_height == 72
+    assert any("Double-click a cell to read or edit its whole text" in c for c in texts(at.caption))
+    at, _ = open_mine()  # "How long is a half?" / "45 minutes.": each fits a line
+    assert at.data_editor[0].proto.row_height == 35
+
+
 def test_the_table_numbers_its_rows_as_the_list_of_changes_names_them():
     """The list of unsaved changes named "record 3", and the table showed no record numbers to find it by (and after a
     deletion, the records below it moved up a number the table never showed). The table has a # column, numbered as

@@ -9,17 +9,20 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from studio.ui.dataset import ROW, WRAPPED_ROW
+
 from .conftest import after_rerun, assert_no_exception, first_cluster, open_page, page_open, wait_idle
 
 pytestmark = pytest.mark.e2e
 
 
-def edit_cell(page, row: int, column: int, text: str, grid: int = 0) -> None:
-    """Double-click a cell of the table editor (row 0 = first record; column 0 = Question) and type."""
+def edit_cell(page, row: int, column: int, text: str, grid: int = 0, row_h: int = ROW) -> None:
+    """Double-click a cell of the table editor (row 0 = first record; column 0 = Question) and type. ``row_h``: the
+    table's row height (``WRAPPED_ROW`` where its questions or answers are longer than a line, as the sample's)."""
     grid_box = page.locator("[data-testid='stDataFrame']").nth(grid)
     grid_box.wait_for(state="visible")  # a busy machine draws the editor a moment after the rerun
     box = grid_box.bounding_box()
-    row_h, header_h = 35, 35
+    header_h = 35
     # The grid starts with a narrow row-marker column; Question and Answer share the rest evenly.
     x = box["x"] + box["width"] * (0.3 if column == 0 else 0.75)
     editor = page.locator("textarea.gdg-input").first
@@ -115,8 +118,8 @@ def _bob_refused(browser, studio, width: int, before_edits=None):
             p.get_by_text("All changes saved (version 1).").wait_for()  # the sample, seeded on first start
         if before_edits is not None:
             before_edits(bob)
-        edit_cell(alice, 0, 1, "Alice's answer")
-        edit_cell(bob, 1, 1, "Bob's answer")
+        edit_cell(alice, 0, 1, "Alice's answer", row_h=WRAPPED_ROW)
+        edit_cell(bob, 1, 1, "Bob's answer", row_h=WRAPPED_ROW)
         save(alice)
         alice.get_by_text("Saved version 2").first.wait_for()
         save(bob)

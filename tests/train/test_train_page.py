@@ -565,6 +565,9 @@ def test_the_runs_table_shows_when_a_run_was_created_as_a_date(offline):
     _no_exception(at)
     row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
     assert row["created"] == "2026-12-05 00:12 UTC"  # as the Evaluate page shows its start times
+    # the id (a 40-character folder name) first took half the table at 800 px, the state cut to "stop"
+    table = next(d.value for d in at.dataframe if "training time" in d.value.columns)
+    assert list(table.columns)[:2] == ["name", "state"] and list(table.columns)[-1] == "id"
 
 
 def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same_on_home(offline, tmp_path):
