@@ -298,10 +298,23 @@ def server_stacks(studio: Studio) -> str:
         return log.read().decode(errors="replace")[-20000:]
 
 
-def open_page(page, studio: Studio, path: str = "") -> None:
-    """Open ``/path`` (a page's URL name, "" for Home) and wait for the app to settle."""
+def open_page(page, studio: Studio, path: str = "", timeout: float = 60_000) -> None:
+    """Open ``/path`` (a page's URL name, "" for Home) and wait for the app to settle (``timeout`` ms)."""
     page.goto(f"{studio.url}/{path}")
-    wait_idle(page)
+    wait_idle(page, timeout)
+
+
+def pick_option(page, box, name: str, typed: str | None = None, timeout: float = 30_000) -> None:
+    """Pick the option holding ``name`` in the select box ``box`` as a person does in a long list: type (part of) it
+    (``typed``; ``name`` itself by default) to filter the list, then click it, and wait for the pick's rerun. Streamlit
+    draws only the options in sight of a long list: one further down was never there to click (CI timed out on it)."""
+    from playwright.sync_api import expect
+
+    box.locator("input").click()
+    page.keyboard.type(typed or name)
+    option = page.get_by_role("option").filter(has_text=name).first
+    expect(option).to_be_visible(timeout=timeout)
+    after_rerun(page, option.click)
 
 
 def assert_no_exception(page) -> None:

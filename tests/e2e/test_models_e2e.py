@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     after_rerun,
     assert_no_exception,
     open_page,
+    pick_option,
     server_stacks,
     text_and_room,
     wait_idle,
@@ -157,9 +158,8 @@ def test_after_an_export_its_settings_can_be_changed_for_another(page, studio, t
     frames = Frames.of(page)
     open_page(page, studio, "Models")
     box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
-    box.click()
     try:
-        after_rerun(page, page.get_by_role("option").filter(has_text="tiny-gpt2").first.click)
+        pick_option(page, box, "tiny-gpt2")  # the list: every model this file's tests added to the shared server
     except PlaywrightTimeout:  # seen once under load: the pick's rerun not begun in 60 s; what went over the socket
         raise AssertionError(f"the pick's rerun did not come.\nwebsocket:\n{frames.text()}\nserver threads:\n"
                              f"{server_stacks(studio)}") from None
@@ -326,12 +326,12 @@ def test_a_hub_lora_adapter_is_added_on_models_listed_with_its_parameters_and_tr
             assert_no_exception(page)
 
             studio = studios[0]
-            open_page(page, studio)  # Home seeds the sample dataset
-            open_page(page, studio, "Train")
+            open_page(page, studio, timeout=300_000)  # Home seeds the sample dataset
+            open_page(page, studio, "Train", timeout=300_000)  # its first run reads the library: minutes under load
             after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Base model")
                         .get_by_text("a model from the library", exact=True).click)
-            page.get_by_role("combobox", name="Model").click()
-            after_rerun(page, page.get_by_role("option").filter(has_text=ADAPTER_ID).first.click)
+            pick_option(page, page.get_by_test_id("stSelectbox").filter(has=page.get_by_role("combobox", name="Model")),
+                        ADAPTER_ID)
             method = page.get_by_test_id("stRadio").filter(has_text="Method")
             expect(page.get_by_text("continues this adapter's weights as they are (rank 4")).to_be_visible()
             expect(method.locator("input[type='radio']").nth(1)).to_be_checked()  # LoRA
@@ -373,11 +373,8 @@ def test_a_long_tokenizer_error_reads_in_full_in_a_narrow_window(browser, studio
     try:
         page = context.new_page()
         open_page(page, studio, "Models")
-        page.get_by_test_id("stSelectbox").filter(has_text="Model").first.locator("input").click()
-        page.keyboard.type("final-v2-tokenizer")  # the list, filtered: a long one draws only the options in sight
-        option = page.get_by_role("option").filter(has_text=folder.name).first
-        expect(option).to_be_visible(timeout=30_000)
-        after_rerun(page, option.click)
+        pick_option(page, page.get_by_test_id("stSelectbox").filter(has_text="Model").first, folder.name,
+                    "final-v2-tokenizer")
         alert = page.get_by_test_id("stAlert").filter(has_text="cannot be used")
         alert.wait_for(timeout=300_000)  # the check loads its tokenizer in another process: minutes on a busy machine
         wait_idle(page)
