@@ -50,6 +50,24 @@ def test_only_studio_ui_imports_streamlit():
     assert offenders == []
 
 
+def test_streamlits_internal_api_is_reached_from_one_module_only():
+    """Streamlit's internals (``streamlit.runtime``, ``streamlit.config``, ...) change between versions: every reach
+    is in ``studio.ui.streamlit_internals``, each guarded there, so a newer Streamlit is checked in one place."""
+    public = {"streamlit", "streamlit.testing.v1", "streamlit.components.v1", "streamlit.column_config"}
+    offenders = []
+    for path in [*STUDIO.rglob("*.py"), *(REPO / "pages").glob("*.py"), REPO / "Home.py"]:
+        if path == STUDIO / "ui" / "streamlit_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+                if isinstance(node, ast.ImportFrom) and node.module == "streamlit" else
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(REPO)}: {m}" for m in mods
+                          if m.startswith("streamlit.") and m not in public]
+    assert offenders == []
+
+
 def test_no_import_cycles_between_studio_modules():
     """A package's __init__ is not an edge back: importing studio.chat.local runs studio.chat first by design."""
     def parents(name: str) -> set[str]:

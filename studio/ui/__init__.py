@@ -107,12 +107,11 @@ def _keep_app_folder_on_path() -> None:
     another thread, which then skips an entry: a push, a download or a model load started by the
     run read an installed package as missing ("No module named 'datasets'"). Once it is there for
     good, runs no longer move it."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from studio.ui import streamlit_internals
 
-    ctx = get_script_run_ctx()
-    if ctx is None or not getattr(ctx, "main_script_path", None):
+    folder = streamlit_internals.app_folder()
+    if folder is None:  # outside a script run, or a Streamlit that does not say: runs leave sys.path as they found it
         return
-    folder = os.path.dirname(os.path.abspath(ctx.main_script_path))
     if sys.path.count(folder) < 2 and (folder not in sys.path or sys.path[0] == folder):
         sys.path.append(folder)  # this run's own entry (first) is taken off as it ends; this one stays
 

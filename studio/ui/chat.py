@@ -141,18 +141,15 @@ def stop_with_the_tab(tasks: list, on_gone: Callable[[], None] | None = None) ->
     gone, and with it the page that would show them; ``on_gone`` then keeps what they answered."""
     import threading
 
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     from studio import config
+    from studio.ui import streamlit_internals
 
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not Runtime.exists():  # no server (a script, AppTest): no tab to watch
+    sid = streamlit_internals.session_id()
+    if sid is None or streamlit_internals.session_connected(sid) is None:  # no server (a script): no tab to watch
         return
-    runtime, sid = Runtime.instance(), ctx.session_id
     threading.Thread(target=config.bound(chat.stop_when_gone),  # the visitor's workspace, on a public app
-                     args=(tasks, lambda: runtime.is_active_session(sid)), kwargs={"on_gone": on_gone},
-                     daemon=True, name="chat-tab-watch").start()
+                     args=(tasks, lambda: streamlit_internals.session_connected(sid) is not False),
+                     kwargs={"on_gone": on_gone}, daemon=True, name="chat-tab-watch").start()
 
 
 def collect_finished() -> None:

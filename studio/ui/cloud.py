@@ -40,6 +40,7 @@ import streamlit as st
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
 from studio.errors import MissingTokenError, StudioError
+from studio.ui import streamlit_internals
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -86,25 +87,31 @@ def _studio_setting(name: str, default: object) -> object:
         return default
 
 
-def tenancy_on() -> bool:
+def _forced() -> bool | None:
+    """Tenancy as ``STUDIO_TENANCY`` or the ``[studio] tenancy`` secret sets it; None where neither does."""
     env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
     if env in ("1", "true", "on", "yes"):
         return True
     if env in ("0", "false", "off", "no"):
         return False
     setting = _studio_setting("tenancy", None)
-    if isinstance(setting, bool):
-        return setting
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    return setting if isinstance(setting, bool) else None
 
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return ctx is not None and Path(ctx.main_script_path).parent.name == "cloud"
+
+def tenancy_on() -> bool:
+    forced = _forced()
+    if forced is not None:
+        return forced
+    return streamlit_internals.runs_cloud_entry() is not False  # None: Streamlit cannot say (ENTRY_UNKNOWN)
+
+
+ENTRY_UNKNOWN = ("Each visitor works in a workspace of their own: this Streamlit version does not say whether the app "
+                 "runs as cloud/Home.py (the public app). On your own machine, start it with STUDIO_TENANCY=0 (or "
+                 "[studio] tenancy = false in secrets) to use your workspace.")
 
 
 def _resolve() -> Path | None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    if get_script_run_ctx(suppress_warning=True) is None:  # a worker thread: it carries its own (config.bound)
+    if not streamlit_internals.in_script_run():  # a worker thread: it carries its own (config.bound)
         return None
     value = st.session_state.get(PATH)
     return Path(value) if value else None
@@ -145,22 +152,17 @@ def _total_bytes() -> int:
 
 def _in_use() -> set[Path]:
     """The workspaces a live browser session uses now (where the server cannot tell, every one it served)."""
-    from streamlit.runtime import Runtime
-
-    alive = Runtime.instance().is_active_session if Runtime.exists() else (lambda _sid: True)
-    with _sessions_lock:
-        for sid in [sid for sid in _sessions if not alive(sid)]:
+    with _sessions_lock:  # no server (None), or one that cannot tell (True): every one counts as in use
+        for sid in [sid for sid in _sessions if streamlit_internals.session_connected(sid) is False]:
             del _sessions[sid]
         return {Path(p) for paths in _sessions.values() for p in paths}
 
 
 def _record_session(path: Path) -> None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is not None:
+    sid = streamlit_internals.session_id()
+    if sid is not None:
         with _sessions_lock:
-            _sessions.setdefault(ctx.session_id, set()).add(str(path))
+            _sessions.setdefault(sid, set()).add(str(path))
 
 
 def _limit_of(path: Path) -> tuple[int, int] | None:
@@ -322,14 +324,12 @@ def _cap_uploads(mb: int | None) -> None:
     a request sent around the browser's own check is refused too; the uploader's caption shows the limit).
     None: the configured limit again (tenancy off)."""
     global _configured_upload_mb
-    from streamlit import config as st_config
-
-    current = st_config.get_option("server.maxUploadSize")
+    current = st.get_option("server.maxUploadSize")
     if _configured_upload_mb is None:
         _configured_upload_mb = current
     wanted = _configured_upload_mb if mb is None else mb
     if current != wanted:
-        st_config.set_option("server.maxUploadSize", wanted, where_defined="studio.ui.cloud (the public app's limit)")
+        streamlit_internals.set_upload_limit_mb(wanted, "studio.ui.cloud (the public app's limit)")
 
 
 def setup() -> None:
@@ -345,6 +345,8 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
+    if _forced() is None and streamlit_internals.runs_cloud_entry() is None:
+        st.warning(ENTRY_UNKNOWN, icon=":material/info:")
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
     config.set_private_servers(_studio_setting("private_servers", False) is True)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),

@@ -15,6 +15,7 @@ import streamlit as st
 
 from studio.data import editing, store, validate
 from studio.errors import StudioError
+from studio.ui import streamlit_internals
 
 Record = dict[str, object]
 TAB_ID = "dataset.tab_id"  # this browser tab's id (``tab_id``)
@@ -122,19 +123,10 @@ def _tab_holders() -> dict[str, str]:
 
 
 def _session_open(session_id: str) -> bool:
-    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server).
-    ``Runtime`` is Streamlit's internal API: when it is missing, renamed, raises or answers other than True or False
-    (AppTest's stand-in runtime answers a mock), the session counts as open, so its tab's unsaved edits are kept (one
-    kept copy too many is harmless; one dropped loses what a tab is editing)."""
-    try:
-        from streamlit.runtime import Runtime
-
-        if not Runtime.exists():
-            return False
-        answer = Runtime.instance().is_active_session(session_id)
-    except Exception:  # noqa: BLE001 - any failure of an internal API: fail safe, as said above
-        return True
-    return answer if isinstance(answer, bool) else True
+    """Whether ``session_id`` is a browser tab still connected to this server (False outside a server). Where
+    Streamlit cannot tell (``streamlit_internals.session_connected``), the session counts as open, so its tab's unsaved
+    edits are kept (one kept copy too many is harmless; one dropped loses what a tab is editing)."""
+    return bool(streamlit_internals.session_connected(session_id))
 
 
 def _tab_open(tab: str) -> bool:
@@ -165,10 +157,7 @@ def tab_id() -> str:
     reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
     tab = st.session_state.get(TAB_ID)
     if tab is None:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        tab = claim_tab(st.query_params.get("tab"), ctx.session_id if ctx else "", _tab_holders())
+        tab = claim_tab(st.query_params.get("tab"), streamlit_internals.session_id() or "", _tab_holders())
         st.session_state[TAB_ID] = tab
     if st.query_params.get("tab") != tab:
         st.query_params["tab"] = tab

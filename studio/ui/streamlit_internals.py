@@ -1,0 +1,118 @@
+"""What the studio asks of Streamlit's internal API, in one place: nothing else in the studio imports
+``streamlit.runtime`` or sets a server option while the server runs (``tests/test_layout.py`` checks).
+
+Streamlit has no public API for these (checked against Streamlit 1.67.0, the version ``requirements.lock`` and
+``cloud/requirements.txt`` pin; ``CHECKED_WITH``, which a test holds to them): which browser session a script run
+serves, whether that session is still connected, which script ``streamlit run`` started, and changing
+``server.maxUploadSize`` on a running server (``st.set_option`` refuses every option but ``client.*``; reading it is
+public, ``st.get_option``). ``st.context`` says none of them. Internal names move between versions, so each function
+here answers a safe value where a name is missing or raises (a newer Streamlit), instead of a traceback on the page:
+
+- ``session_id``: a made-up id kept for the session, which ``session_connected`` always counts as connected.
+- ``session_connected``: True (the session counts as open: its tab's unsaved edits are kept, its workspace is not
+  removed to make room, its answer is not stopped).
+- ``in_script_run``: True (the caller then reads ``st.session_state``, which Streamlit answers empty outside a
+  script run).
+- ``app_folder``: None (the app's folder is not pinned on ``sys.path``).
+- ``runs_cloud_entry``: None, for which tenancy is on (each visitor their own workspace, never the server's one).
+- ``set_upload_limit_mb``: False (the configured limit stays; the studio's own check refuses bigger imports).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import streamlit as st
+
+CHECKED_WITH = "1.67.0"  # the Streamlit version these reaches were checked against (requirements.lock)
+MADE_UP = "studio-made:"  # prefix of a session id made here where Streamlit could not give its own
+_FALLBACK_KEY = "session.made_up_id"
+
+
+def _ctx():  # noqa: ANN202 - Streamlit's ScriptRunContext, an internal type
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return get_script_run_ctx(suppress_warning=True)
+
+
+def session_id() -> str | None:
+    """Streamlit's id for the browser session whose script run calls this; None outside a script run (a worker
+    thread, a bare script). Where Streamlit cannot say: an id made once for this session (``MADE_UP``...), which
+    ``session_connected`` counts as connected, so no other tab takes its place."""
+    try:
+        ctx = _ctx()
+        if ctx is None:
+            return None
+        sid = ctx.session_id
+        if isinstance(sid, str) and sid:
+            return sid
+    except Exception:  # noqa: BLE001 - any failure of an internal API: the safe answer below
+        pass
+    if not st.session_state.get(_FALLBACK_KEY):
+        st.session_state[_FALLBACK_KEY] = MADE_UP + secrets.token_hex(8)
+    return st.session_state[_FALLBACK_KEY]
+
+
+def session_connected(session_id: str) -> bool | None:
+    """Whether browser session ``session_id`` is still connected to this server; None where no server runs in this
+    process (a bare script, the command line). True where Streamlit cannot tell (the internal API is missing, raises,
+    or answers neither True nor False, as AppTest's stand-in runtime does) or the id was made here."""
+    if session_id.startswith(MADE_UP):
+        return True
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return None
+        answer = Runtime.instance().is_active_session(session_id)
+    except Exception:  # noqa: BLE001 - any failure of an internal API: counted open, as said above
+        return True
+    return answer if isinstance(answer, bool) else True
+
+
+def in_script_run() -> bool:
+    """Whether this thread runs a page's script (False in a worker thread); True where Streamlit cannot tell."""
+    try:
+        return _ctx() is not None
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def app_folder() -> str | None:
+    """The folder of the script ``streamlit run`` started (Streamlit puts it on ``sys.path`` for each run); None
+    outside a script run and where Streamlit cannot say."""
+    try:
+        ctx = _ctx()
+        path = getattr(ctx, "main_script_path", None) if ctx is not None else None
+        return os.path.dirname(os.path.abspath(path)) if isinstance(path, str) and path else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def runs_cloud_entry() -> bool | None:
+    """Whether this run's script is the Community Cloud entry point (``cloud/Home.py``, a folder named ``cloud``);
+    False outside a script run; None where Streamlit cannot say which script runs (``cloud.tenancy_on`` then turns
+    tenancy on, each visitor in their own workspace, never the server's one, and the page says how to turn it off)."""
+    try:
+        ctx = _ctx()
+        if ctx is None:
+            return False
+        path = ctx.main_script_path
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(path, str) or not path:
+        return None
+    return os.path.basename(os.path.dirname(os.path.abspath(path))) == "cloud"
+
+
+def set_upload_limit_mb(mb: int, why: str) -> bool:
+    """Set ``server.maxUploadSize`` on the running server (checked on every upload request); False where Streamlit
+    refuses: the configured limit stays, and the studio's own size check refuses a bigger import after upload."""
+    try:
+        from streamlit import config as st_config
+
+        st_config.set_option("server.maxUploadSize", mb, where_defined=why)
+        return st.get_option("server.maxUploadSize") == mb
+    except Exception:  # noqa: BLE001
+        return False

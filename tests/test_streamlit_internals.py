@@ -1,0 +1,208 @@
+"""Streamlit's internal API missing or failing (as a newer Streamlit may have it): each reach in
+``studio.ui.streamlit_internals`` answers its safe value, and the pages still draw with no traceback.
+
+The faults are fakes (a name deleted or made to raise): no installable Streamlit lacks these names today. They are
+set on the names the studio looks up (``streamlit.runtime.scriptrunner.get_script_run_ctx``, ``Runtime``'s methods,
+``streamlit.config.set_option``), which Streamlit's own code reaches by other paths, so Streamlit itself still runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import streamlit
+import streamlit.runtime.scriptrunner as scriptrunner
+from streamlit.runtime import Runtime
+from streamlit.testing.v1 import AppTest
+
+from studio.cloud import workspaces
+from studio.data import store
+from studio.ui import streamlit_internals
+from tests.data.test_dataset_page import PAGE, RECS, edit, texts
+
+REPO = Path(__file__).resolve().parent.parent
+HOME = str(REPO / "Home.py")
+
+
+class _Without:
+    """Streamlit's script-run context with ``name`` gone, as a version that renamed it would have it."""
+
+    def __init__(self, ctx, name: str):
+        self._ctx, self._name = ctx, name
+
+    def __getattr__(self, attr: str):
+        if attr == self._name:
+            raise AttributeError(attr)
+        return getattr(self._ctx, attr)
+
+
+def _ctx_without(monkeypatch, name: str) -> None:
+    real = scriptrunner.get_script_run_ctx
+
+    def get(suppress_warning: bool = False):
+        ctx = real(suppress_warning)
+        return None if ctx is None else _Without(ctx, name)
+
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", get)
+
+
+def _home(**secrets) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=60)
+    for key, value in secrets.items():
+        at.secrets[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_without_a_session_id_a_copied_tab_gets_its_own_id_and_is_offered_the_first_tabs_edits(monkeypatch):
+    """``session_id``: each session gets an id of its own that counts as open, so a tab opened at the first tab's
+    address (a duplicate) does not take the first tab's id and its kept edits: it is offered them."""
+    monkeypatch.setenv("STUDIO_TENANCY", "0")
+    _ctx_without(monkeypatch, "session_id")
+    info = store.create_dataset("Mine", RECS)
+    first = AppTest.from_file(PAGE, default_timeout=60).run()
+    first.selectbox(key="dataset.picker").select(info.id).run()
+    edit(first, edited={0: {"answer": "Forty-five minutes."}})
+    assert not first.exception, [e.value for e in first.exception]
+    copy = AppTest.from_file(PAGE, default_timeout=60)
+    copy.query_params.update(first.query_params)
+    copy.run()
+    copy.selectbox(key="dataset.picker").select(info.id).run()
+    assert not copy.exception, [e.value for e in copy.exception]
+    assert copy.query_params["tab"] != first.query_params["tab"]
+    assert copy.data_editor[0].value["answer"].tolist() == ["45 minutes.", "Eleven."]
+    assert any(i.startswith("Another tab, open now, left unsaved changes to this dataset: 1 edited")
+               for i in texts(copy.info))
+
+
+def test_a_workspace_counts_as_in_use_when_streamlit_cannot_say_whether_its_session_is_connected(monkeypatch,
+                                                                                                 tmp_path):
+    """``session_connected`` (public app): a session's workspace is not offered to make room for another visitor's
+    save when Streamlit's session check is gone or raises; the save's room check does not fail."""
+    from studio.ui import cloud
+
+    class Failing:
+        def is_active_session(self, session_id):
+            raise RuntimeError("session manager gone")
+
+    used = tmp_path / "visitors" / "a"
+    monkeypatch.setattr(cloud, "_sessions", {"a session": {str(used)}})
+    for runtime in (object(), Failing()):  # the method missing, then raising
+        with monkeypatch.context() as patched:  # only around the call: the test's clean-up reads the runtime too
+            patched.setattr(Runtime, "exists", classmethod(lambda cls: True))
+            patched.setattr(Runtime, "instance", classmethod(lambda cls, r=runtime: r))
+            assert cloud._in_use() == {used}
+
+
+def test_an_answer_goes_on_when_streamlit_cannot_say_whether_its_tab_is_open(monkeypatch):
+    """``session_connected`` (Chat): the watch that stops a closed tab's answer counts the tab open when Streamlit's
+    session check raises: the answer is not stopped, and no thread dies with a traceback."""
+    from studio.ui import chat
+
+    class Failing:
+        def is_active_session(self, session_id):
+            raise RuntimeError("session manager gone")
+
+    class Task:
+        done, cancelled = False, False
+
+        def cancel(self):
+            self.cancelled = True
+
+    failures, gone = [], []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda suppress_warning=False: SimpleNamespace(
+        session_id="a tab"))
+    task = Task()
+    with monkeypatch.context() as patched:  # only while the watch runs: the test's clean-up reads the runtime too
+        patched.setattr(Runtime, "exists", classmethod(lambda cls: True))
+        patched.setattr(Runtime, "instance", classmethod(lambda cls: Failing()))
+        chat.stop_with_the_tab([task], lambda: gone.append(True))
+        watch = next(t for t in threading.enumerate() if t.name == "chat-tab-watch")
+        time.sleep(0.2)
+        task.done = True
+        watch.join(timeout=30)
+    assert not watch.is_alive() and failures == [] and not task.cancelled and gone == []
+
+
+def test_a_public_app_keeps_each_visitor_in_their_workspace_when_streamlit_cannot_say_which_thread_runs(monkeypatch,
+                                                                                                     studio_home):
+    """``in_script_run`` (and ``session_id``, ``app_folder`` with it): the page reads the visitor's own workspace."""
+    monkeypatch.setenv("STUDIO_TENANCY", "1")
+
+    def failing(suppress_warning: bool = False):
+        raise RuntimeError("no script run context here")
+
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", failing)
+    a, b = _home(), _home()
+    wa, wb = Path(a.session_state["workspace.path"]), Path(b.session_state["workspace.path"])
+    assert wa != wb and wa.parent == wb.parent == studio_home / workspaces.VISITORS
+    assert not (studio_home / "datasets").exists()
+
+
+def test_the_home_page_draws_when_streamlit_cannot_say_which_script_it_runs(monkeypatch):
+    """``app_folder``: the app's folder is left off ``sys.path`` (as each run found it); the page still draws."""
+    import sys
+
+    monkeypatch.setenv("STUDIO_TENANCY", "0")
+    monkeypatch.delattr(scriptrunner, "get_script_run_ctx")
+    before = list(sys.path)
+    at = _home()
+    assert {m.label for m in at.metric} >= {"Datasets", "Device"} and sys.path == before
+
+
+def test_tenancy_is_on_and_said_when_streamlit_cannot_say_whether_the_public_entry_runs(monkeypatch, studio_home):
+    """``runs_cloud_entry``: a run that cannot tell ``Home.py`` from ``cloud/Home.py`` keeps each visitor in their own
+    workspace (never the server's one), and the page says how a local install turns that off."""
+    monkeypatch.delenv("STUDIO_TENANCY", raising=False)
+    _ctx_without(monkeypatch, "main_script_path")
+    at = _home()
+    assert Path(at.session_state["workspace.path"]).parent == studio_home / workspaces.VISITORS
+    assert [w.value for w in at.warning if "STUDIO_TENANCY=0" in w.value] == [
+        "Each visitor works in a workspace of their own: this Streamlit version does not say whether the app runs as "
+        "cloud/Home.py (the public app). On your own machine, start it with STUDIO_TENANCY=0 (or [studio] tenancy = "
+        "false in secrets) to use your workspace."]
+
+
+def test_the_public_app_refuses_a_big_import_itself_when_streamlit_refuses_to_change_the_upload_limit(monkeypatch):
+    """``set_upload_limit_mb``: the page draws, the server keeps its configured limit, and the Import tab refuses a
+    file bigger than the app's limit itself, before reading it."""
+    from streamlit import config as st_config
+
+    monkeypatch.setenv("STUDIO_TENANCY", "1")
+    real = st_config.set_option
+
+    def refusing(key, value, where_defined=st_config._USER_DEFINED):
+        if key == "server.maxUploadSize":
+            raise RuntimeError("server options cannot be set while the server runs")
+        return real(key, value, where_defined)
+
+    monkeypatch.setattr(st_config, "set_option", refusing)
+    configured = streamlit.get_option("server.maxUploadSize")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.secrets["studio"] = {"upload_mb": 1}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert streamlit.get_option("server.maxUploadSize") == configured
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    at.file_uploader(key=f"dataset.import.file.{at.session_state['dataset.import.nonce']}").set_value(
+        ("big.jsonl", b'{"question": "Q?", "answer": "A."}\n' * 40_000, "application/octet-stream"))
+    at.run()
+    assert texts(at.error) == ["Not imported: big.jsonl is 1.4 MB, more than the 1 MB a file may be on this app: "
+                               "split it and add each part to the same dataset, or run the studio on your own "
+                               "machine, which takes files of any size."]
+    assert "dataset.import" not in at.session_state or not at.session_state["dataset.import"]
+
+
+@pytest.mark.parametrize("pins", ["requirements.lock", "requirements-dev.lock", "cloud/requirements.txt"])
+def test_the_streamlit_the_internal_reaches_were_checked_with_is_the_one_pinned_and_installed(pins):
+    """Moving a pin means checking ``studio.ui.streamlit_internals`` again against the new version, then its
+    ``CHECKED_WITH``."""
+    pinned = re.search(r"^streamlit==(\S+)", (REPO / pins).read_text(), re.M)
+    assert pinned and pinned.group(1) == streamlit_internals.CHECKED_WITH == streamlit.__version__
