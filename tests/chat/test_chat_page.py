@@ -1046,3 +1046,17 @@ def test_a_provider_typed_past_its_bound_is_one_line_and_nothing_else_is_lost():
     assert f"is too long for a Hub id, a folder or a run ({len(pasted):,} characters)" in at.error[0].value
     assert at.chat_input(key="chat.input").disabled
     assert at.selectbox(key="chat.a.model").value == pasted  # kept as typed, to fix
+
+
+def test_the_question_boxes_say_how_long_a_text_they_take():
+    """The browser drops a paste that would take a box past its bound whole: a 1,200,000-character question pasted
+    into the chat input left it empty, and nothing said why (nothing reached the page). The empty box says it."""
+    from studio.models import extractive
+    from studio.ui.passage import PASSAGE
+
+    bound = f"up to {extractive.MAX_PASSAGE_CHARS:,} characters"
+    at = page()
+    (box,) = at.get("chat_input")
+    assert bound in box.proto.placeholder and box.proto.max_chars == extractive.MAX_PASSAGE_CHARS + 1
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    assert bound in at.text_area(key="chat.passage.text").placeholder
