@@ -212,8 +212,10 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             if live.phase == "loading":  # the seconds move, so a long first load never looks frozen
                 note = f" ({live.loading_note})" if live.loading_note else ""
                 st.caption(f"Loading the model… {time.perf_counter() - live.stats.started:.0f} s so far{note}")
-            else:
+            elif live.stats.first_token_at is None:
                 st.caption("Waiting for the first token…")
+            else:  # a local model's text comes a whole word at a time: tokens came, their word is not complete yet
+                st.caption("Tokens are coming: the text shows once its first word is complete…")
         if live is not None and not live.done and live.stats.status:  # e.g. compiling for fast decoding
             # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen;
             # from the request on, so it never restarts when the first token comes.

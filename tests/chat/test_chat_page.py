@@ -1060,3 +1060,32 @@ def test_the_question_boxes_say_how_long_a_text_they_take():
     assert bound in box.proto.placeholder and box.proto.max_chars == extractive.MAX_PASSAGE_CHARS + 1
     at.radio(key="chat.mode").set_value(PASSAGE).run()
     assert bound in at.text_area(key="chat.passage.text").placeholder
+
+
+def test_an_answer_whose_tokens_have_no_text_yet_does_not_say_it_waits_for_its_first_token():
+    """A local model's text comes a whole word at a time: while its first word was written, the answer said "Waiting
+    for the first token…" above a line counting the tokens that had come (a tiny model's answer without a space said
+    so until its end). A backend that counts tokens and holds their text stands in for it: when a real model's first
+    word ends is not a test's to choose."""
+    from studio.chat import ChatParams, StreamJob
+
+    class Holding:
+        notes: list = []
+
+        def stream(self, messages, params, stats=None, stop=None):
+            stats.mark_token(5)
+            stop.wait(30)
+            yield from ()
+
+    job = StreamJob("holding", Holding, [{"role": "user", "content": "Hi"}], ChatParams()).start()
+    at = page()
+    deadline = time.time() + 30
+    while job.stats.first_token_at is None and time.time() < deadline:
+        time.sleep(0.05)
+    at.session_state["chat.jobs"] = [job]
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert any("5 tokens" in c for c in captions) and "Waiting for the first token…" not in captions
+    assert "Tokens are coming: the text shows once its first word is complete…" in captions
+    stop(at)
+    assert not at.session_state["chat.jobs"] and not at.exception
