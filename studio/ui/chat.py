@@ -31,6 +31,10 @@ from studio.ui.chat_settings import after_restore, local_available, models_back,
 
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 SHOWN_CHARS = 50_000  # of one turn, drawn at most: ~12,000 words, more than an 8,192-token answer holds
+INPUT_PLACEHOLDER = f"Ask something (up to {extractive.MAX_PASSAGE_CHARS:,} characters)"
+"""The question box's placeholder says how much it takes: the browser drops a paste that would take it past that
+whole (``ui.LONG_TEXT_CHARS``: the box stays as it was, and nothing reaches the page to say why), so a 1,200,000-
+character paste left an empty box and no word. The box that stays empty now says its bound."""
 
 STATE = {
     "chat.messages": [],  # history: user turns, assistant turns ({content, model, stats, alt?, error?})
@@ -205,8 +209,10 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
             if live.phase == "loading":  # the seconds move, so a long first load never looks frozen
                 note = f" ({live.loading_note})" if live.loading_note else ""
                 st.caption(f"Loading the model… {time.perf_counter() - live.stats.started:.0f} s so far{note}")
-            else:
+            elif live.stats.first_token_at is None:
                 st.caption("Waiting for the first token…")
+            else:  # a local model's text comes a whole word at a time: tokens came, their word is not complete yet
+                st.caption("Tokens are coming: the text shows once its first word is complete…")
         if live is not None and not live.done and live.stats.status:  # e.g. compiling for fast decoding
             # The count moves while no token does (a minute or more on a CPU), so the page never looks frozen;
             # from the request on, so it never restarts when the first token comes.
@@ -222,7 +228,7 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
                 st.caption(f":material/info: {ui.md(note)}")
         stopped = turn.get("note") == "stopped"
         if stopped and not turn.get("content") and not turn.get("error"):
-            meta = "Stopped before the first token: no answer."  # not "0 tokens · stopped"
+            meta = chat.STOPPED_EARLY  # not "0 tokens · stopped"
         else:
             meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:

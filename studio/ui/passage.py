@@ -301,7 +301,7 @@ def record_picker(disabled: bool) -> None:
 
 def passage_inputs(disabled: bool) -> tuple[str, str]:
     context = st.text_area("Passage", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
-                           placeholder="Paste the text the question is about.")
+                           placeholder=f"Paste the text the question is about (up to {extractive.MAX_PASSAGE_CHARS:,} characters).")
     question = st.text_input("Question", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
                              placeholder="What to look for in the passage")
     return context, question

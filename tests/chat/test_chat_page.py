@@ -1046,3 +1046,46 @@ def test_a_provider_typed_past_its_bound_is_one_line_and_nothing_else_is_lost():
     assert f"is too long for a Hub id, a folder or a run ({len(pasted):,} characters)" in at.error[0].value
     assert at.chat_input(key="chat.input").disabled
     assert at.selectbox(key="chat.a.model").value == pasted  # kept as typed, to fix
+
+
+def test_the_question_boxes_say_how_long_a_text_they_take():
+    """The browser drops a paste that would take a box past its bound whole: a 1,200,000-character question pasted
+    into the chat input left it empty, and nothing said why (nothing reached the page). The empty box says it."""
+    from studio.models import extractive
+    from studio.ui.passage import PASSAGE
+
+    bound = f"up to {extractive.MAX_PASSAGE_CHARS:,} characters"
+    at = page()
+    (box,) = at.get("chat_input")
+    assert bound in box.proto.placeholder and box.proto.max_chars == extractive.MAX_PASSAGE_CHARS + 1
+    at.radio(key="chat.mode").set_value(PASSAGE).run()
+    assert bound in at.text_area(key="chat.passage.text").placeholder
+
+
+def test_an_answer_whose_tokens_have_no_text_yet_does_not_say_it_waits_for_its_first_token():
+    """A local model's text comes a whole word at a time: while its first word was written, the answer said "Waiting
+    for the first token…" above a line counting the tokens that had come (a tiny model's answer without a space said
+    so until its end). A backend that counts tokens and holds their text stands in for it: when a real model's first
+    word ends is not a test's to choose."""
+    from studio.chat import ChatParams, StreamJob
+
+    class Holding:
+        notes: list = []
+
+        def stream(self, messages, params, stats=None, stop=None):
+            stats.mark_token(5)
+            stop.wait(30)
+            yield from ()
+
+    job = StreamJob("holding", Holding, [{"role": "user", "content": "Hi"}], ChatParams()).start()
+    at = page()
+    deadline = time.time() + 30
+    while job.stats.first_token_at is None and time.time() < deadline:
+        time.sleep(0.05)
+    at.session_state["chat.jobs"] = [job]
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert any("5 tokens" in c for c in captions) and "Waiting for the first token…" not in captions
+    assert "Tokens are coming: the text shows once its first word is complete…" in captions
+    stop(at)
+    assert not at.session_state["chat.jobs"] and not at.exception
