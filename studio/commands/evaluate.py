@@ -104,9 +104,15 @@ def _config(args: argparse.Namespace):
         raise StudioError("No model given: add --model MODEL (repeat it to compare several).")
     if not (args.dataset or args.run):
         raise StudioError("No questions given: add --dataset FILE (or --run RUN_ID for a run's held-out split).")
+    if args.dataset_version is not None and not args.dataset:  # --run's split: the version was ignored
+        raise StudioError("--dataset-version names a version of --dataset: add --dataset NAME, or leave it out (--run "
+                          "asks the held-out split of the version the run trained on).")
     dataset_file = dataset_id = None
     if args.dataset:
         if Path(args.dataset).expanduser().is_file():
+            if args.dataset_version is not None:  # it was ignored: the report named the file, every record asked
+                raise StudioError(f"{Path(args.dataset).name} is a file: it has no versions (--dataset-version is for "
+                                  "workspace datasets). Leave it out, or give a workspace dataset's name.")
             dataset_file = str(Path(args.dataset).expanduser())
         else:
             found = store.find_dataset(args.dataset)

@@ -69,17 +69,19 @@ def check_models_there(config: EvalConfig) -> None:
     """A run, library model or folder that is not there (``run:faq`` for a run trained with ``--out runs/faq``, a
     typo'd ``runs/fqa``), or a folder that holds no model (a config.json alone), is one line on Start: it was found
     only after every question had been asked of the others, each failing alike. Cheap: names and files, no load."""
-    from studio.errors import ModelSpecError
-    from studio.models import loading
+    from studio.errors import ModelLoadError, ModelSpecError
+    from studio.models import extractive, loading
 
+    if config.judge and extractive.is_extractive(config.judge):  # it was asked to grade, which it cannot
+        raise ModelLoadError(f"The judge {config.judge} is an extractive model: it points at a span of a passage and "
+                             "cannot grade an answer. Choose a chat model as the judge (api:<model id>, or a local one), "
+                             "or leave it out.")
     for spec in (*config.models, *([config.judge] if config.judge else [])):
         try:
             kind = parse_spec(spec).kind
         except ModelSpecError:
             continue  # said in its own words by the evaluation config
         if kind == "qa":  # qa:run:nope went on to load it, and every question failed
-            from studio.models import extractive
-
             extractive.check_there(spec)
         elif kind in ("run", "model", "path", "gguf", "hub"):
             ref = loading.resolve(spec)

@@ -282,7 +282,8 @@ def rows_view(result: EvalResult, labels: list[str]) -> None:
         return
     pages = max(1, (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE)
     with st.container():  # there or not by the filter: the question details below keep their place in the page
-        page = numbers.page_box(st, "evaluate.page_no", pages) if pages > 1 else 1  # one not there: said, not shown
+        # as wide as its label needs (fit): it took the page's width, 820 px at 1280 for a box holding "2"
+        page = numbers.page_box(st, "evaluate.page_no", pages, fit=True) if pages > 1 else 1  # one not there: said
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     st.html(report.answers_table(result, shown))
     drill_down(result, rows, labels)

@@ -417,7 +417,8 @@ def test_the_bundled_models_chip_reads_whole_and_says_bundled_once(page, offline
 def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole(page, studio, width):
     """Beside three models the question column kept a sixth of the answers table: 85 px at 800 px ("profession al
     soccer" a word or two a line), 155 px at 1280 px. Each question now reads across the table, above its reference
-    and answers, and each model's name wraps in its header, whole. The Summary above it reads whole too."""
+    and answers, and each model's name wraps in its header, whole. The Summary above it reads whole too. The answers'
+    "Page (of 2)" box took the whole width of the page (a box holding "2"); it is as wide as its label needs."""
     from studio.evaluate import metrics
     from studio.evaluate import results as eval_results
     from studio.evaluate import runner as evaluate
@@ -432,9 +433,13 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
         result = evaluate.new_result(EvalConfig(models=models, dataset_file="qa.json"))
         result.created, result.status = created, "finished"
         result.rows = [QuestionRow(index=0, question=question, reference="Two halves of 45 minutes, then extra time.")]
-        for label in result.labels:
-            result.rows[0].answers[label] = "Two halves of 45 minutes."
-            result.rows[0].scores[label] = metrics.score_answer("Two halves of 45 minutes.", result.rows[0].reference)
+        # 20 more: the answers take two pages of 20, so their Page box is drawn
+        result.rows += [QuestionRow(index=i, question=f"Which law covers case {i}?", reference="Law 12.")
+                        for i in range(1, 21)]
+        for row in result.rows:
+            for label in result.labels:
+                row.answers[label] = "Two halves of 45 minutes."
+                row.scores[label] = metrics.score_answer("Two halves of 45 minutes.", row.reference)
         eval_results.save(eval_results.refresh_summaries(result))
         saved.append(result)
     result = saved[-1]  # the newest: shown first
@@ -455,6 +460,12 @@ def test_each_question_reads_across_the_answers_table_and_model_names_stay_whole
     assert cut == [], cut
     box = table.bounding_box()
     assert box["x"] + box["width"] <= width, box  # nothing past the window's right edge
+    pager = page.get_by_label("Page (of 2)")  # as wide as its label needs, its - and + in sight, the label whole
+    holder = page.get_by_test_id("stNumberInput").filter(has=pager)
+    expect(holder).to_be_visible()
+    assert 140 <= holder.bounding_box()["width"] <= 200, holder.bounding_box()
+    expect(holder.get_by_test_id("stNumberInputStepUp")).to_be_visible()
+    assert page.get_by_text("Page (of 2)").evaluate("e => e.scrollWidth <= e.clientWidth + 1")
     # The Summary: a column per metric and count (eleven) was cut after chrF at 800 px and after Judge at 1280 px.
     # Models across, metrics down now: every number in sight, each model's name whole in its header.
     summary = page.locator(".st-key-evaluate-summary").get_by_test_id("stTable")

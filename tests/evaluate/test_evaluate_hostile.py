@@ -210,11 +210,62 @@ def test_an_extractive_model_not_there_or_not_extractive_is_refused_on_start_and
     assert eval_results.list_evals() == []
     questions = tmp_path / "qa.json"
     questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
-    for argv in (["--model", spec], ["--model", "api:good-model", "--judge", spec]):
+    # as the judge, written qa: it cannot grade, whatever it names
+    for argv, words in ((["--model", spec], said), (["--model", "api:good-model", "--judge", spec], "Choose a chat model")):
         capsys.readouterr()
         code = main(["evaluate", *argv, "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
         captured = capsys.readouterr()
         err = captured.err.strip()
-        assert (code, captured.out) == (2, "") and err.startswith("error: ") and said in err, err
+        assert (code, captured.out) == (2, "") and err.startswith("error: ") and words in err, err
         assert len(err.splitlines()) == 1
         assert not (tmp_path / "report.json").exists() and eval_results.list_evals() == []
+
+
+def test_an_extractive_judge_is_refused_on_start_and_by_the_command_line(tmp_path, capsys):
+    """An extractive model as the LLM judge (written api:qa:, or a question-answering model's folder) cannot grade an
+    answer: the evaluation started with it as the judge. Now one line on Start and `error: ...`, exit 2."""
+    from studio.__main__ import main
+
+    folder = tmp_path / "squad-model"  # what makes it extractive: its config's architecture
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForQuestionAnswering"]}))
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:good-model").run()
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()  # needs no token
+    for judge in ("api:qa:deepset/roberta-base-squad2", str(folder)):
+        at.text_input(key="evaluate.judge").input(judge).run()
+        at.button(key="evaluate.start").click().run()
+        assert not at.exception
+        errors = [e.value.replace(NO_LINK, "").replace("\u2060", "").replace("\\", "") for e in at.error]
+        assert len(errors) == 1 and "is an extractive model" in errors[0] and "Choose a chat model" in errors[0], errors
+        assert eval_results.list_evals() == []
+        capsys.readouterr()
+        code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", "--judge", judge,
+                     "--qa-endpoint", "http://127.0.0.1:9/", "--dataset", str(questions),
+                     "--out", str(tmp_path / "report.json")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err == (f"error: The judge {judge} is an extractive model: it points at a span of a passage "
+                                     "and cannot grade an answer. Choose a chat model as the judge (api:<model id>, or "
+                                     "a local one), or leave it out."), err
+        assert not (tmp_path / "report.json").exists() and eval_results.list_evals() == []
+
+
+def test_a_dataset_version_the_questions_cannot_have_is_refused_not_ignored(tmp_path, capsys):
+    """`evaluate --dataset qa.json --dataset-version 3` (a file has no versions), or a version beside --run's split,
+    was ignored: every question of the file asked, the report naming no version. One line, exit 2, as `train` says."""
+    from studio.__main__ import main
+
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    for source, said in ((["--dataset", str(questions)], "error: qa.json is a file: it has no versions"),
+                         (["--run", "faq"], "error: --dataset-version names a version of --dataset")):
+        capsys.readouterr()
+        code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", *source,
+                     "--dataset-version", "3", "--out", str(tmp_path / "report.json")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "report.json").exists()
