@@ -38,6 +38,8 @@ def dataset_openings(stats: DatasetStats) -> go.Figure:
     """Horizontal bars: the most repeated question openings (first words), most common on top."""
     items = list(reversed(stats.openings))
     fig = go.Figure(go.Bar(x=[n for _, n in items], y=[t for t, _ in items], orientation="h",
-                           text=[n for _, n in items], textposition="auto"))
+                           # upright, after the bar: "auto" set a count inside a short bar on its end ("13" read
+                           # sideways)
+                           text=[n for _, n in items], textposition="outside", textangle=0, cliponaxis=False))
     fig.update_layout(title="Most repeated question openings", xaxis_title="questions", **_LAYOUT)
     return fig

@@ -668,7 +668,9 @@ def test_check_tab_lists_warnings_and_plots():
     assert [m.value for m in at.metric][:3] == ["3", "0", "1"]
     problems = table_with(at, "problem")
     assert problems.to_dict("records") == [{"record": 3, "severity": "warning", "problem": "same question as record 2"}]
-    assert at.get("plotly_chart")
+    assert len(at.get("plotly_chart")) == 2
+    # each the tab's width: in two columns of an 800 px window the openings' title was cut ("... question opening")
+    assert not [c for c in at.columns if c.get("plotly_chart")]
 
 
 def test_200k_dataset_is_edited_page_by_page():

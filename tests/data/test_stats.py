@@ -25,6 +25,8 @@ def test_plots_are_figures_with_the_data():
     assert lengths.layout.yaxis.tickformat == ",d" and lengths.layout.yaxis.dtick == 1  # whole records only
     openings = plots.dataset_openings(s)
     assert list(openings.data[0].y) == ["what is"] and list(openings.data[0].x) == [2]
+    # each count upright after its bar: inside a short bar ("auto") it stood on its end
+    assert openings.data[0].textangle == 0 and openings.data[0].textposition == "outside"
 
 
 def test_empty_dataset_stats():
