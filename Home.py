@@ -170,6 +170,6 @@ def path() -> None:
                       else "the full install (the README's first command) adds them."))
 
 
-restoring = config.tenancy() and cloud.restoring()
+restoring = config.tenancy() and (ui.sample_held() or cloud.restoring())  # as the page's first step saw it
 st.fragment(run_every=2.0 if restoring else None)(overview)(restoring)
 

@@ -74,6 +74,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     hf_home.remove()
 
 
+# The files that take longest, longest first (seconds in CI's last full run, 4 processes on 2 cores: the GPU script's
+# smoke run 732; the llama.cpp exports 650; the cloud install 193; eight fresh imports of transformers 171; the sign-in,
+# safety, passage and review browser tests 143, 120, 86, 103). pytest-xdist's loadfile hands out files with the most
+# tests first: these few-test files went last, and the GPU script alone ran its last minutes with three processes idle.
+LONG_FILES = ("tests/test_gpu_script.py", "tests/models/test_export_llamacpp.py", "tests/e2e/test_cloud_install.py",
+              "tests/models/test_hf_import.py", "tests/e2e/test_cloud_signin_e2e.py", "tests/e2e/test_safety_e2e.py",
+              "tests/e2e/test_review_e2e.py", "tests/e2e/test_passage_e2e.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown where it is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``--dist loadfile`` (tests/run.sh), the files of ``LONG_FILES`` are handed out first, so they run beside
+    the rest instead of after it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongFilesFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node) -> None:
+            for scope in reversed(LONG_FILES):  # before the first file is handed out (a no-op after)
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives the studio in a real Chromium against `streamlit run`")
     config.addinivalue_line("markers", "cuda: needs a CUDA GPU (skipped without one); `pytest -m cuda` runs them")

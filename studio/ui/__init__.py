@@ -46,6 +46,14 @@ lose to a computed default)."""
 
 
 NO_SAMPLE = "workspace.no_sample"  # the sample could not be added (a full server): not tried again this session
+SAMPLE_HELD = "workspace.sample_held"  # this run's page_setup left the sample to a restore running then
+
+
+def sample_held() -> bool:
+    """Whether this run's ``page_setup`` left a new workspace's sample to a restore still running then: the page
+    is to be drawn again once it ended, even where it ended before the page asks (``cloud.restoring()`` is False by
+    then, and the page was drawn without the sample, never again until a click)."""
+    return bool(st.session_state.get(SAMPLE_HELD))
 
 
 def page_setup(title: str) -> None:
@@ -60,9 +68,11 @@ def page_setup(title: str) -> None:
     _keep_tab_id()
     from studio.ui import cloud
 
+    st.session_state[SAMPLE_HELD] = False  # this run's alone: a setup that fails below holds nothing
     try:
         cloud.setup()  # on a public deployment: this visitor's own workspace (studio.ui.cloud)
-        if not st.session_state.get(NO_SAMPLE) and not cloud.restoring():  # a restore may bring the visitor's back
+        held = st.session_state[SAMPLE_HELD] = cloud.restoring()  # a restore may bring the visitor's back
+        if not st.session_state.get(NO_SAMPLE) and not held:
             try:
                 sample.ensure_sample()
             except WorkspaceFullError as exc:  # a new visitor on a full server: they saved nothing; said once, not
