@@ -220,7 +220,7 @@ def _mark_whole(repo: str, obj) -> None:
 
     if constants.is_offline_mode():  # read from the cache: what a stopped download added since would pass for whole
         return
-    cache_files = obj.cache_files
+    cache_files = getattr(obj, "cache_files", None) or []
     if isinstance(cache_files, dict):  # a DatasetDict: each split's files
         cache_files = [f for files in cache_files.values() for f in files]
     # its prepared copy is in a folder named after the commit it read (``<config>/<version>/<commit>``)
@@ -292,7 +292,7 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     # only the downloaded files (their prepared copy deleted): read as the local folder they are, without the Hub
     prepared = bool(refused) and _prepared_whole(repo)
     files_copy = _downloaded(repo) if refused and not prepared else None
-    if refused and files_copy is None and not prepared and _snapshots(repo):
+    if refused and files_copy is None and not prepared and (_snapshots(repo) or _prepared(repo).exists()):
         raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its copy in the local cache is "
                            "incomplete (a download that stopped midway): check the connection and import it again, "
                            "which finishes the download.")

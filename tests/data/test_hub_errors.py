@@ -173,3 +173,6 @@ def test_a_hub_copy_whose_download_stopped_midway_is_not_read_as_the_dataset_and
     whole = cli("dataset", "import", "hub:alice/qa", "--out", str(out), "--force", env=offline)
     assert whole.returncode == 0 and whole.stderr.startswith("note: Read alice/qa from the local cache"), whole.stderr
     assert json.loads(out.read_text()) == shards[0] + shards[1]
+    shutil.rmtree(tmp_path / "hf" / "hub" / "datasets--alice--qa")  # the stopped preparation alone: said at once
+    gone = cli("dataset", "import", "hub:alice/qa", "--out", str(out), "--force", env=offline)
+    assert gone.returncode == 2 and gone.stderr == part.stderr, gone.stderr
