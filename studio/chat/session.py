@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats, bounded
+from studio.chat.base import BackendSpec, ChatBackend, ChatParams, Message, StreamStats, bounded, cut_note
 from studio.chat.saved import scrub
 from studio.errors import unexpected
 from studio.tasks import Task
@@ -20,8 +20,8 @@ def _answer(turn: dict[str, Any]) -> dict[str, Any]:
     timing, and a failure's reason (a failed answer is not an empty one)."""
     out = {k: turn[k] for k in ("role", "model", "stats") if k in turn}
     out["content"] = (turn.get("content") or "").strip()
-    if turn.get("note") == CUT_SHORT_NOTE:
-        out["note"] = CUT_SHORT
+    if said := ended_how(turn):
+        out["note"] = said
     if turn.get("error"):
         out["error"] = turn["error"]
         out.pop("stats", None)  # "0 tokens" says nothing about a failure
@@ -39,12 +39,27 @@ def _scrubbed(value: Any, secrets: Sequence[str | None]) -> Any:
     return value
 
 
+def ended_how(turn: dict[str, Any]) -> str:
+    """What the page says under an answer that did not end by itself, and the exports with it: cut short by a closed
+    tab, stopped, or cut at Max new tokens; "" for one that ended. An export read as whole an answer the page said was
+    stopped mid-sentence or cut at Max new tokens."""
+    if turn.get("note") == CUT_SHORT_NOTE:
+        return CUT_SHORT
+    if turn.get("note") == "stopped":
+        return STOPPED if (turn.get("content") or "").strip() or turn.get("error") else STOPPED_EARLY
+    if isinstance(turn.get("cut_at"), int) and not turn.get("error"):
+        return cut_note(turn["cut_at"])
+    return ""
+
+
 UNANSWERED = "No answer: the page was reloaded or closed while it was answered."
 """What the page says under a question kept without its answer (and what an export says there)."""
 
 CUT_SHORT_NOTE = "cut short"  # a kept answer's ``note``: its tab was reloaded or closed while it streamed
 CUT_SHORT = "Cut short: the page was reloaded or closed while it was answered."
 """What the page (and an export) says under such an answer: the words that came before are kept."""
+STOPPED = "Stopped: the answer ends where Stop was pressed."  # an export's line (the page says "stopped" by its stats)
+STOPPED_EARLY = "Stopped before the first token: no answer."  # the page's and an export's line
 
 
 def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
@@ -97,8 +112,8 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
             if turn.get("model"):
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
-            if turn.get("note") == CUT_SHORT_NOTE:
-                body += f"\n\n*{CUT_SHORT}*"
+            if said := ended_how(turn):
+                body = f"{body}\n\n*{said}*" if body else f"*{said}*"
             lines += [f"## {who}", "", body, ""]
         if _unanswered(messages, i):  # two "## You" in a row read as one question lost in the export
             lines += [f"*{UNANSWERED}*", ""]

@@ -131,6 +131,24 @@ def test_exports_say_a_question_has_no_answer_as_the_page_does():
     assert [m.get("note", "")[:9] for m in doc["messages"]] == ["No answer", "", "", "No answer"]
 
 
+def test_exports_say_an_answer_was_stopped_or_cut_as_the_page_does():
+    """The page says an answer was stopped, or cut at Max new tokens, under it; the exports held the words alone, as if
+    the answer had ended there by itself (a stopped-before-its-first-token answer: an empty heading)."""
+    msgs = [{"role": "user", "content": "Long?"},
+            {"role": "assistant", "content": "Uma partida", "model": "a", "note": "stopped",
+             "alt": {"content": "", "model": "b", "note": "stopped"}},
+            {"role": "user", "content": "Longer?"}, {"role": "assistant", "content": "Dois tempos de", "model": "a",
+                                                      "cut_at": 16}]
+    doc = json.loads(export_json(msgs))
+    assert doc["messages"][1]["note"] == "Stopped: the answer ends where Stop was pressed."
+    assert doc["messages"][1]["alt"]["note"] == "Stopped before the first token: no answer."
+    assert doc["messages"][3]["note"] == "Cut at 16 new tokens: raise Max new tokens to see more."
+    md = export_markdown(msgs)
+    assert "Uma partida\n\n*Stopped: the answer ends where Stop was pressed.*" in md
+    assert "## Assistant (b)\n\n*Stopped before the first token: no answer.*" in md
+    assert "Dois tempos de\n\n*Cut at 16 new tokens: raise Max new tokens to see more.*" in md
+
+
 def test_compare_exports_hold_both_answers_and_failures_with_their_reason():
     from studio.chat import BackendSpec, export_json, export_markdown
 
