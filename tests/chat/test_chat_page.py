@@ -956,7 +956,8 @@ def test_an_answer_the_server_cut_at_max_new_tokens_says_so_under_it_not_in_it(f
     # its count agrees: the server sent the answer in 2 pieces, which read "2 tokens" over "Cut at 500 new tokens"
     assert f"{n} tokens" in at.session_state["chat.messages"][-1]["stats"]
     assert at.session_state["chat.messages"][-1]["content"] == "A match has two halves of"
-    assert "Cut at" not in export_json(at.session_state["chat.messages"])
+    exported = json.loads(export_json(at.session_state["chat.messages"]))["messages"][-1]
+    assert "Cut at" not in exported["content"] and exported["note"].startswith(f"Cut at {n} new tokens")  # beside it
     use_api(at, faults.url("good"))
     send(at, "And now?")
     assert len([c for c in at.main.caption if "Cut at" in c.value]) == 1  # the first answer's only
