@@ -323,7 +323,11 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
         if not any("answer" in r for r in rows):  # not a field to map: every question is unanswerable
             raise DatasetFormatError(f"None of the {len(rows):,} questions in this SQuAD file has an answer (all "
                                      "unanswerable, as in SQuAD v2): nothing to train on or evaluate against.")
-    return Parsed(format=fmt, rows=rows, fields=field_names(rows), chat=chat, squad=shape)
+    fields = field_names(rows)
+    if not fields:  # the Import tab asked to choose the question's and answer's fields from lists with none in them
+        raise DatasetFormatError(f"None of the {len(rows):,} records holds a field (each is {{}}, or not an object): "
+                                 "there is no question or answer to import. Fill them in, or import another file.")
+    return Parsed(format=fmt, rows=rows, fields=fields, chat=chat, squad=shape)
 
 
 def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:

@@ -240,7 +240,8 @@ def _mark_whole(repo: str, obj) -> None:
 def _downloaded(repo: str) -> Path | None:
     """The whole copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the
     newest), or None where it holds none: a snapshot counts only as ``_mark_whole`` wrote its files down, each still
-    there at its size and no other file beside them (one a later download stopped midway brought).
+    there at its size and no other file beside them (one a later download stopped midway brought), or as the tree
+    listing of ``snapshot_download`` names them (``_listed_whole``).
 
     Not ``snapshot_download(repo, repo_type="dataset", local_files_only=True)`` (huggingface_hub 2.4): offline it finds
     a snapshot only through ``refs/<revision>`` ("main"), and the copy this reads is the one ``load_dataset`` left,
@@ -251,9 +252,22 @@ def _downloaded(repo: str) -> Path | None:
     (``trees/<sha>.json``) its own downloads write, and ``datasets`` writes none."""
     kept = _whole_list(repo)
     for snapshot in _snapshots(repo):
-        if isinstance(kept.get(snapshot.name), dict) and kept[snapshot.name] == _files(snapshot):
+        files = _files(snapshot)
+        if (isinstance(kept.get(snapshot.name), dict) and kept[snapshot.name] == files) or _listed_whole(snapshot, files):
             return snapshot
     return None
+
+
+def _listed_whole(snapshot: Path, files: dict[str, int]) -> bool:
+    """Whether ``snapshot`` holds every file of the tree listing ``snapshot_download`` (``huggingface-cli download``)
+    writes before it downloads (``trees/<commit>.json``: {"format_version": 1, "files": {path: {"size": ...}}}), each
+    at its size: a copy downloaded whole by another tool than this studio."""
+    try:
+        listed = json.loads((snapshot.parents[1] / "trees" / f"{snapshot.name}.json").read_text(encoding="utf-8"))
+        wanted = listed["files"]
+        return bool(wanted) and all(files.get(path) == info["size"] for path, info in wanted.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _read_prepared(repo: str, name: str | None, split: str | None):

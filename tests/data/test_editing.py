@@ -124,6 +124,9 @@ def test_a_record_deleted_and_another_typed_in_its_place_stay_a_removal_and_an_a
     after = [FAQ[0], FAQ[1], {"question": "What is a throw-in?", "answer": "A restart from the touch line."}]
     diff = editing.changes(FAQ, after)
     assert diff.removed == [FAQ[2]] and diff.added == [after[2]] and not diff.edited
+    other_count = [{"question": "How many substitutes?", "answer": "Five."}, FAQ[1], FAQ[2]]  # alike in form only
+    diff = editing.changes(FAQ, other_count)
+    assert diff.removed == [FAQ[0]] and diff.added == [other_count[0]] and not diff.edited
     # deleted record 2 and reworded record 3: the rewording is the edit, whichever place it took
     reworded = [FAQ[0], {"question": "Who restarts the play?", "answer": "The referee does."}]
     diff = editing.changes(FAQ, reworded)

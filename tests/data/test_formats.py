@@ -338,6 +338,17 @@ def test_a_nul_character_in_a_utf8_csv_is_kept_not_taken_for_utf16():
         {"question": "What is offside?", "answer": "Nearer the goal line\x00 ⚽"}, {"question": "¿Balón?", "answer": "Tamaño 5"}]
 
 
+def test_records_with_no_field_at_all_are_refused_in_one_line():
+    """300,000 empty objects were "Read 300,000 records" with a question and an answer field to choose from lists
+    holding none, and "Choose which fields hold the question and the answer.": a page with no way on. One line says
+    why nothing can be imported."""
+    for data in (b"[" + b",".join([b"{}"] * 300) + b"]", b"[{}, null, 3]"):
+        with pytest.raises(formats.DatasetFormatError) as err:
+            formats.parse(data, "empty.json")
+        assert str(err.value).startswith(f"None of the {data.count(b',') + 1:,} records holds a field (each is {{}}, or "
+                                         "not an object): there is no question or answer to import.")
+
+
 def test_a_binary_file_and_a_cut_utf16_file_are_each_refused_in_one_line():
     with pytest.raises(formats.DatasetFormatError, match="^This looks like a binary file, not text"):
         formats.read_records(bytes(range(256)) * 40, "a.json")

@@ -164,9 +164,15 @@ def test_a_hub_copy_whose_download_stopped_midway_is_not_read_as_the_dataset_and
         assert not out.exists()
         done = cli("dataset", "import", "hub:alice/qa", "--out", str(out), env=env)
         assert done.returncode == 0 and json.loads(out.read_text()) == shards[0] + shards[1], done.stderr
+        listed = subprocess.run([sys.executable, "-c", "from huggingface_hub import snapshot_download; "
+                                 "snapshot_download('alice/qa', repo_type='dataset')"],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0, listed.stderr
     import shutil
 
     shutil.rmtree(tmp_path / "hf" / "datasets" / "alice___qa")  # the downloaded files alone, whole: read offline
+    # told whole by the tree listing huggingface-cli download (snapshot_download) writes, without the studio's own
+    (tmp_path / "hf" / "hub" / "datasets--alice--qa" / ".studio-whole.json").unlink()
     # beside the <commit>.incomplete folder a preparation stopped midway leaves (renamed at its end): no prepared copy
     # (it was taken for one, and the import failed with "No file .../dataset_info.json")
     (tmp_path / "hf" / "datasets" / "alice___qa" / "default" / "0.0.0" / f"{repo.sha}.incomplete").mkdir(parents=True)
