@@ -93,11 +93,55 @@ def test_a_workspace_counts_as_in_use_when_streamlit_cannot_say_whether_its_sess
 
     used = tmp_path / "visitors" / "a"
     monkeypatch.setattr(cloud, "_sessions", {"a session": {str(used)}})
+    streamlit_internals._saw("a session")  # it ran its page just now (``streamlit_internals.session_id``)
     for runtime in (object(), Failing()):  # the method missing, then raising
         with monkeypatch.context() as patched:  # only around the call: the test's clean-up reads the runtime too
             patched.setattr(Runtime, "exists", classmethod(lambda cls: True))
             patched.setattr(Runtime, "instance", classmethod(lambda cls, r=runtime: r))
             assert cloud._in_use() == {used}
+
+
+class _Clock:
+    """``streamlit_internals``' clock, moved on by hand: an hour passes without a sleep."""
+
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sessions_streamlit_cannot_tell_about_are_forgotten_once_unused_for_a_while(monkeypatch):
+    """``session_id`` made up (its API gone): those sessions never counted as closed, so every session a public app
+    served stayed in ``cloud._sessions`` (its workspace never removed to make room) and ``_tab_holders``, one entry more
+    per session, for good. A session that ran no page for ``UNTOLD_OPEN_S`` now counts as closed and is forgotten;
+    one that ran lately still counts as open, its workspace in use and its tab's id its own."""
+    from studio.ui import cloud, dataset_drafts
+
+    monkeypatch.setenv("STUDIO_TENANCY", "1")
+    _ctx_without(monkeypatch, "session_id")
+    clock = _Clock()
+    monkeypatch.setattr(streamlit_internals, "_clock", clock, raising=False)
+    monkeypatch.setattr(streamlit_internals, "_seen", {}, raising=False)
+    monkeypatch.setattr(cloud, "_sessions", {})
+    holders: dict[str, str] = {}
+    monkeypatch.setattr(dataset_drafts, "_tab_holders", lambda: holders)
+
+    def visit() -> tuple[Path, str]:
+        at = AppTest.from_file(PAGE, default_timeout=60).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return Path(at.session_state["workspace.path"]), at.session_state["dataset.tab_id"]
+
+    gone = [visit() for _ in range(3)]
+    assert cloud._in_use() == {ws for ws, _ in gone} and len(holders) == 3  # open: they ran their page just now
+    clock.now += streamlit_internals.UNTOLD_OPEN_S + 1
+    here, tab = visit()
+    assert cloud._in_use() == {here} and set(cloud._sessions) == {holders[tab]}
+    assert not any(dataset_drafts._tab_open(t) for _, t in gone) and dataset_drafts._tab_open(tab)
+    for n in range(10_000):  # sessions this server never saw run: closed too
+        holders[f"{n:012x}"] = f"{streamlit_internals.MADE_UP}{n}"
+    dataset_drafts.claim_tab(None, "a new session", holders)  # past the bound: the closed sessions' tabs are forgotten
+    assert len(holders) == 2 and dataset_drafts._tab_open(tab)
 
 
 def test_an_answer_goes_on_when_streamlit_cannot_say_whether_its_tab_is_open(monkeypatch):

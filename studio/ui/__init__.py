@@ -65,6 +65,9 @@ def page_setup(title: str) -> None:
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     _keep_app_folder_on_path()
+    from studio.ui import streamlit_internals
+
+    streamlit_internals.session_id()  # this session ran its page now (counted open where Streamlit cannot tell)
     _keep_tab_id()
     from studio.ui import cloud
 
