@@ -93,11 +93,55 @@ def test_a_workspace_counts_as_in_use_when_streamlit_cannot_say_whether_its_sess
 
     used = tmp_path / "visitors" / "a"
     monkeypatch.setattr(cloud, "_sessions", {"a session": {str(used)}})
+    streamlit_internals._saw("a session")  # it ran its page just now (``streamlit_internals.session_id``)
     for runtime in (object(), Failing()):  # the method missing, then raising
         with monkeypatch.context() as patched:  # only around the call: the test's clean-up reads the runtime too
             patched.setattr(Runtime, "exists", classmethod(lambda cls: True))
             patched.setattr(Runtime, "instance", classmethod(lambda cls, r=runtime: r))
             assert cloud._in_use() == {used}
+
+
+class _Clock:
+    """``streamlit_internals``' clock, moved on by hand: an hour passes without a sleep."""
+
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sessions_streamlit_cannot_tell_about_are_forgotten_once_unused_for_a_while(monkeypatch):
+    """``session_id`` made up (its API gone): those sessions never counted as closed, so every session a public app
+    served stayed in ``cloud._sessions`` (its workspace never removed to make room) and ``_tab_holders``, one entry more
+    per session, for good. A session that ran no page for ``UNTOLD_OPEN_S`` now counts as closed and is forgotten;
+    one that ran lately still counts as open, its workspace in use and its tab's id its own."""
+    from studio.ui import cloud, dataset_drafts
+
+    monkeypatch.setenv("STUDIO_TENANCY", "1")
+    _ctx_without(monkeypatch, "session_id")
+    clock = _Clock()
+    monkeypatch.setattr(streamlit_internals, "_clock", clock, raising=False)
+    monkeypatch.setattr(streamlit_internals, "_seen", {}, raising=False)
+    monkeypatch.setattr(cloud, "_sessions", {})
+    holders: dict[str, str] = {}
+    monkeypatch.setattr(dataset_drafts, "_tab_holders", lambda: holders)
+
+    def visit() -> tuple[Path, str]:
+        at = AppTest.from_file(PAGE, default_timeout=60).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return Path(at.session_state["workspace.path"]), at.session_state["dataset.tab_id"]
+
+    gone = [visit() for _ in range(3)]
+    assert cloud._in_use() == {ws for ws, _ in gone} and len(holders) == 3  # open: they ran their page just now
+    clock.now += streamlit_internals.UNTOLD_OPEN_S + 1
+    here, tab = visit()
+    assert cloud._in_use() == {here} and set(cloud._sessions) == {holders[tab]}
+    assert not any(dataset_drafts._tab_open(t) for _, t in gone) and dataset_drafts._tab_open(tab)
+    for n in range(10_000):  # sessions this server never saw run: closed too
+        holders[f"{n:012x}"] = f"{streamlit_internals.MADE_UP}{n}"
+    dataset_drafts.claim_tab(None, "a new session", holders)  # past the bound: the closed sessions' tabs are forgotten
+    assert len(holders) == 2 and dataset_drafts._tab_open(tab)
 
 
 def test_an_answer_goes_on_when_streamlit_cannot_say_whether_its_tab_is_open(monkeypatch):
@@ -170,9 +214,9 @@ def test_tenancy_is_on_and_said_when_streamlit_cannot_say_whether_the_public_ent
         "false in secrets) to use your workspace."]
 
 
-def test_the_public_app_refuses_a_big_import_itself_when_streamlit_refuses_to_change_the_upload_limit(monkeypatch):
-    """``set_upload_limit_mb``: the page draws, the server keeps its configured limit, and the Import tab refuses a
-    file bigger than the app's limit itself, before reading it."""
+def _public_dataset_page_keeping_the_upload_limit(monkeypatch) -> AppTest:
+    """The public app's Dataset page (``upload_mb`` 1) on a server where Streamlit refuses to change
+    ``server.maxUploadSize``: it keeps its configured limit (AppTest sends uploads around any server check anyway)."""
     from streamlit import config as st_config
 
     monkeypatch.setenv("STUDIO_TENANCY", "1")
@@ -190,6 +234,13 @@ def test_the_public_app_refuses_a_big_import_itself_when_streamlit_refuses_to_ch
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert streamlit.get_option("server.maxUploadSize") == configured
+    return at
+
+
+def test_the_public_app_refuses_a_big_import_itself_when_streamlit_refuses_to_change_the_upload_limit(monkeypatch):
+    """``set_upload_limit_mb``: the page draws, the server keeps its configured limit, and the Import tab refuses a
+    file bigger than the app's limit itself, before reading it."""
+    at = _public_dataset_page_keeping_the_upload_limit(monkeypatch)
     at.radio(key="dataset.import.origin").set_value("file").run()
     at.file_uploader(key=f"dataset.import.file.{at.session_state['dataset.import.nonce']}").set_value(
         ("big.jsonl", b'{"question": "Q?", "answer": "A."}\n' * 40_000, "application/octet-stream"))
@@ -198,6 +249,32 @@ def test_the_public_app_refuses_a_big_import_itself_when_streamlit_refuses_to_ch
                                "split it and add each part to the same dataset, or run the studio on your own "
                                "machine, which takes files of any size."]
     assert "dataset.import" not in at.session_state or not at.session_state["dataset.import"]
+
+
+def test_the_public_app_refuses_a_long_value_uploaded_back_over_its_limit_before_reading_it(monkeypatch):
+    """Edit a long value's upload (a value too long for a box of the page) was read and offered to apply whatever its
+    size, where the server kept its own limit: refused now in one line, as the Import tab refuses, the value as it was."""
+    from studio import config
+
+    at = _public_dataset_page_keeping_the_upload_limit(monkeypatch)
+    from studio.ui.dataset import BOX_CHARS
+
+    long = "o" * (BOX_CHARS + 1)
+    with config.use_workspace(Path(at.session_state["workspace.path"])):
+        info = store.create_dataset("Long", [RECS[0], {"question": "Explain offside?", "answer": long}])
+    at.run()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    next(s for s in at.selectbox if s.label == "Edit a long value").select((1, "answer")).run()
+    (up,) = [u for u in at.get("file_uploader") if u.proto.id and "dataset.long_put." in u.proto.id]
+    at.file_uploader(key=up.key).set_value(("record-2-answer.txt", b"Offside. " * 160_000, "text/plain"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert texts(at.error) == ["Not applied: record-2-answer.txt is 1.4 MB, more than the 1 MB a file may be on this "
+                               "app: shorten record 2's answer in the file first, or run the studio on your own "
+                               "machine, which takes files of any size."]
+    assert next(b for b in at.button if b.label == "Apply to the working copy").disabled
+    with config.use_workspace(Path(at.session_state["workspace.path"])):
+        assert store.load_version(info.id)[1]["answer"] == long
 
 
 @pytest.mark.parametrize("pins", ["requirements.lock", "requirements-dev.lock", "cloud/requirements.txt"])

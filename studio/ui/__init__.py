@@ -65,6 +65,9 @@ def page_setup(title: str) -> None:
     """
     st.set_page_config(page_title=f"{title} · SLM Studio", page_icon=FAVICON, layout="wide")
     _keep_app_folder_on_path()
+    from studio.ui import streamlit_internals
+
+    streamlit_internals.session_id()  # this session ran its page now (counted open where Streamlit cannot tell)
     _keep_tab_id()
     from studio.ui import cloud
 
@@ -292,6 +295,20 @@ def upload_limit_bytes() -> int | None:
 
         return cloud.upload_mb() * 1_000_000
     return None
+
+
+def upload_too_big(upload: Any, refused: str, fix: str) -> str | None:
+    """The one line refusing ``upload`` (a file uploader's answer) on a public app where it is over the app's
+    ``upload_mb``, before anything reads it; None where it may be read (no upload, a local install, within the limit).
+    Every uploader asks here: the server checks the limit on every upload request only where Streamlit took it
+    (``streamlit_internals.set_upload_limit_mb``). ``refused`` says what did not happen ("Not imported"), ``fix``
+    what to do instead."""
+    limit = upload_limit_bytes()
+    size = getattr(upload, "size", None)
+    if upload is None or limit is None or not isinstance(size, int) or size <= limit:
+        return None
+    return (f"{refused}: {upload.name} is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB a file may be on "
+            f"this app: {fix}")
 
 
 def require_own_token(action: str) -> None:

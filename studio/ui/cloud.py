@@ -70,6 +70,7 @@ _deployer_token: str | None = None  # moved out of the environment so no library
 _last_clean = 0.0
 _sessions: dict[str, set[str]] = {}  # browser session id -> the workspaces it used: never removed to make room
 _sessions_lock = threading.Lock()
+_sessions_pruned_at = 1_000  # closed sessions are forgotten when the count passes this (then twice what stayed)
 
 
 def _secrets() -> Mapping:
@@ -152,17 +153,27 @@ def _total_bytes() -> int:
 
 def _in_use() -> set[Path]:
     """The workspaces a live browser session uses now (where the server cannot tell, every one it served)."""
-    with _sessions_lock:  # no server (None), or one that cannot tell (True): every one counts as in use
-        for sid in [sid for sid in _sessions if streamlit_internals.session_connected(sid) is False]:
-            del _sessions[sid]
+    with _sessions_lock:  # no server (None): every one counts as in use
+        _forget_closed()
         return {Path(p) for paths in _sessions.values() for p in paths}
 
 
+def _forget_closed() -> None:
+    """Drop the sessions that ended (where Streamlit cannot tell, those that ran no page for
+    ``streamlit_internals.UNTOLD_OPEN_S``); under ``_sessions_lock``."""
+    for sid in [sid for sid in _sessions if streamlit_internals.session_connected(sid) is False]:
+        del _sessions[sid]
+
+
 def _record_session(path: Path) -> None:
+    global _sessions_pruned_at
     sid = streamlit_internals.session_id()
     if sid is not None:
         with _sessions_lock:
             _sessions.setdefault(sid, set()).add(str(path))
+            if len(_sessions) > _sessions_pruned_at:  # a server that never runs short of room forgets them too
+                _forget_closed()
+                _sessions_pruned_at = max(1_000, 2 * len(_sessions))
 
 
 def _limit_of(path: Path) -> tuple[int, int] | None:

@@ -482,7 +482,11 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
                                   f"here to replace record {i + 1}'s {field} (UTF-8 text)", type=["txt"],
                                   key=f"dataset.long_put.{info.id}.{d.nonce}.{i}.{field}")
             text = whole
-            if up is not None:
+            too_big = ui.upload_too_big(up, "Not applied", f"shorten record {i + 1}'s {field} in the file first, or run "
+                                        "the studio on your own machine, which takes files of any size.")
+            if too_big:
+                st.error(too_big)
+            elif up is not None:
                 try:
                     text = up.getvalue().decode("utf-8")
                 except UnicodeDecodeError:

@@ -57,10 +57,10 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                        "same dataset, or run the studio on your own machine, which takes files of any size.")
         if upload is None:
             return
-        if limit is not None and upload.size > limit:  # the server's own check is off where Streamlit refused to set it
-            st.error(f"Not imported: {upload.name} is {upload.size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB a "
-                     "file may be on this app: split it and add each part to the same dataset, or run the studio on "
-                     "your own machine, which takes files of any size.")
+        too_big = ui.upload_too_big(upload, "Not imported", "split it and add each part to the same dataset, or run "
+                                    "the studio on your own machine, which takes files of any size.")
+        if too_big:
+            st.error(too_big)
             return
         source_name, file_id = upload.name, upload.file_id
         cached = st.session_state.get(IMPORT)

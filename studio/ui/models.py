@@ -388,6 +388,10 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
         if name.strip():
             library.check_name(name)
         if upload is not None:
+            too_big = ui.upload_too_big(upload, "Not imported", "run the studio on your own machine, which takes "
+                                        "files of any size.")
+            if too_big:
+                raise StudioError(too_big)
             # A copy on disk for the job to read, claimed by this process until the job takes it; removed below
             # whatever happens (an error, a stopped script) unless the job started with it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))

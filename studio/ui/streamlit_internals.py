@@ -8,9 +8,12 @@ serves, whether that session is still connected, which script ``streamlit run`` 
 public, ``st.get_option``). ``st.context`` says none of them. Internal names move between versions, so each function
 here answers a safe value where a name is missing or raises (a newer Streamlit), instead of a traceback on the page:
 
-- ``session_id``: a made-up id kept for the session, which ``session_connected`` always counts as connected.
-- ``session_connected``: True (the session counts as open: its tab's unsaved edits are kept, its workspace is not
-  removed to make room, its answer is not stopped).
+- ``session_id``: a made-up id kept for the session, which ``session_connected`` counts as Streamlit's own where it
+  cannot tell.
+- ``session_connected``: True for a session that ran its page in the last ``UNTOLD_OPEN_S`` (it counts as open: its
+  tab's unsaved edits are kept, its workspace is not removed to make room, its answer is not stopped); False after
+  that, or for one this server never saw run, so what is kept per session (``cloud._sessions``,
+  ``dataset_drafts._tab_holders``) is forgotten and does not grow with every session a long-running server serves.
 - ``in_script_run``: True (the caller then reads ``st.session_state``, which Streamlit answers empty outside a
   script run).
 - ``app_folder``: None (the app's folder is not pinned on ``sys.path``).
@@ -22,12 +25,39 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
 
 import streamlit as st
 
 CHECKED_WITH = "1.67.0"  # the Streamlit version these reaches were checked against (requirements.lock)
 MADE_UP = "studio-made:"  # prefix of a session id made here where Streamlit could not give its own
 _FALLBACK_KEY = "session.made_up_id"
+UNTOLD_OPEN_S = 3600  # where Streamlit cannot say whether a session is connected: counted open this long after its
+# last page run (a tab left unused for an hour then counts as closed; Streamlit's own answer, where it gives one, holds)
+
+_clock = time.monotonic
+_seen: dict[str, float] = {}  # session id -> its last page run (``session_id``), the oldest first
+_seen_lock = threading.Lock()
+
+
+def _saw(session_id: str) -> None:
+    """``session_id`` ran its page now; sessions unseen for ``UNTOLD_OPEN_S`` are forgotten (they count as closed)."""
+    now = _clock()
+    with _seen_lock:
+        _seen.pop(session_id, None)  # to the end: the dict stays in the order of last runs
+        _seen[session_id] = now
+        while _seen:
+            oldest = next(iter(_seen))
+            if now - _seen[oldest] <= UNTOLD_OPEN_S:
+                break
+            del _seen[oldest]
+
+
+def _seen_lately(session_id: str) -> bool:
+    with _seen_lock:
+        last = _seen.get(session_id)
+    return last is not None and _clock() - last <= UNTOLD_OPEN_S
 
 
 def _ctx():  # noqa: ANN202 - Streamlit's ScriptRunContext, an internal type
@@ -37,38 +67,42 @@ def _ctx():  # noqa: ANN202 - Streamlit's ScriptRunContext, an internal type
 
 
 def session_id() -> str | None:
-    """Streamlit's id for the browser session whose script run calls this; None outside a script run (a worker
-    thread, a bare script). Where Streamlit cannot say: an id made once for this session (``MADE_UP``...), which
-    ``session_connected`` counts as connected, so no other tab takes its place."""
+    """Streamlit's id for the browser session whose script run calls this (every page run does: ``ui.page_setup``);
+    None outside a script run (a worker thread, a bare script). Where Streamlit cannot say: an id made once for this
+    session (``MADE_UP``...), which ``session_connected`` counts as connected while the session runs its page, so no
+    other tab takes its place."""
+    sid = None
     try:
         ctx = _ctx()
         if ctx is None:
             return None
         sid = ctx.session_id
-        if isinstance(sid, str) and sid:
-            return sid
     except Exception:  # noqa: BLE001 - any failure of an internal API: the safe answer below
         pass
-    if not st.session_state.get(_FALLBACK_KEY):
-        st.session_state[_FALLBACK_KEY] = MADE_UP + secrets.token_hex(8)
-    return st.session_state[_FALLBACK_KEY]
+    if not isinstance(sid, str) or not sid:
+        if not st.session_state.get(_FALLBACK_KEY):
+            st.session_state[_FALLBACK_KEY] = MADE_UP + secrets.token_hex(8)
+        sid = st.session_state[_FALLBACK_KEY]
+    _saw(sid)
+    return sid
 
 
 def session_connected(session_id: str) -> bool | None:
     """Whether browser session ``session_id`` is still connected to this server; None where no server runs in this
-    process (a bare script, the command line). True where Streamlit cannot tell (the internal API is missing, raises,
-    or answers neither True nor False, as AppTest's stand-in runtime does) or the id was made here."""
+    process (a bare script, the command line). Where Streamlit cannot tell (the internal API is missing, raises, or
+    answers neither True nor False, as AppTest's stand-in runtime does) or the id was made here: whether the session
+    ran its page in the last ``UNTOLD_OPEN_S``."""
     if session_id.startswith(MADE_UP):
-        return True
+        return _seen_lately(session_id)
     try:
         from streamlit.runtime import Runtime
 
         if not Runtime.exists():
             return None
         answer = Runtime.instance().is_active_session(session_id)
-    except Exception:  # noqa: BLE001 - any failure of an internal API: counted open, as said above
-        return True
-    return answer if isinstance(answer, bool) else True
+    except Exception:  # noqa: BLE001 - any failure of an internal API: as said above
+        return _seen_lately(session_id)
+    return answer if isinstance(answer, bool) else _seen_lately(session_id)
 
 
 def in_script_run() -> bool:

@@ -1645,10 +1645,13 @@ def test_a_reloaded_tab_whose_kept_edits_were_dropped_reads_one_line_about_them(
 @pytest.mark.parametrize("fault", ["missing", "raises", "mock"])
 def test_tabs_count_as_open_when_streamlits_session_api_is_missing_or_fails(monkeypatch, fault):
     """``Runtime.is_active_session`` is Streamlit's internal API: were it renamed or failing, the page crashed. It
-    fails safe: the tab counts as open, and a fifth tab drops none of the others' kept edits."""
+    fails safe: a tab that ran its page lately counts as open, and a fifth tab drops none of the others' kept edits."""
     from streamlit.runtime import Runtime
 
-    from studio.ui import dataset_drafts
+    from studio.ui import dataset_drafts, streamlit_internals
+
+    for session in ("some session", "first", "copy", *(f"{n:012x}" for n in range(5))):
+        streamlit_internals._saw(session)  # each ran its page just now (``streamlit_internals.session_id``)
 
     class Stub:
         def is_active_session(self, session_id):

@@ -175,6 +175,24 @@ def test_models_page_upload_of_a_hostile_file_is_refused_and_its_copy_removed(tm
     assert list(config.models_dir().iterdir()) == []  # no .upload-* left behind
 
 
+def test_models_page_upload_over_the_app_s_upload_limit_is_refused_before_it_is_copied(monkeypatch):
+    """Where an upload limit is in force (``ui.upload_limit_bytes``, which every uploader's one check reads), a bigger
+    .gguf file is refused in one line, never copied into the workspace nor handed to an import job."""
+    from test_library import open_models_page
+
+    from studio import ui
+
+    monkeypatch.setattr(ui, "upload_limit_bytes", lambda: 1_000_000)
+    at = open_models_page()
+    at.file_uploader(key="models.upload").set_value(("big.gguf", b"GGUF" + bytes(1_200_000), "application/octet-stream"))
+    at.run()
+    at.button(key="models.import").click().run()
+    assert not at.exception and [e.value for e in at.error] == [
+        "Not imported: big.gguf is 1.2 MB, more than the 1 MB a file may be on this app: run the studio on your own "
+        "machine, which takes files of any size."]
+    assert at.session_state["models.import_dir"] is None and list(config.models_dir().iterdir()) == []
+
+
 def test_models_page_upload_imports_in_a_job_and_removes_its_copy(tmp_path, offline):
     from test_library import library_rows, wait_for_import
 
