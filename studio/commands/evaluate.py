@@ -310,8 +310,9 @@ def run(args: argparse.Namespace) -> int:
                     raise StudioError(f"{target} exists: add --force to replace it, or choose another file name.")
                 atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
         cfg, note = _config(args)
-        load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
+        questions = load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)
+        evaluate.check_passages(cfg, questions)
         _refuse_out_of_reach(cfg)
         evaluate.check_token(cfg, token)
         if note:  # what is asked, said once nothing refuses the run (it came before the refusal's line)
