@@ -298,9 +298,12 @@ def run(args: argparse.Namespace) -> int:
             raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")
         refuse_overwriting_inputs({"--out": args.out, "--csv": args.csv, "--html": args.html},
                                   {"--dataset": args.dataset, "--train": args.train})
-        for target in (args.out, args.csv, args.html):
+        for flag, target in (("--out", args.out), ("--csv", args.csv), ("--html", args.html)):
             if target:
-                report.format_of(target)  # a bad file name fails now, not after the evaluation
+                fmt = report.format_of(target)  # a bad file name fails now, not after the evaluation
+                if flag != "--out" and fmt != flag[2:]:  # "--html r.json" wrote JSON without a word
+                    raise StudioError(f"{flag} {target} names {'an' if fmt == 'html' else 'a'} {fmt.upper()} file: end "
+                                      f"the {flag[2:].upper()} report's name in .{flag[2:]}.")
                 if Path(target).expanduser().is_dir():  # "results.json/" a folder: it failed after every answer
                     example = Path(target) / f"report{Path(target).suffix}"
                     raise StudioError(f"{target} is a folder: give a file name, e.g. {example}.")

@@ -309,3 +309,23 @@ def test_an_extractive_model_on_questions_without_passages_is_refused_on_start_a
     cfg = EvalConfig(models=("api:qa:deepset/roberta-base-squad2",), dataset_file=str(questions),
                      qa_endpoint="http://127.0.0.1:9/qa")
     runner.check_passages(cfg, load_questions(cfg))
+
+
+@pytest.mark.parametrize(("flag", "name", "said"), [("--html", "report.json", "--html {} names a JSON file: end the HTML "
+                                                     "report's name in .html."),
+                                                    ("--csv", "report.html", "--csv {} names an HTML file: end the CSV "
+                                                     "report's name in .csv.")])
+def test_a_report_flag_given_another_format_s_name_is_refused_not_written_in_that_format(flag, name, said, tmp_path,
+                                                                                         capsys):
+    """`--html report.json` wrote the JSON report, `--csv report.html` the HTML one (each file's format by its name),
+    without a word: the HTML report asked for was nowhere. One line, exit 2, before any question."""
+    from studio.__main__ import main
+
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    target = tmp_path / name
+    capsys.readouterr()
+    code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1",
+                 "--dataset", str(questions), flag, str(target)])
+    assert (code, capsys.readouterr().err.strip()) == (2, "error: " + said.format(target))
+    assert not target.exists() and eval_results.list_evals() == []
