@@ -98,6 +98,8 @@ def _model_spec(spec: str, base_url: str | None) -> str:
 
 
 def _config(args: argparse.Namespace):
+    """The evaluation's settings, and a note on the questions asked (a run's held-out split instead of the dataset it
+    trained on), to print once every check has passed: a refusal is its one line alone."""
     from studio.evaluate.config import EvalConfig
 
     if not args.model:
@@ -119,14 +121,12 @@ def _config(args: argparse.Namespace):
             if found is None:
                 raise StudioError(f"No file or workspace dataset {args.dataset!r}: check the path or the name.")
             dataset_id = found.id
-    run_id = args.run
+    run_id, note = args.run, None
     if not run_id and not args.all_questions:
         held_out, note = _held_out_instead(args.model, dataset_id, args.dataset_version, dataset_file)
-        if note:
-            print(f"note: {note}", file=sys.stderr)
         if held_out:
             run_id, dataset_id, dataset_file = held_out, None, None
-    return EvalConfig(
+    cfg = EvalConfig(
         models=tuple(_model_spec(m, args.base_url) for m in args.model), run_id=run_id, dataset_id=dataset_id,
         dataset_version=args.dataset_version, dataset_file=dataset_file, sample=args.sample, seed=args.seed,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, do_sample=args.sampling,
@@ -137,6 +137,7 @@ def _config(args: argparse.Namespace):
         **({"system_prompt": "" if args.no_system_prompt else args.system_prompt.strip()}
            if args.no_system_prompt or args.system_prompt is not None else {}),
     )
+    return cfg, note
 
 
 def _refuse_out_of_reach(cfg) -> None:
@@ -297,9 +298,12 @@ def run(args: argparse.Namespace) -> int:
             raise StudioError("No output given: add --out REPORT.json (and --html REPORT.html for a page to share).")
         refuse_overwriting_inputs({"--out": args.out, "--csv": args.csv, "--html": args.html},
                                   {"--dataset": args.dataset, "--train": args.train})
-        for target in (args.out, args.csv, args.html):
+        for flag, target in (("--out", args.out), ("--csv", args.csv), ("--html", args.html)):
             if target:
-                report.format_of(target)  # a bad file name fails now, not after the evaluation
+                fmt = report.format_of(target)  # a bad file name fails now, not after the evaluation
+                if flag != "--out" and fmt != flag[2:]:  # "--html r.json" wrote JSON without a word
+                    raise StudioError(f"{flag} {target} names {'an' if fmt == 'html' else 'a'} {fmt.upper()} file: end "
+                                      f"the {flag[2:].upper()} report's name in .{flag[2:]}.")
                 if Path(target).expanduser().is_dir():  # "results.json/" a folder: it failed after every answer
                     example = Path(target) / f"report{Path(target).suffix}"
                     raise StudioError(f"{target} is a folder: give a file name, e.g. {example}.")
@@ -308,11 +312,14 @@ def run(args: argparse.Namespace) -> int:
                 if Path(target).expanduser().is_file() and not args.force:  # said before the answers, not after
                     raise StudioError(f"{target} exists: add --force to replace it, or choose another file name.")
                 atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
-        cfg = _config(args)
-        load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
+        cfg, note = _config(args)
+        questions = load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)
+        evaluate.check_passages(cfg, questions)
         _refuse_out_of_reach(cfg)
         evaluate.check_token(cfg, token)
+        if note:  # what is asked, said once nothing refuses the run (it came before the refusal's line)
+            print(f"note: {note}", file=sys.stderr)
         api_key = os.environ.get(args.api_key_env) or None if args.base_url or args.qa_endpoint else None
         result = _run_holding_the_device(cfg, token, api_key)
         for target in (args.out, args.csv, args.html):

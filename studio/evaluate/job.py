@@ -22,6 +22,7 @@ from studio.evaluate.runner import (
     EvalConfig,
     check_installed,
     check_models_there,
+    check_passages,
     check_token,
     needs_device,
     new_result,
@@ -43,7 +44,7 @@ def start_evaluation(cfg: EvalConfig, token: str | None = None, api_key: str | N
     check_installed(cfg)  # a local model in API mode fails here, in one line
     check_models_there(cfg)
     check_token(cfg, token)
-    load_questions(cfg)  # bad questions fail here, with their message, before anything starts
+    check_passages(cfg, load_questions(cfg))  # bad questions fail here, with their message, before anything starts
     result = new_result(cfg)
     workdir = job_dir(result.id)  # made by the start, once its files are known to fit
     # the room for the queued result (and its evals/ folder) and the job's files is asked before any of it is written:

@@ -89,6 +89,22 @@ def check_models_there(config: EvalConfig) -> None:
                 loading.require_parts(ref)
 
 
+def check_passages(config: EvalConfig, questions) -> None:
+    """An extractive model answers with a span of a question's passage: where none of the questions has one, it was
+    loaded to fail every question alike ("no passage"), found only in the results. One line on Start instead (a dataset
+    where some questions have a passage goes on: the others are its failed cells, as the docs say)."""
+    from studio.models import extractive
+
+    if any(r.get("context") for r in questions.records):
+        return
+    n = len(questions.records)
+    none = "the question has none" if n == 1 else f"none of these {n:,} questions has one"
+    for spec in config.models:
+        if extractive.is_extractive(spec):
+            raise StudioError(f"{spec} is an extractive model: it answers with a span of a question's passage, and "
+                              f"{none}: choose questions with passages (a \"context\" in each record), or leave it out.")
+
+
 def check_token(config: EvalConfig, token: str | None) -> None:
     """Inference Providers answer nothing without a Hugging Face token (``token``, else secrets or the environment's):
     said on Start and by the command line before any question, not as the same failure in every question."""

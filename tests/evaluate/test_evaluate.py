@@ -750,6 +750,10 @@ def test_cli_on_a_runs_own_dataset_asks_its_held_out_questions_and_says_so(tiny_
     out = tmp_path / "r.json"
     common = ["evaluate", "--dataset", "Soccer QA", "--model", f"run:{run_id}", "--max-new-tokens", "2",
               "--no-perplexity"]
+    # refused (a model out of reach offline): its one line alone; the note came first, on a run that never was
+    assert main([*common, "--model", "nope/nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --model nope/nope: not in the local cache") and len(err.splitlines()) == 1, err
     assert main([*common, "--out", str(out)]) == 0
     rep, err = json.loads(out.read_text()), capsys.readouterr().err
     assert [r["question"] for r in rep["rows"]] == [QA[3]["question"], QA[4]["question"]]

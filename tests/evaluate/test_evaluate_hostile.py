@@ -269,3 +269,63 @@ def test_a_dataset_version_the_questions_cannot_have_is_refused_not_ignored(tmp_
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, err
         assert not (tmp_path / "report.json").exists()
+
+
+def test_an_extractive_model_on_questions_without_passages_is_refused_on_start_and_by_the_command_line(tmp_path,
+                                                                                                       capsys):
+    """An extractive model answers from a question's passage: on questions none of which has one, it was loaded (or
+    asked) to fail every question alike, "no passage", found only in the results. One line on Start and exit 2."""
+    from studio.__main__ import main
+
+    said = ("api:qa:deepset/roberta-base-squad2 is an extractive model: it answers with a span of a question's passage, "
+            "and none of these 2 questions has one: choose questions with passages (a \"context\" in each record), or "
+            "leave it out.")
+    qa = [{"question": "How long is a match?", "answer": "Two halves."}, {"question": "Who rules?", "answer": "Referee."}]
+    store.create_dataset("Soccer QA", qa)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input("api:good-model\napi:qa:deepset/roberta-base-squad2").run()
+    at.text_input(key="evaluate.base_url").input("http://127.0.0.1:9/v1").run()  # neither needs a token
+    at.text_input(key="evaluate.qa_endpoint").input("http://127.0.0.1:9/qa").run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    errors = [e.value.replace(NO_LINK, "").replace("\u2060", "").replace("\\", "") for e in at.error]
+    assert errors == [said]
+    assert eval_results.list_evals() == []
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps(qa))
+    capsys.readouterr()
+    code = main(["evaluate", "--model", "api:good-model", "--model", "api:qa:deepset/roberta-base-squad2",
+                 "--base-url", "http://127.0.0.1:9/v1", "--qa-endpoint", "http://127.0.0.1:9/qa",
+                 "--dataset", str(questions), "--out", str(tmp_path / "report.json")])
+    assert (code, capsys.readouterr().err.strip()) == (2, f"error: {said}")
+    assert not (tmp_path / "report.json").exists()
+    # one question with a passage: it goes on (the other is its failed cell, "no passage")
+    questions.write_text(json.dumps([{**qa[0], "context": "A match is two halves of 45 minutes."}, qa[1]]))
+    from studio.evaluate import runner
+    from studio.evaluate.config import EvalConfig
+    from studio.evaluate.questions import load_questions
+
+    cfg = EvalConfig(models=("api:qa:deepset/roberta-base-squad2",), dataset_file=str(questions),
+                     qa_endpoint="http://127.0.0.1:9/qa")
+    runner.check_passages(cfg, load_questions(cfg))
+
+
+@pytest.mark.parametrize(("flag", "name", "said"), [("--html", "report.json", "--html {} names a JSON file: end the HTML "
+                                                     "report's name in .html."),
+                                                    ("--csv", "report.html", "--csv {} names an HTML file: end the CSV "
+                                                     "report's name in .csv.")])
+def test_a_report_flag_given_another_format_s_name_is_refused_not_written_in_that_format(flag, name, said, tmp_path,
+                                                                                         capsys):
+    """`--html report.json` wrote the JSON report, `--csv report.html` the HTML one (each file's format by its name),
+    without a word: the HTML report asked for was nowhere. One line, exit 2, before any question."""
+    from studio.__main__ import main
+
+    questions = tmp_path / "qa.json"
+    questions.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
+    target = tmp_path / name
+    capsys.readouterr()
+    code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1",
+                 "--dataset", str(questions), flag, str(target)])
+    assert (code, capsys.readouterr().err.strip()) == (2, "error: " + said.format(target))
+    assert not target.exists() and eval_results.list_evals() == []
