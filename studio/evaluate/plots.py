@@ -134,13 +134,15 @@ def win_tie_loss(counts: Mapping[str, int], a: str, b: str, metric: str = "f1") 
     for key, name in (("win", f"{a} better"), ("tie", "tie"), ("loss", f"{b} better")):
         fig.add_trace(go.Bar(y=[f"{a} vs {b}"], x=[counts.get(key, 0)], name=name, orientation="h",
                              marker_color=WTL_COLORS[key], text=[counts.get(key, 0)], textposition="inside"))
-    # What it counts first, on a line of its own: after two models named as the page names runs, the title ran past the
-    # chart's edge and was cut before "on Token F1"
-    fig.update_layout(barmode="stack", height=240,
-                      title=f"Win / tie / loss on {metrics.LABELS.get(metric, metric)}<br><sup>{a} vs {b}</sup>",
+    # What it counts in the title, the models in the legend ("a better", "b better") only: after two models named as
+    # the page names runs, a title (or a line under it) naming them ran past the chart's edge and was cut. The legend
+    # under the axis, one line per entry where they do not fit side by side: above the bar, at 800 px its three lines
+    # lay over it.
+    fig.update_layout(barmode="stack", height=300,
+                      title=f"Win / tie / loss on {metrics.LABELS.get(metric, metric)}",
                       xaxis=dict(title="questions", tick0=0, dtick=_whole_step(sum(counts.values()))),  # no 0.5 question
-                      margin=dict(t=100, b=40, l=10), yaxis=dict(showticklabels=False),
-                      legend=dict(orientation="h", y=1.18, x=0, traceorder="normal"))
+                      margin=dict(t=50, b=40, l=10), yaxis=dict(showticklabels=False),
+                      legend=dict(orientation="h", y=-0.45, yanchor="top", x=0, traceorder="normal"))
     return fig
 
 

@@ -243,13 +243,14 @@ def show_result(result: EvalResult) -> None:
         if len(labels) < 2:
             st.info("Evaluate at least two models to compare them.")
         else:
-            c1, c2, c3 = st.columns(3)
+            # each model's box the tab's width: in thirds of an 800 px window they read "Soccer rules (sar" and
+            # "SmolLM2-135M-I", and two runs of one dataset could not be told apart
             first, _ = report.pair(result, labels)  # the pair the HTML report plots
-            a = c1.selectbox("Model", labels, index=labels.index(first), key="evaluate.wtl_a")
-            b = c2.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
+            a = st.selectbox("Model", labels, index=labels.index(first), key="evaluate.wtl_a")
+            b = st.selectbox("against", [m for m in labels if m != a], key="evaluate.wtl_b")
             # only what both models were scored on: no judge, no "on Judge"
             offered = eval_results.scored(result, ["f1", "rouge_l", "chrf", "exact_match", "judge"], (a, b))
-            metric = c3.selectbox("on", offered, format_func=metrics.LABELS.get, key="evaluate.wtl_metric")
+            metric = st.selectbox("on", offered, format_func=metrics.LABELS.get, key="evaluate.wtl_metric", width=240)
             st.caption(ui.md(report.pair_note(result, a, b)))
             if not metric:
                 st.info(f"No question has scores from both {ui.md(a)} and {ui.md(b)}: nothing to compare.")

@@ -557,6 +557,10 @@ def test_the_plots_offer_only_the_metrics_this_evaluation_computed(tmp_path):
     assert "Semantic similarity" not in offered and "Exact match" not in offered
     assert offered == ["Token F1", "chrF", "Reference perplexity"]
     assert at.selectbox(key="evaluate.wtl_metric").options == ["Token F1", "chrF"]  # no judge, no API perplexity
+    # each model's box the tab's width: in thirds of an 800 px window they read "Soccer rules (sar" and
+    # "SmolLM2-135M-I", two runs of one dataset not told apart
+    boxed = {s.key for c in at.columns for s in c.get("selectbox")}
+    assert at.selectbox(key="evaluate.wtl_a") and not boxed & {"evaluate.wtl_a", "evaluate.wtl_b"}
 
 
 def test_every_model_chosen_shows_in_full_in_the_models_picker(tmp_path):

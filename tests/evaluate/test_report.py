@@ -197,9 +197,10 @@ def test_the_html_reports_win_tie_loss_is_the_run_against_its_base_not_the_last_
         row.answers["chat"] = "Eleven"
         row.scores["chat"] = {"f1": 1.0 if row.reference == "Eleven" else 0.0}
     assert result.labels == order
-    titles = [f.layout.title.text for f in report.figures(result)]
-    assert "Win / tie / loss on Token F1<br><sup>tuned vs base</sup>" in titles
-    assert "loss on Token F1\\u003cbr\\u003e\\u003csup\\u003etuned vs base" in report.to_html(result)  # "<", "/" escaped
+    wtl = [f for f in report.figures(result) if f.layout.title.text == "Win / tie / loss on Token F1"]
+    assert [[t.name for t in f.data] for f in wtl] == [["tuned better", "tie", "base better"]]
+    html = report.to_html(result)
+    assert "loss on Token F1" in html and '"name":"tuned better"' in html and "chat better" not in html
 
 
 def test_each_summary_panel_is_wide_enough_for_its_subtitle():
@@ -410,18 +411,18 @@ def test_score_distributions_of_a_bounded_metric_keep_to_its_range():
     assert eval_plots.score_distributions(result, "latency_s").layout.yaxis.range is None  # unbounded: its own range
 
 
-def test_win_tie_loss_says_its_metric_first_whatever_the_models_are_named():
+def test_win_tie_loss_says_its_metric_whatever_the_models_are_named_and_names_them_in_a_legend_under_the_bar():
     """A run named as the page names it ("Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy) ·
     2026-12-07 02:04") against its base made a title wider than the chart: it was cut before "on Token F1", and the
-    plot no longer said what it counted. The metric comes first, on a line of its own; the models below it and in the
-    legend."""
+    plot no longer said what it counted; then the line under the title naming both models was cut at 800 px, and the
+    legend above the bar, three lines there, lay over it. The title says the metric alone; the legend, under the
+    axis, names each model."""
     run = "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy) · 2026-12-07 02:04"
     base = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
     fig = eval_plots.win_tie_loss({"win": 9, "tie": 4, "loss": 3}, run, base, "f1")
-    first = fig.layout.title.text.split("<br>")[0]
-    assert first == "Win / tie / loss on Token F1"
-    assert f"{run} vs {base}" in fig.layout.title.text
+    assert fig.layout.title.text == "Win / tie / loss on Token F1"
     assert [t.name for t in fig.data] == [f"{run} better", "tie", f"{base} better"]
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"  # under the plot, growing downward
 
 
 def test_win_tie_loss_compares_a_run_with_its_own_base_wherever_the_base_is_listed(result):
