@@ -4,6 +4,7 @@ tiny shapes, so a renamed flag, a moved module or a broken part shows before a G
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,12 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# Every bench part in turn: 7.6 min beside three other test processes on 2 cores, past pytest.ini's 600 s.
-@pytest.mark.timeout(1300)
+# Every bench part in turn: 132 s of CPU, 12 min beside CI's other test processes on 2 cores (13 min with 13 processes
+# on the shared machine), past pytest.ini's 600 s. The budget and the limits guard a hang, not a speed: a part's
+# smoke limit is 600 s (bench/gpu.sh), and a budget of 900 s had the parts after a slow one skipped under load.
+@pytest.mark.timeout(2000)
 def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "BUDGET_S": "900"}
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable, "BUDGET_S": "1800"}
     done = subprocess.run(["bash", str(ROOT / "bench" / "gpu.sh"), "--cpu-smoke"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=1900)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = (tmp_path / "out" / "summary.txt").read_text()
     table = summary.split("\n\n")[0].splitlines()[2:]  # the title, the header, then one row per part
@@ -31,8 +34,9 @@ def test_the_gpu_script_runs_every_part_and_writes_its_summary(tmp_path):
         assert (tmp_path / "out" / name).stat().st_size > 0, name
     steps = (tmp_path / "out" / "steps.txt").read_text()
     for kind in ("padded", "packed-varlen", "packed-sdpa", "varlen-lora"):
-        assert f"{kind} " in steps and "FAILED" not in steps, steps
-    assert "PASS" in summary  # bench/train.py's verdict reached the summary
+        assert f"{kind} " in steps and "FAILED" not in steps and "skipped" not in steps, steps  # each one measured
+    assert "skipped" not in (tmp_path / "out" / "threads.txt").read_text()  # every row and both profiles
+    assert re.search(r"-> (PASS|FAIL)\n", summary)  # bench/train.py's verdict reached the summary (not a speed on a busy CPU)
     assert "1024 tokens a step" in summary and "held-out answer loss" in summary  # the token budget's row, loss and all
     # Liger Kernel's rows: on a CPU they say why they did not run instead of failing
     assert "Liger Kernel: skipped: needs CUDA" in summary and "lora + Liger Kernel: skipped: needs CUDA" in summary
