@@ -304,17 +304,19 @@ def open_page(page, studio: Studio, path: str = "", timeout: float = 60_000) -> 
     wait_idle(page, timeout)
 
 
-def pick_option(page, box, name: str, typed: str | None = None, timeout: float = 30_000) -> None:
+def pick_option(page, box, name: str, typed: str | None = None, timeout: float = 30_000,
+                rerun_timeout: float = 60_000) -> None:
     """Pick the option holding ``name`` in the select box ``box`` as a person does in a long list: type (part of) it
-    (``typed``; ``name`` itself by default) to filter the list, then click it, and wait for the pick's rerun. Streamlit
-    draws only the options in sight of a long list: one further down was never there to click (CI timed out on it)."""
+    (``typed``; ``name`` itself by default) to filter the list, then click it (in ``timeout`` ms), and wait for the
+    pick's rerun (``rerun_timeout`` ms). Streamlit draws only the options in sight of a long list: one further down was
+    never there to click (CI timed out on it)."""
     from playwright.sync_api import expect
 
     box.locator("input").click()
     page.keyboard.type(typed or name)
     option = page.get_by_role("option").filter(has_text=name).first
     expect(option).to_be_visible(timeout=timeout)
-    after_rerun(page, option.click)
+    after_rerun(page, option.click, rerun_timeout)
 
 
 def assert_no_exception(page) -> None:

@@ -329,9 +329,9 @@ def test_a_hub_lora_adapter_is_added_on_models_listed_with_its_parameters_and_tr
             open_page(page, studio, timeout=300_000)  # Home seeds the sample dataset
             open_page(page, studio, "Train", timeout=300_000)  # its first run reads the library: minutes under load
             after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Base model")
-                        .get_by_text("a model from the library", exact=True).click)
+                        .get_by_text("a model from the library", exact=True).click, 300_000)
             pick_option(page, page.get_by_test_id("stSelectbox").filter(has=page.get_by_role("combobox", name="Model")),
-                        ADAPTER_ID)
+                        ADAPTER_ID, rerun_timeout=300_000)  # the pick reads the adapter and its base
             method = page.get_by_test_id("stRadio").filter(has_text="Method")
             expect(page.get_by_text("continues this adapter's weights as they are (rank 4")).to_be_visible()
             expect(method.locator("input[type='radio']").nth(1)).to_be_checked()  # LoRA
