@@ -68,11 +68,47 @@ def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
         i + 1 >= len(messages) or messages[i + 1].get("role") != "assistant")
 
 
+def _answered_by(messages: Sequence[dict[str, Any]], side: int) -> list[tuple[str, dict[str, Any] | None]]:
+    """The models that answered on one side (1: compare mode's second answers; a failure or an answer stopped before
+    its first word too: its turn is in the conversation), in the order of their first answer, each once: ``(label,
+    spec as a dict or None for an answer kept without one)``. The exports' header named the model picked in the sidebar at the click, which
+    was not the one that answered once another model was picked after the last answer."""
+    seen: dict[str, dict[str, Any] | None] = {}
+    for m in messages:
+        if m.get("role") != "assistant":
+            continue
+        turn = m.get("alt") if side else m
+        if not turn:
+            continue
+        spec = turn.get("spec") if isinstance(turn.get("spec"), dict) else None
+        label = turn.get("model") or (BackendSpec.from_dict(spec).label if spec else "")
+        if label and label not in seen:
+            seen[label] = spec
+    return list(seen.items())
+
+
+def _header_models(messages: Sequence[dict[str, Any]], spec: BackendSpec | None, spec_b: BackendSpec | None
+                   ) -> tuple[list[tuple[str, dict[str, Any] | None]], list[tuple[str, dict[str, Any] | None]]]:
+    """Who the exports' header names on each side: the models that answered (``_answered_by``); the picked ones
+    (``spec``, ``spec_b``) only while no model has answered yet."""
+    picked = {s.label: s.to_dict() for s in (spec_b, spec) if s}  # an answer kept without its spec: the picked one's
+    first, second = ([(label, kept or picked.get(label)) for label, kept in _answered_by(messages, side)]
+                     for side in (0, 1))
+    if first or second:
+        return first, second
+    return ([(spec.label, spec.to_dict())] if spec else []), ([(spec_b.label, spec_b.to_dict())] if spec_b else [])
+
+
+def _model_entry(label: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(spec or {}), "label": label}
+
+
 def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
                 params: ChatParams | None = None, spec_b: BackendSpec | None = None,
                 secrets: Iterable[str | None] = (), left_out: str = "") -> str:
-    """The conversation as JSON: model(s), settings and messages; compare mode's second answer as
-    ``alt``; failures with their reason; ``left_out``: the line saying its oldest turns were left out, if they were. Never a secret: each of ``secrets`` (the keys and tokens the session
+    """The conversation as JSON: the model that answered first (``model``; compare mode's second: ``second_model``;
+    where several answered on a side, all of them in ``models``/``second_models``, in the order of their first
+    answer; before any answer, the picked ones), settings and messages; compare mode's second answer as ``alt``; failures with their reason; ``left_out``: the line saying its oldest turns were left out, if they were. Never a secret: each of ``secrets`` (the keys and tokens the session
     used) and every secret-shaped string, in a question too, is written as ``***``, as in the kept file."""
     rows = []
     for i, m in enumerate(messages):
@@ -85,9 +121,12 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
         if m.get("alt"):
             row["alt"] = _answer({"role": "assistant", **m["alt"]})
         rows.append(row)
+    first, second = _header_models(messages, spec, spec_b)
     doc = {
-        "model": spec.to_dict() if spec else None,
-        "second_model": spec_b.to_dict() if spec_b else None,
+        "model": _model_entry(*first[0]) if first else None,
+        "second_model": _model_entry(*second[0]) if second else None,
+        **({"models": [_model_entry(*m) for m in first],
+            "second_models": [_model_entry(*m) for m in second]} if len(first) > 1 or len(second) > 1 else {}),
         "params": params.to_dict() if params else None,
         **({"left_out": left_out} if left_out else {}),
         "messages": rows,
@@ -100,8 +139,12 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
     """The conversation as Markdown, one heading per turn; compare mode's answers one after the other; secrets
     written as ``***`` (``export_json``)."""
     lines = ["# Conversation", ""]
-    if spec:
-        lines += [f"Model: {spec.label}" + (f" · compared with {spec_b.label}" if spec_b else ""), ""]
+    first, second = _header_models(messages, spec, spec_b)
+    if first or second:
+        named = ", then ".join(label for label, _ in first) or "none"
+        also = ", then ".join(label for label, _ in second)
+        lines += [("Models" if len(first) > 1 else "Model") + f": {named}" + (f" · compared with {also}" if also else ""),
+                  ""]
     if left_out:
         lines += [f"*{left_out}*", ""]
     for i, m in enumerate(messages):

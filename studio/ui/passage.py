@@ -303,7 +303,7 @@ def passage_inputs(disabled: bool) -> tuple[str, str]:
     context = st.text_area("Passage", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
                            placeholder=f"Paste the text the question is about (up to {extractive.MAX_PASSAGE_CHARS:,} characters).")
     question = st.text_input("Question", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
-                             placeholder="What to look for in the passage")
+                             placeholder=f"What to look for in the passage (up to {extractive.MAX_PASSAGE_CHARS:,} characters)")
     return context, question
 
 

@@ -1061,6 +1061,7 @@ def test_the_question_boxes_say_how_long_a_text_they_take():
     assert bound in box.proto.placeholder and box.proto.max_chars == extractive.MAX_PASSAGE_CHARS + 1
     at.radio(key="chat.mode").set_value(PASSAGE).run()
     assert bound in at.text_area(key="chat.passage.text").placeholder
+    assert bound in at.text_input(key="chat.passage.question").placeholder  # the Question box too: it said nothing
 
 
 def test_an_answer_whose_tokens_have_no_text_yet_does_not_say_it_waits_for_its_first_token():

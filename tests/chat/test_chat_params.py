@@ -244,3 +244,27 @@ def test_an_answer_that_failed_before_its_first_token_shows_no_stats_line_but_ho
     assert busy["error"].startswith("m: refused") and busy["stats"] == "Asked 4 times, then failed."
     assert job_with(0, "m: refused the request (400): bad input.")["stats"] == ""
     assert job_with(3, "m: server busy, still after 4 tries. Try again later.")["stats"] == ""  # said once
+
+
+def test_exports_name_the_models_that_answered_not_the_one_picked_since():
+    """The header named the model picked in the sidebar at the click: a conversation answered by SmolLM2 and a server
+    (compare mode), exported after distilgpt2 was picked, said "Model: distilgpt2"."""
+    from studio.chat import BackendSpec, export_json, export_markdown
+
+    a, b = BackendSpec(kind="local", model="smol"), BackendSpec(kind="openai", model="srv", base_url="http://x/v1")
+    c = BackendSpec(kind="local", model="tiny")
+    later = BackendSpec(kind="local", model="distilgpt2")
+    turn = {"role": "assistant", "content": "Ninety.", "model": a.label, "spec": a.to_dict(),
+            "alt": {"role": "assistant", "content": "90.", "model": b.label, "spec": b.to_dict()}}
+    turns = [{"role": "user", "content": "How long?"}, turn, {"role": "user", "content": "And extra time?"},
+             {"role": "assistant", "content": "", "model": a.label, "error": "It failed: try again."},
+             {"role": "user", "content": "Again?"}, dict(turn, content="Thirty.", model=c.label, spec=c.to_dict())]
+    doc = json.loads(export_json(turns, later, None, None))
+    assert doc["model"]["model"] == "smol" and doc["model"]["label"] == a.label
+    assert doc["second_model"]["base_url"] == "http://x/v1"
+    assert [m["model"] for m in doc["models"]] == ["smol", "tiny"] and len(doc["second_models"]) == 1
+    md = export_markdown(turns, later, None)
+    assert f"Models: {a.label}, then {c.label} · compared with {b.label}" in md and "Model: distilgpt2" not in md
+    # nothing answered yet (the page was reloaded while it was answered): the picked ones
+    assert json.loads(export_json(turns[:1], later, None, b))["second_model"]["model"] == "srv"
+    assert f"Model: {later.label} · compared with {b.label}" in export_markdown(turns[:1], later, b)
