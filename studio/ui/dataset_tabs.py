@@ -236,7 +236,7 @@ def _problems_csv(problems: list) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-ABSENT = "(none: type them in the editor)"  # a question's or answer's field the file does not have
+ABSENT = "(none)"  # a question's or answer's field the file does not have: its records come in to fix, written in the editor
 
 
 def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap | None:
@@ -260,7 +260,7 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     if q == a:
         st.warning("The question and the answer must come from different fields.")
         return None
-    if ctx in (q, a):
+    if ctx != NONE and ctx in (q, a):
         st.warning("The context must come from another field than the question and the answer: choose (none) or "
                    "another field.")
         return None

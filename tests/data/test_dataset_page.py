@@ -2056,9 +2056,9 @@ def test_a_file_of_questions_alone_is_brought_in_to_write_the_answers_in_the_edi
     rows = [{"question": "What is offside?"}, {"question": "How long is a half?"}]
     at = _upload(open_page(), "qonly.json", json.dumps(rows).encode())
     fid = _file_id(at)
-    assert at.selectbox(key=f"dataset.import.q.{fid}").options == ["question", "(none: type them in the editor)"]
+    assert at.selectbox(key=f"dataset.import.q.{fid}").options == ["question", "(none)"]
     at.selectbox(key=f"dataset.import.q.{fid}").select("question")
-    at.selectbox(key=f"dataset.import.a.{fid}").select("(none: type them in the editor)").run()
+    at.selectbox(key=f"dataset.import.a.{fid}").select("(none)").run()
     at.radio(key="dataset.import.invalid.none").set_value("fix").run()
     at.text_input(key="dataset.import.name.qonly.json").input("To answer").run()
     at.button(key="dataset.import.create").click().run()
