@@ -241,13 +241,19 @@ def _problems_csv(problems: list) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+ABSENT = "(none)"  # a question's or answer's field the file does not have: its records come in to fix, written in the editor
+
+
 def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap | None:
     guess = formats.guess_mapping(parsed.fields)
     fields = parsed.fields
+    # A file of questions alone (or answers alone) offered its one field for both, and "must come from different
+    # fields" was the end of it: the missing one can be none, its records brought in to be written in the editor.
+    options = [*fields, ABSENT]
     c1, c2, c3 = st.columns(3)
-    q = c1.selectbox("Question field", fields, key=f"dataset.import.q.{file_id}",
+    q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}",
                      index=fields.index(guess.question) if guess else None)
-    a = c2.selectbox("Answer field", fields, key=f"dataset.import.a.{file_id}",
+    a = c2.selectbox("Answer field", options, key=f"dataset.import.a.{file_id}",
                      index=fields.index(guess.answer) if guess else None)
     ctx_options = [NONE, *fields]
     ctx = c3.selectbox("Context: the passage (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
@@ -259,11 +265,13 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     if q == a:
         st.warning("The question and the answer must come from different fields.")
         return None
-    if ctx in (q, a):
+    if ctx != NONE and ctx in (q, a):
         st.warning("The context must come from another field than the question and the answer: choose (none) or "
                    "another field.")
         return None
-    return formats.FieldMap(question=q, answer=a, context=None if ctx == NONE else ctx)
+    absent = next(n for n in ("question", "answer", "\x00absent") if n not in fields)  # a field no record has
+    return formats.FieldMap(question=absent if q == ABSENT else q, answer=absent if a == ABSENT else a,
+                            context=None if ctx == NONE else ctx)
 
 
 PREVIEW_CHARS = 2000  # of a value in the preview: a 50 MB answer went to the browser whole, to be shown cut anyway

@@ -2067,6 +2067,24 @@ def test_a_record_brought_in_without_its_question_quotes_the_field_the_editor_do
     assert any('q_text (not shown here) reads "Odd?"' in m.value for m in at.markdown)
 
 
+def test_a_file_of_questions_alone_is_brought_in_to_write_the_answers_in_the_editor():
+    """[{"question": ...}, ...]: the Answer field offered "question" alone, and choosing it said the two must come from
+    different fields, the end of it. The answer can be none in the file: the records come in to be answered."""
+    rows = [{"question": "What is offside?"}, {"question": "How long is a half?"}]
+    at = _upload(open_page(), "qonly.json", json.dumps(rows).encode())
+    fid = _file_id(at)
+    assert at.selectbox(key=f"dataset.import.q.{fid}").options == ["question", "(none)"]
+    at.selectbox(key=f"dataset.import.q.{fid}").select("question")
+    at.selectbox(key=f"dataset.import.a.{fid}").select("(none)").run()
+    at.radio(key="dataset.import.invalid.none").set_value("fix").run()
+    at.text_input(key="dataset.import.name.qonly.json").input("To answer").run()
+    at.button(key="dataset.import.create").click().run()
+    assert not at.exception
+    table = at.data_editor[0].value
+    assert table["question"].tolist() == ["What is offside?", "How long is a half?"]
+    assert all("answer" in p for p in table["problem"].tolist())
+
+
 def test_each_table_action_builds_the_table_anew_once():
     """A row added, rows deleted, a save: each builds the table again under the next key, once. The page bumped the
     editor's key twice per action (three times for a row added): the action's own bump, then again on the next run for
