@@ -34,6 +34,11 @@ MAX_ASKING = 16
 hosts started a thread per URL, without bound. Past it a new URL is not asked, and says so in one line (BUSY)."""
 BUSY = ("This app is asking many servers for their models right now: the list of this one was not asked. Type the "
         "model name, or press Enter in the Base URL again in a few seconds.")
+MAX_ASKING_EACH = 4
+"""Lists asked at once for one visitor (``served``'s ``asker``): one visitor typing URLs of silent hosts took all of
+MAX_ASKING, and every other visitor's URL was answered BUSY until they stopped."""
+BUSY_YOURS = (f"You are asking {MAX_ASKING_EACH} servers for their models right now: the list of this one was not asked. "
+              "Type the model name, or press Enter in the Base URL again in a few seconds.")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class _Lookup:
         self.done = threading.Event()  # set once the first answer came
         self.thread: threading.Thread | None = None
         self.used = 0.0  # when it was last asked about (time.monotonic): the least recent are forgotten first
+        self.asker = ""  # who the list is being asked for now (``served``'s ``asker``)
 
 
 _lookups: dict[tuple[str, str], _Lookup] = {}
@@ -88,11 +94,12 @@ def _kept_for(result: Served) -> float:
     return UNREACHABLE_FOR_S if result.unreachable else SERVED_FOR_S if result.names else UNSERVED_FOR_S
 
 
-def served(base_url: str, api_key: str | None = None, wait_s: float | None = None) -> Served:
+def served(base_url: str, api_key: str | None = None, wait_s: float | None = None, asker: str = "") -> Served:
     """What the server at ``base_url`` serves, asked with ``api_key`` (kept only as a hash). A URL not asked yet is
     asked in a thread; the caller waits for its answer at most ``wait_s`` (None: until it comes), then gets
     ``asking``. A later call while it is asked does not wait; an answer that aged is asked again in the background
-    while it is still given."""
+    while it is still given. ``asker``: the visitor it is asked for (a public app), who has at most
+    ``MAX_ASKING_EACH`` lists asked at once; "" (a local install, the command line): no bound but ``MAX_ASKING``."""
     key = _key(base_url, api_key)
     with _lock:
         if key not in _lookups and len(_lookups) >= MAX_LOOKUPS:
@@ -101,12 +108,15 @@ def served(base_url: str, api_key: str | None = None, wait_s: float | None = Non
         lookup.used = time.monotonic()
         stale = lookup.result is None or time.monotonic() - lookup.at >= _kept_for(lookup.result)
         started = stale and lookup.thread is None
-        if started and sum(1 for other in _lookups.values() if other.thread is not None) >= MAX_ASKING:
+        asked = [other.asker for other in _lookups.values() if other.thread is not None]
+        full = len(asked) >= MAX_ASKING or bool(asker) and asked.count(asker) >= MAX_ASKING_EACH
+        if started and full:
             if lookup.result is not None:  # the answer known, if aged, is still given
                 return lookup.result
             del _lookups[key]  # not kept: asked at the next rerun that finds room
-            return Served(unreachable=BUSY)
+            return Served(unreachable=BUSY if len(asked) >= MAX_ASKING else BUSY_YOURS)
         if started:
+            lookup.asker = asker
             lookup.thread = threading.Thread(target=_run, args=(lookup, key[0], api_key), daemon=True,
                                              name="served-models")
             lookup.thread.start()

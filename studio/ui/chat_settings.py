@@ -455,7 +455,13 @@ def served(base: str) -> Served:
         BackendSpec(kind="openai", model="-", base_url=base)
     except StudioError:
         return Served()
-    return served_models.served(base, st.session_state.get("chat.api_key") or None, wait_s=SERVED_WAIT_S)
+    asker = ""  # a public app: each visitor has a few lists asked at once, not every one the app asks
+    if config.tenancy():
+        from studio.ui import cloud
+
+        asker = cloud.visitor_key()
+    return served_models.served(base, st.session_state.get("chat.api_key") or None, wait_s=SERVED_WAIT_S,
+                                asker=asker)
 
 
 @st.fragment(run_every=0.5)

@@ -48,3 +48,26 @@ def test_lists_asked_at_once_are_bounded_and_a_url_past_it_says_so_and_is_asked_
         silent.close()
         for conn in held:
             conn.close()
+
+
+def test_one_visitor_asks_a_few_lists_at_once_and_another_visitor_s_list_is_still_asked(fresh, monkeypatch):
+    """One visitor typing URLs of silent hosts took every list the app asks at once: every other visitor's URL was
+    answered BUSY until they stopped. Each visitor now has ``MAX_ASKING_EACH`` (here 2) of them."""
+    monkeypatch.setattr(fresh, "MAX_ASKING", 4)
+    monkeypatch.setattr(fresh, "MAX_ASKING_EACH", 2, raising=False)
+    monkeypatch.setattr(fresh, "READ_S", 1.0)
+    silent = socket.create_server(("127.0.0.1", 0))  # takes the connection, never answers
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(silent.accept()[0]) for _ in range(4)], daemon=True).start()
+    base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        mallory = [fresh.served(f"{base}/m{i}", wait_s=0, asker="browser:mallory") for i in range(4)]
+        assert [s.asking for s in mallory] == [True, True, False, False]
+        assert mallory[2].unreachable.startswith("You are asking") and "this one was not asked" in mallory[2].unreachable
+        assert fresh.served(f"{base}/alice", wait_s=0, asker="browser:alice").asking  # asked: room for her
+        for lookup in list(fresh._lookups.values()):
+            assert lookup.done.wait(30)
+    finally:
+        silent.close()
+        for conn in held:
+            conn.close()
