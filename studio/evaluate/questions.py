@@ -27,11 +27,19 @@ class Questions:
     notes: list[str] = field(default_factory=list)
 
 
-def read_records_file(file: str | Path) -> list[dict]:
-    """Q&A records from a dataset file, through the one reader ``dataset import`` and ``train`` use."""
+def read_records_file(file: str | Path, role: str = "the questions") -> list[dict]:
+    """Q&A records from a dataset file, through the one reader ``dataset import`` and ``train`` use. A file that cannot
+    be read is named, with its ``role``: "The file holds a JSON object ..." did not say whether it was the questions'
+    file or the training questions' (``evaluate --dataset A --train B``)."""
     from studio.data import formats
+    from studio.errors import DatasetFormatError
 
-    records, _ = formats.read_file(file)
+    try:
+        records, _ = formats.read_file(file)
+    except DatasetFormatError as exc:
+        said = str(exc)
+        said = said[0].lower() + said[1:] if said[1:2].islower() else said  # "The file ..." -> "the file ..."
+        raise DatasetFormatError(f"{Path(file).name} ({role}): {said}") from None
     return records
 
 
@@ -143,7 +151,7 @@ def _extra_training_questions(config: EvalConfig) -> list[str]:
     if config.train_dataset_id:
         out += [str(r.get("question", "")) for r in store.load_version(config.train_dataset_id, config.train_dataset_version)]
     if config.train_file:
-        out += [str(r.get("question", "")) for r in read_records_file(config.train_file)]
+        out += [str(r.get("question", "")) for r in read_records_file(config.train_file, "the training questions")]
     for spec in config.models:  # every fine-tuned run involved: its training questions
         parsed = parse_spec(spec)
         if parsed.kind == "run" and parsed.name != config.run_id:
