@@ -59,17 +59,34 @@ def summary_bars(summary: Mapping[str, Mapping[str, float]], metric_names: Seque
     return fig
 
 
-LEGEND_CHARS = 32
-"""A model's longest name in a legend: an 80-character name ran past the chart's right edge in an 800 px window (the
-legend's lines are not wrapped within an entry). The hover and the tables say the name whole."""
+LEGEND_CHARS = 56
+"""A model's longest name in a legend, in characters: at 32 a run named as the page names it read "Soccer rul…ch ·
+2026-12-07 21:09" with room to spare. The hover and the tables say the name whole."""
+LEGEND_EMS = 34.0
+"""...and in widths of the legend's 12 px font: an entry's line is not wrapped, and an 80-character name ran past the
+chart's right edge in an 800 px window (the chart 468 px wide, its legend text starting 40 px in); 56 m's are 600 px."""
+_EMS = {**dict.fromkeys("mwMW@", 0.85), **dict.fromkeys("ABCDEFGHJKLNOPQRSTUVXYZ%&#", 0.65),
+        **dict.fromkeys("ijlI.,:;'|!", 0.28), " ": 0.25}  # about, of the studio's sans-serif; any other character 0.5
 
 
-def legend_names(labels: Sequence[str], most: int = LEGEND_CHARS) -> dict[str, str]:
-    """Each label as a legend shows it: whole when short, else its start and its end around an ellipsis; where two
-    long names shortened alike (they share a long start and end), the part where it differs from the others."""
+def _ems(text: str) -> float:
+    return sum(_EMS.get(c, 0.5) for c in text)
+
+
+def legend_names(labels: Sequence[str], most: int = LEGEND_CHARS, room: float = LEGEND_EMS) -> dict[str, str]:
+    """Each label as a legend shows it: whole when it fits (``most`` characters, ``room`` em wide), else its start and
+    its end around an ellipsis; where two long names shortened alike (they share a long start and end), the part where
+    it differs from the others."""
+    def fits(label: str) -> int:  # how many characters of ``label`` a shortened name keeps
+        n = most
+        while n > 8 and _ems(label[:n]) > room:
+            n -= 1
+        return n
+
     def cut(label: str) -> str:
-        head = most // 3
-        return label if len(label) <= most else f"{label[:head]}…{label[-(most - head - 1):]}"
+        n = fits(label)
+        head = n // 3
+        return label if len(label) <= n else f"{label[:head]}…{label[-(n - head - 1):]}"
 
     first = {label: cut(label) for label in labels}
     short = dict(first)
@@ -77,10 +94,11 @@ def legend_names(labels: Sequence[str], most: int = LEGEND_CHARS) -> dict[str, s
         others = [o for o in labels if o != label and first[o] == first[label]]
         if not others:
             continue
+        n = fits(label)
         at = max(next((i for i, (a, b) in enumerate(zip(label, o)) if a != b), min(len(label), len(o)))
                  for o in others)  # where it parts from the last of those it shortened alike
-        start = max(0, min(at - most // 3, len(label) - (most - 2)))
-        part = label[start:start + most - 2]
+        start = max(0, min(at - n // 3, len(label) - (n - 2)))
+        part = label[start:start + n - 2]
         short[label] = ("…" if start else "") + part + ("…" if start + len(part) < len(label) else "")
     return short
 

@@ -366,11 +366,12 @@ def import_panel() -> None:
     upload = st.file_uploader("Upload a .gguf file", type=["gguf"], key="models.upload", disabled=busy)
     path_text = st.text_input("…or its path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key="models.path", disabled=busy,
                               placeholder="/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    c1, c2 = st.columns(2)
-    name = c1.text_input("Name in the library", max_chars=ui.SHORT_TEXT_CHARS, key="models.name", disabled=busy,
+    # one under the other, each the section's width: in halves of it at 800 px (105 px each) the name box's hint read
+    # "from the file na"
+    name = st.text_input("Name in the library", max_chars=ui.SHORT_TEXT_CHARS, key="models.name", disabled=busy,
                          placeholder="from the file name",
                          help="Letters, digits, '.', '_' and '-'; loaded as model:NAME.")
-    dtype = c2.selectbox("Weights", library.DTYPES, key="models.dtype", disabled=busy)
+    dtype = st.selectbox("Weights", library.DTYPES, key="models.dtype", disabled=busy)
     if st.button("Import", type="primary", icon=":material/upload:", key="models.import", disabled=busy):
         start_import(upload, path_text, name, dtype)
     if st.session_state.get(IMPORT) is not None:

@@ -216,6 +216,18 @@ def test_each_summary_panel_is_wide_enough_for_its_subtitle():
     assert {t.legendgroup for t in fig.data if t.showlegend} == {"base", "tuned"}  # each model once in the legend
 
 
+def test_the_summary_legend_names_a_run_as_the_page_does_and_cuts_only_a_name_too_long_for_800_px():
+    """The summary plot's legend cut every name past 32 characters: a run named as the page names it read "Soccer
+    rul…ch · 2026-12-07 21:09", the bundled model "SmolLM2-13…t (bundled Q4_1 copy)", with room to spare at 800 px.
+    Both read whole now; an 80-character name is still cut, to fit the chart there."""
+    run, base = "Soccer rules (sample) · scratch · 2026-12-07 21:09", "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    long = "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy) · 2026-12-07 02:04"
+    fig = eval_plots.summary_bars({label: {"f1": 0.5} for label in (run, base, long)})
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names[:2] == [run, base]
+    assert len(names[2]) <= 56 and "…" in names[2]
+
+
 def test_the_summary_bars_say_when_a_models_means_are_over_fewer_questions(result):
     """A chat model whose server timed out on 4 of 6 questions drew its bars beside the others' as if over the same
     questions: its legend now says how many it answered."""

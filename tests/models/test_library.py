@@ -370,6 +370,9 @@ def wait_for_import(at: AppTest) -> AppTest:
 def test_models_page_imports_a_gguf_file_and_lists_it(tiny_file, offline):
     at = open_models_page()
     assert not at.exception
+    # the name box as wide as the path box above it: in half of its section at 800 px it read "from the file na"
+    holding = [{t.key for t in c.get("text_input")} for c in at.columns if c.get("text_input")]
+    assert holding and all("models.path" in keys for keys in holding if "models.name" in keys)
     at.text_input(key="models.path").input(str(tiny_file)).run()
     at.text_input(key="models.name").input("from-page").run()
     at.button(key="models.import").click().run()
