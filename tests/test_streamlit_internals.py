@@ -116,6 +116,7 @@ def test_sessions_streamlit_cannot_tell_about_are_forgotten_once_unused_for_a_wh
     served stayed in ``cloud._sessions`` (its workspace never removed to make room) and ``_tab_holders``, one entry more
     per session, for good. A session that ran no page for ``UNTOLD_OPEN_S`` now counts as closed and is forgotten;
     one that ran lately still counts as open, its workspace in use and its tab's id its own."""
+    from studio import config
     from studio.ui import cloud, dataset_drafts
 
     monkeypatch.setenv("STUDIO_TENANCY", "1")
@@ -124,7 +125,7 @@ def test_sessions_streamlit_cannot_tell_about_are_forgotten_once_unused_for_a_wh
     monkeypatch.setattr(streamlit_internals, "_clock", clock, raising=False)
     monkeypatch.setattr(streamlit_internals, "_seen", {}, raising=False)
     monkeypatch.setattr(cloud, "_sessions", {})
-    holders: dict[str, str] = {}
+    holders: dict[tuple[str, str], str] = {}
     monkeypatch.setattr(dataset_drafts, "_tab_holders", lambda: holders)
 
     def visit() -> tuple[Path, str]:
@@ -136,12 +137,16 @@ def test_sessions_streamlit_cannot_tell_about_are_forgotten_once_unused_for_a_wh
     assert cloud._in_use() == {ws for ws, _ in gone} and len(holders) == 3  # open: they ran their page just now
     clock.now += streamlit_internals.UNTOLD_OPEN_S + 1
     here, tab = visit()
-    assert cloud._in_use() == {here} and set(cloud._sessions) == {holders[tab]}
-    assert not any(dataset_drafts._tab_open(t) for _, t in gone) and dataset_drafts._tab_open(tab)
+    assert cloud._in_use() == {here} and set(cloud._sessions) == {holders[(str(here), tab)]}
+    for ws, t in [*gone, (here, tab)]:
+        with config.use_workspace(ws):
+            assert dataset_drafts._tab_open(t) is (t == tab)
     for n in range(10_000):  # sessions this server never saw run: closed too
-        holders[f"{n:012x}"] = f"{streamlit_internals.MADE_UP}{n}"
+        holders[("", f"{n:012x}")] = f"{streamlit_internals.MADE_UP}{n}"
     dataset_drafts.claim_tab(None, "a new session", holders)  # past the bound: the closed sessions' tabs are forgotten
-    assert len(holders) == 2 and dataset_drafts._tab_open(tab)
+    assert len(holders) == 2
+    with config.use_workspace(here):
+        assert dataset_drafts._tab_open(tab)
 
 
 def test_an_answer_goes_on_when_streamlit_cannot_say_whether_its_tab_is_open(monkeypatch):

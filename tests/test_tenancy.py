@@ -673,3 +673,49 @@ def test_the_chat_page_keeps_working_in_a_full_workspace_with_its_settings_held_
     assert at.slider(key="chat.max_new_tokens").value == 96
     kept = ws / "chat" / "settings.json"  # written on the first visit, before the workspace was full
     assert not kept.exists() or '"max_new_tokens": 96' not in kept.read_text(encoding="utf-8")
+
+
+def test_a_tab_id_in_a_link_another_visitor_shared_holds_nothing_of_that_visitor_s_tab(monkeypatch):
+    """The Dataset page's ``?tab=`` id was held for the whole server: a visitor opening a link another visitor shared
+    (address, ``?tab=`` and all) after that visitor closed the tab held the id while their own tab stayed open, and the
+    first visitor, back at that address, got a new id: their unsaved edits came back as "Another tab, open now, left
+    unsaved changes", not in place. A tab id now counts in its own workspace only."""
+    import uuid
+
+    import streamlit
+    from streamlit.testing.v1 import AppTest
+
+    from studio.data import store
+    from studio.ui import cloud, dataset_drafts, streamlit_internals
+    from tests.data.test_dataset_page import RECS, edit, texts
+
+    holders: dict = {}
+    monkeypatch.setattr(dataset_drafts, "_tab_holders", lambda: holders)
+    # AppTest gives every session one id and runs no server (no session counts as connected): an id each, and the
+    # sessions closed here
+    monkeypatch.setattr(streamlit_internals, "session_id",
+                        lambda: streamlit.session_state.setdefault("test.session_id", uuid.uuid4().hex))
+    closed: set[str] = set()
+    monkeypatch.setattr(streamlit_internals, "session_connected", lambda sid: sid not in closed)
+
+    def opened(secret: str, tab: str | None = None) -> AppTest:
+        monkeypatch.setattr(cloud, "browser_secret", lambda: secret)
+        at = AppTest.from_file(str(REPO / "cloud" / "Home.py"), default_timeout=60)
+        if tab:
+            at.query_params["tab"] = tab
+        return visit("pages/1_Dataset.py", at=at)
+
+    alice = opened("alice-browser-secret-0123456789ab")
+    with config.use_workspace(workspace_of(alice)):
+        info = store.create_dataset("Mine", RECS)
+    alice.run()
+    alice.selectbox(key="dataset.picker").select(info.id).run()
+    edit(alice, edited={0: {"answer": "Forty-five minutes."}})
+    tab = alice.query_params["tab"]
+    closed.update(holders.values())  # Alice closes the tab; her edits are kept in her workspace
+    bob = opened("bob-browser-secret-0123456789abcd", tab)  # the link she shared
+    assert not bob.exception and "Forty-five" not in everything_shown(bob)
+    back = opened("alice-browser-secret-0123456789ab", tab)  # her browser's history, Bob's tab still open
+    back.selectbox(key="dataset.picker").select(info.id).run()
+    assert back.session_state["dataset.tab_id"] == tab
+    assert any(w.startswith("Unsaved changes from before the reload: 1 edited") for w in texts(back.warning))

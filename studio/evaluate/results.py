@@ -300,6 +300,8 @@ class _Verdict:
 
 
 _verdicts: dict[str, tuple[int, int, _Verdict]] = {}  # file -> (mtime, size, verdict): Home asks on every run
+VERDICTS_KEPT = 4096  # files remembered, the first read forgotten first: on a public app every visitor's evaluations
+# passed through this one dict, kept for as long as the server ran (their workspaces removed long since)
 
 
 def _verdict(file: Path) -> _Verdict | None:
@@ -319,6 +321,8 @@ def _verdict(file: Path) -> _Verdict | None:
             True, result.id, result.status, any(row.answers for row in result.rows),
             any(m.run_id or m.spec.startswith("run:") for m in result.models))
         seen = _verdicts[str(file)] = (stat.st_mtime_ns, stat.st_size, verdict)
+        while len(_verdicts) > VERDICTS_KEPT:
+            _verdicts.pop(next(iter(_verdicts), None), None)
     return seen[2]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from studio import config
 from studio.data import editing, store, validate
 from studio.errors import StudioError
 from studio.ui import streamlit_internals
@@ -117,9 +118,16 @@ def unshown(record: object) -> str:
 
 
 @st.cache_resource
-def _tab_holders() -> dict[str, str]:
-    """{tab id: the session that holds it}, for the whole server process (tab ids are random: 48 bits)."""
+def _tab_holders() -> dict[tuple[str, str], str]:
+    """{(workspace, tab id): the session that holds it}, for the whole server process (tab ids are random: 48 bits).
+    A tab id counts in its workspace only: on a public app, a visitor opening a link another visitor shared (its
+    ``?tab=`` too) held the id for every workspace, and the first visitor's reload came back under a new one."""
     return {}
+
+
+def _scope() -> str:
+    """The workspace a tab id counts in (``_tab_holders``)."""
+    return str(config.home())
 
 
 def _session_open(session_id: str) -> bool:
@@ -132,23 +140,25 @@ def _session_open(session_id: str) -> bool:
 def _tab_open(tab: str) -> bool:
     """Whether browser tab ``tab`` is open now: a session of this server claimed it (``claim_tab``) and is connected.
     A tab from before the server started, or the command line's edits (no tab), count as closed."""
-    holder = _tab_holders().get(tab)
+    holder = _tab_holders().get((_scope(), tab))
     return holder is not None and _session_open(holder)
 
 
-def claim_tab(given: object, session: str, holders: dict[str, str], is_open=_session_open) -> str:
+def claim_tab(given: object, session: str, holders: dict[tuple[str, str], str], is_open=_session_open,
+              scope: str = "") -> str:
     """The tab id a new session takes: the one in its address (``given``) when it is well formed and no other open
     session holds it (a reload: the reloaded tab's session is gone), else a new one. A browser's "Duplicate tab"
     copies the address, ``?tab=`` included: the copy took the first tab's id, and each tab's unsaved edits replaced
-    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is."""
+    the other's kept copy; it gets its own id, and is offered the first tab's edits as any other tab is. ``scope``:
+    the workspace the id counts in (another workspace's tabs never hold it)."""
     tab = given if isinstance(given, str) and re.fullmatch(r"[0-9a-f]{12}", given) else None
-    holder = holders.get(tab) if tab else None
+    holder = holders.get((scope, tab)) if tab else None
     if tab is None or (holder not in (None, session) and is_open(holder)):
         tab = uuid.uuid4().hex[:12]
     if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
         for old in [k for k, v in holders.items() if not is_open(v)]:
             holders.pop(old, None)
-    holders[tab] = session
+    holders[(scope, tab)] = session
     return tab
 
 
@@ -157,8 +167,11 @@ def tab_id() -> str:
     reload gets its own unsaved edits back; another tab of the same workspace is offered them (``_offer``)."""
     tab = st.session_state.get(TAB_ID)
     if tab is None:
-        tab = claim_tab(st.query_params.get("tab"), streamlit_internals.session_id() or "", _tab_holders())
+        tab = claim_tab(st.query_params.get("tab"), streamlit_internals.session_id() or "", _tab_holders(),
+                        scope=_scope())
         st.session_state[TAB_ID] = tab
+    elif (_scope(), tab) not in _tab_holders():  # a workspace this tab moved into (a sign-in): it is open there too
+        _tab_holders()[(_scope(), tab)] = streamlit_internals.session_id() or ""
     if st.query_params.get("tab") != tab:
         st.query_params["tab"] = tab
     return tab

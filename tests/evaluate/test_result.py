@@ -213,3 +213,16 @@ def test_the_evaluation_pickers_label_keeps_every_model_in_its_box():
     short = EvalInfo(id="20261207-181710-92b7", created="", status="finished", models=["api:m", "api:n"], dataset="",
                      questions=3, summary={})
     assert picker_label(short) == "12-07 18:17:10 · api:m, api:n"  # a short name whole
+
+
+def test_the_evaluation_files_remembered_between_runs_are_bounded(monkeypatch):
+    """Home reads each evaluation file once while it stays as it is: every file ever read stayed remembered, so a
+    public app's one server held an entry for every evaluation of every visitor it served, for as long as it ran. The
+    first read are forgotten first now, and what the pages say does not change."""
+    monkeypatch.setattr(eval_results, "_verdicts", {})
+    monkeypatch.setattr(eval_results, "VERDICTS_KEPT", 3, raising=False)
+    evals = config.evals_dir()
+    for n in range(5):
+        (evals / f"cut-{n}.json").write_text('{"id": "cut', encoding="utf-8")
+    assert len(eval_results.damaged()) == 5 and len(eval_results.damaged()) == 5
+    assert len(eval_results._verdicts) == 3
