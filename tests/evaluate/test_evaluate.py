@@ -492,16 +492,21 @@ def test_a_cli_evaluation_killed_midway_is_failed_interrupted_not_running_foreve
 
     data = tmp_path / "qa.json"
     data.write_text(json.dumps(QA))
-    with FaultServer().running() as server:
+    with FaultServer().running() as server, (tmp_path / "stderr.txt").open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "studio", "evaluate", "--dataset", str(data), "--model", "api:m",
                                  "--base-url", server.url("silent"), "--out", str(tmp_path / "r.json")], cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=stderr)
         try:
-            for _ in range(300):
+            # the process's start (its imports) took up to 21 s of the 30 s this waited on a loaded 2-core machine: up
+            # to 4 minutes now, ended at once where the process ended first
+            deadline, listed = time.monotonic() + 240, []
+            while time.monotonic() < deadline and proc.poll() is None:
                 listed = eval_results.list_evals()
                 if listed and listed[0].status == "running":
                     break
                 time.sleep(0.1)
+            assert proc.poll() is None, ("the evaluation ended by itself before it was killed: "
+                                         f"{(tmp_path / 'stderr.txt').read_text()[-2000:]}")
             assert listed and listed[0].status == "running"
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
