@@ -219,7 +219,9 @@ class StreamJob(Task):
             # bounded: a server ignoring max tokens is cut off (its text kept, with the reason)
             for piece in bounded(backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop),
                                  self.params):
-                self.text += piece
+                # a GPT-2 style model's first token carries the space before its word (" The goal is ..."): the
+                # answer showed indented beside the other one in compare mode
+                self.text = self.text + piece if self.text else piece.lstrip()
             return self.text
         finally:
             self.stats.finish()

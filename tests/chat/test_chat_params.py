@@ -199,6 +199,23 @@ def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
     assert asked == [] and job.as_turn()["content"] == "" and job.as_turn()["note"] == "stopped"
 
 
+def test_an_answer_starts_at_its_first_word():
+    """A run trained from scratch (a GPT-2 tokenizer) answered " The goal is 7.32 metres ...": its first token carries
+    the space before its word, and the answer showed indented beside the bundled model's in compare mode. The answer
+    starts at its first word; the spaces inside it stay. The backend is a stand-in streaming what that run streamed."""
+    from studio.chat import StreamJob
+
+    class Backend:
+        name, notes = "stand-in", []
+
+        def stream(self, messages, params, *, stats=None, stop=None):
+            yield from ["", " The", " goal is", " 7.32 metres."]
+
+    job = StreamJob("m", Backend, [{"role": "user", "content": "How wide is the goal?"}], ChatParams()).start()
+    job.join(10)
+    assert job.as_turn()["content"] == "The goal is 7.32 metres."
+
+
 def test_a_library_model_s_label_and_where_it_runs_share_one_pair_of_brackets(studio_home):
     """Compare mode's header read "SmolLM2-135M-Instruct (bundled Q4_1 copy) (local)": two brackets in a row."""
     from studio.chat import BackendSpec
