@@ -84,6 +84,21 @@ def test_a_sound_workspace_has_no_damage_lines():
     assert not at.exception and not at.warning
 
 
+def test_the_split_files_remembered_between_runs_are_bounded(monkeypatch):
+    """Home reads each run's split.json once while it stays as it is: every file ever read stayed remembered, so a
+    public app's one server held an entry for every run of every visitor it served, for as long as it ran. The first
+    read are forgotten first now, and what Home says does not change."""
+    monkeypatch.setattr(runs, "_split_checked", {})
+    monkeypatch.setattr(runs, "SPLITS_KEPT", 3, raising=False)
+    for n in range(5):
+        folder = runs.run_dir(f"20261205-00000{n}-cut")
+        folder.mkdir(parents=True)
+        (folder / "split.json").write_text('{"train": [0', encoding="utf-8")
+    said = [line for line in runs.damaged() if "split.json" in line]
+    assert len(said) == 5 and [line for line in runs.damaged() if "split.json" in line] == said
+    assert len(runs._split_checked) == 3
+
+
 def test_a_run_with_damaged_fields_reads_them_as_missing_and_keeps_the_rest():
     files = _workspace()
     meta = json.loads(files["run"].read_text())

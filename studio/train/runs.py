@@ -317,6 +317,8 @@ def damaged() -> list[str]:
 
 
 _split_checked: dict[str, tuple[int, int, bool]] = {}  # split.json -> (mtime, size, damaged): Home asks every run
+SPLITS_KEPT = 4096  # files remembered, the first read forgotten first: on a public app every visitor's runs passed
+# through this one dict, kept for as long as the server ran (their workspaces removed long since)
 
 
 def _split_damaged(folder: Path) -> bool:
@@ -330,6 +332,8 @@ def _split_damaged(folder: Path) -> bool:
     seen = _split_checked.get(str(file))
     if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
         seen = _split_checked[str(file)] = (stat.st_mtime_ns, stat.st_size, read_split(folder) is None)
+        while len(_split_checked) > SPLITS_KEPT:
+            _split_checked.pop(next(iter(_split_checked), None), None)
     return seen[2]
 
 
