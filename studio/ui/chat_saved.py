@@ -135,5 +135,8 @@ def being_answered(question_id: str | None) -> bool:
 
 
 def streaming() -> bool:
-    return any(not job.done for job in st.session_state["chat.jobs"])
+    """An answer of this tab is coming, or has ended but is not in the conversation yet (``collect_finished`` puts it
+    there at the page's next run). Read as "not done" alone, an answer that ended between the page's collecting and
+    this reading drew the input on with no poller: the answer stayed out of sight until the visitor's next click."""
+    return bool(st.session_state["chat.jobs"])
 

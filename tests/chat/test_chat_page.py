@@ -82,6 +82,32 @@ def test_an_answer_stopped_before_its_first_token_says_so_without_a_count(faults
     assert not at.chat_input(key="chat.input").disabled and not at.exception
 
 
+def test_an_answer_that_ends_just_after_the_page_looked_for_it_is_shown_without_a_click(faults, monkeypatch):
+    """An answer that ended between the page's collecting of finished answers and its drawing of the input: the input
+    was drawn on with no poller left, and the answer stayed out of the conversation until the visitor's next click
+    (seen under load as a local model's answer whose input was on while it was still listed as coming)."""
+    import streamlit as st
+
+    from studio.ui import chat as chat_ui
+
+    at = page()
+    use_api(at, faults.url("silent"))  # no answer by itself: the test ends it where the race puts the end
+    at.chat_input(key="chat.input").set_value("Are you there?").run()
+    assert at.session_state["chat.jobs"]
+    collect = chat_ui.collect_finished
+
+    def collected_then_ended() -> None:
+        collect()
+        for job in st.session_state["chat.jobs"]:
+            job.cancel()  # it ends now, just after the page looked
+
+    monkeypatch.setattr(chat_ui, "collect_finished", collected_then_ended)
+    at.run()
+    assert not at.exception
+    assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
+    assert not at.session_state["chat.jobs"] and not at.chat_input(key="chat.input").disabled
+
+
 def test_stop_in_compare_mode_leaves_the_answer_that_had_ended_as_it_ended(faults):
     """Compare mode, one model done (cut at Max new tokens), the other still streaming: Stop, which ends both, marked the
     ended answer "stopped" too and dropped its "Cut at ..." line, as if it had been cut short by the click."""

@@ -344,6 +344,22 @@ def test_signed_out_with_the_token_still_given_the_tab_opens_the_token_s_workspa
     assert not [s for s in sync._registry.values() if s.folder.name.startswith("a-")]
 
 
+def test_a_restore_whose_first_try_failed_shows_what_its_retry_brought(hub, monkeypatch, studio_home):
+    """One download of the restore after a restart failed (a blip): the sync tries again at once and the dataset
+    comes back, as the page then shows it (the tests' wait read that first failure as the restore's end, under load
+    before the retry came)."""
+    first = signed_in(ALICE)
+    ws = workspace_of(first)
+    dataset = three_versions(ws)
+    assert kept(first).sync_once()
+    restart(monkeypatch, studio_home)
+    hub.faults[f"{store.prefix_for(ws)}datasets/{dataset}/dataset.json"] = "500-once"
+
+    at = signed_in(ALICE, "pages/1_Dataset.py")
+    assert kept(at).prepared and kept(at).state != "failed"
+    assert "Alice's FAQ" in everything_shown(at)
+
+
 def test_the_first_page_after_a_restart_draws_at_once_and_says_how_many_files_are_coming_back(
         hub, monkeypatch, studio_home):
     """The store's restore ran in the page's script run: a signed-in visitor's first page after a restart waited
