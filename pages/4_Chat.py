@@ -75,7 +75,8 @@ with st.container():  # the conversation grows with each question: the buttons b
     chat_ui.left_out()
 
 chat_ui.put_back()
-question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.LONG_TEXT_CHARS, key="chat.input")
+question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.LONG_TEXT_CHARS, key="chat.input",
+                         submit_mode="disable")
 with st.container():
     if not ready and not busy:
         chat_settings.why_input_is_off()
