@@ -190,8 +190,9 @@ def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
 
 
 def _key(name: str) -> str:
-    """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike)."""
-    return unicodedata.normalize("NFC", name.strip()).casefold()
+    """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike), nor a
+    character's compatibility form (full-width "Ａ" and "A", the ligature "ﬁ" and "fi"): NFKC, case-folded."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
 
 
 NAME_MAX = 100  # characters in a dataset's name
@@ -225,7 +226,8 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
         raise StudioError(f"A dataset name {jobs.BIDI_REFUSED}")
     for info in list_datasets():
         if info.id != ignore_id and _key(info.name) == _key(name):
-            raise StudioError(f"A dataset named {name!r} already exists: choose another name.")
+            same = "" if info.name == name else f" ({name!r} looks the same)"
+            raise StudioError(f"A dataset named {info.name!r} already exists{same}: choose another name.")
     return name
 
 
@@ -291,7 +293,9 @@ def damaged(dataset_id: str | None = None) -> list[str]:
 def find_dataset(name: str) -> DatasetInfo | None:
     """The dataset with this display name or id, if any."""
     datasets = list_datasets()  # a name first: another dataset's id may be spelled like it
-    return (next((d for d in datasets if _key(d.name) == _key(name)), None)
+    # the name as it is first: a workspace made before look-alikes were one name may hold "Ａ" and "A"
+    return (next((d for d in datasets if d.name == name), None)
+            or next((d for d in datasets if _key(d.name) == _key(name)), None)
             or next((d for d in datasets if d.id == name), None))
 
 
