@@ -23,6 +23,7 @@ DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes (|)"}
 _RULER_CELL = re.compile(r"\s*:?-+:?\s*")
 _PSQL_RULER = re.compile(r"\s*-+(\+-+)+\s*")
 _PSQL_COUNT = re.compile(r"\s*\(\d+ rows?\)\s*")
+NO_NAME = "(no name)"  # the header the CSV export gives a field named "" (a column needs a name), read back as ""
 SNIFFED_LINES = 50  # rows read to tell the delimiters apart: a header and enough rows to show a pattern
 
 
@@ -104,6 +105,7 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
         raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
     # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
     unnamed = [i for i, h in enumerate(header) if not h]
+    keys = ["" if h == NO_NAME else h for h in header]  # the studio's own export of a field named ""
     sep = DELIMITERS[delimiter].split(" ")[0].rstrip("s")  # "comma", "tab", "semicolon", "pipe"
     rows = []
     try:
@@ -122,9 +124,9 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
                 if full is not None:
                     raise DatasetFormatError(f"Line {line}: column {full + 1} holds a value but has no name in the "
                                              "header: name it there, or remove the column.")
-                rows.append({h: csv_cells.unsafe_cell(v) for h, v in zip(header, values) if h})
+                rows.append({k: csv_cells.unsafe_cell(v) for h, k, v in zip(header, keys, values) if h})
                 continue
-            rows.append(dict(zip(header, (csv_cells.unsafe_cell(v) for v in values))))
+            rows.append(dict(zip(keys, (csv_cells.unsafe_cell(v) for v in values))))
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):  # a quote never closed: the reader ran on to the file's end
             raise DatasetFormatError(

@@ -207,14 +207,17 @@ def changes(before: list[Record], after: list[Record]) -> store.Diff:
     anchors = [(where[id(r)], j) for j, r in enumerate(new) if id(r) in where]
     in_order = all(a[0] < b[0] for a, b in zip(anchors, anchors[1:]))
     if not anchors or not in_order or len(where) != len(old):
-        return store.diff_records(old, new)
+        return store.diff_records(old, new, store.unique_ids(before, after))
     added: list[Record] = []
     removed: list[Record] = []
     edited: list[tuple[Record, Record]] = []
     prev_i = prev_j = -1
+    ids: set[object] | None = None  # an id pairs records where no two share it in the whole lists
     for i, j in [*anchors, (len(old), len(new))]:
         if i - prev_i > 1 or j - prev_j > 1:  # most anchors follow one another: nothing between them to pair
-            pairs, gone, fresh = store.pair_records(old[prev_i + 1:i], new[prev_j + 1:j])
+            if ids is None:
+                ids = store.unique_ids(before, after)
+            pairs, gone, fresh = store.pair_records(old[prev_i + 1:i], new[prev_j + 1:j], ids)
             edited.extend((o, n) for o, n in pairs if o != n)
             removed.extend(gone)
             added.extend(fresh)

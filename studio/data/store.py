@@ -190,8 +190,9 @@ def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
 
 
 def _key(name: str) -> str:
-    """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike)."""
-    return unicodedata.normalize("NFC", name.strip()).casefold()
+    """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike), nor a
+    character's compatibility form (full-width "Ａ" and "A", the ligature "ﬁ" and "fi"): NFKC, case-folded."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
 
 
 NAME_MAX = 100  # characters in a dataset's name
@@ -225,7 +226,8 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
         raise StudioError(f"A dataset name {jobs.BIDI_REFUSED}")
     for info in list_datasets():
         if info.id != ignore_id and _key(info.name) == _key(name):
-            raise StudioError(f"A dataset named {name!r} already exists: choose another name.")
+            same = "" if info.name == name else f" ({name!r} looks the same)"
+            raise StudioError(f"A dataset named {info.name!r} already exists{same}: choose another name.")
     return name
 
 
@@ -291,7 +293,9 @@ def damaged(dataset_id: str | None = None) -> list[str]:
 def find_dataset(name: str) -> DatasetInfo | None:
     """The dataset with this display name or id, if any."""
     datasets = list_datasets()  # a name first: another dataset's id may be spelled like it
-    return (next((d for d in datasets if _key(d.name) == _key(name)), None)
+    # the name as it is first: a workspace made before look-alikes were one name may hold "Ａ" and "A"
+    return (next((d for d in datasets if d.name == name), None)
+            or next((d for d in datasets if _key(d.name) == _key(name)), None)
             or next((d for d in datasets if d.id == name), None))
 
 
@@ -466,8 +470,9 @@ def _write_version(path: Path, number: int, records: list[Record], message: str)
     return info
 
 
-def diff_records(before: list[Record], after: list[Record]) -> Diff:
-    """What changed from ``before`` to ``after``: records added, removed, and edited in place."""
+def diff_records(before: list[Record], after: list[Record], ids: set[object] | None = None) -> Diff:
+    """What changed from ``before`` to ``after``: records added, removed, and edited in place (``ids``: those
+    ``pair_records`` may pair by, by default ``unique_ids`` of the two lists)."""
     key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
     matcher = difflib.SequenceMatcher(None, [key(r) for r in before], [key(r) for r in after], autojunk=False)
     added: list[Record] = []
@@ -479,7 +484,9 @@ def diff_records(before: list[Record], after: list[Record]) -> Diff:
         elif op == "delete":
             removed.extend(before[i1:i2])
         elif op == "replace":
-            pairs, gone, fresh = pair_records(before[i1:i2], after[j1:j2])
+            if ids is None:
+                ids = unique_ids(before, after)
+            pairs, gone, fresh = pair_records(before[i1:i2], after[j1:j2], ids)
             edited.extend(pairs)
             removed.extend(gone)
             added.extend(fresh)
@@ -495,10 +502,12 @@ ALIKE_NEAR = 4  # a record is compared with the records this many places either 
 ALIKE_TRIES = 20_000  # comparisons in one block at most (~0.2 s of 600-character ones; difflib took 17 ms each)
 
 
-def pair_records(olds: list[Record], news: list[Record]) -> tuple[list[tuple[Record, Record]], list[Record],
-                                                                   list[Record]]:
+def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None = None
+                 ) -> tuple[list[tuple[Record, Record]], list[Record], list[Record]]:
     """Which of ``olds`` (records no longer in a place of a list) are which of ``news`` (the records now there) edited,
-    as (edited pairs, removed, added). A record is the same record when it has the same ``id`` field (a stable id), else
+    as (edited pairs, removed, added). A record is the same record when it has the same ``id`` field (a stable id: one
+    of ``ids``, those no two records share on either side, ``unique_ids`` of the whole lists; by default of ``olds``
+    and ``news``: 800 records all of id 0 paired a record deleted with another one edited), else
     the same question or the same answer, else, both edited, a question and answer alike enough (``ALIKE``): a record
     whose question and answer were both edited was a removal and an addition, so a rebase could not see that another
     tab's edit of it was an edit of the same record."""
@@ -506,6 +515,8 @@ def pair_records(olds: list[Record], news: list[Record]) -> tuple[list[tuple[Rec
         return [], list(olds), list(news)
     pair: dict[int, int] = {}  # old index -> new index
     taken: set[int] = set()
+    if ids is None:
+        ids = unique_ids(olds, news)
 
     def match(spots: dict[object, collections.deque[int]], key: object, i: int) -> None:
         free = spots.get(key)
@@ -515,7 +526,7 @@ def pair_records(olds: list[Record], news: list[Record]) -> tuple[list[tuple[Rec
             pair[i] = j = free.popleft()
             taken.add(j)
 
-    for keys in (lambda r: [_stable_id(r)], lambda r: [("question", _value(r.get("question"))),
+    for keys in (lambda r: [k if (k := _stable_id(r)) in ids else None], lambda r: [("question", _value(r.get("question"))),
                                                        ("answer", _value(r.get("answer")))]):
         spots: dict[object, collections.deque[int]] = {}
         for j, rec in enumerate(news):
@@ -546,6 +557,13 @@ def pair_records(olds: list[Record], news: list[Record]) -> tuple[list[tuple[Rec
             taken.add(best)
     return ([(olds[i], news[pair[i]]) for i in sorted(pair)], [r for i, r in enumerate(olds) if i not in pair],
             [r for j, r in enumerate(news) if j not in taken])
+
+
+def unique_ids(before: list[Record], after: list[Record]) -> set[object]:
+    """The ``id`` fields (as ``_stable_id`` keys) that one record holds in ``before`` and one in ``after``."""
+    olds = collections.Counter(k for k in map(_stable_id, before) if k is not None)
+    news = collections.Counter(k for k in map(_stable_id, after) if k is not None)
+    return {k for k, n in olds.items() if n == 1 and news.get(k) == 1}
 
 
 def _stable_id(record: Record) -> object:

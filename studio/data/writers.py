@@ -12,7 +12,7 @@ import io
 import json
 import math
 
-from studio.data import conversations, csv_cells, formats
+from studio.data import conversations, csv_cells, csv_rows, formats
 from studio.data.formats import Record
 
 READABLE_UP_TO = 20_000
@@ -51,7 +51,9 @@ def to_csv(records: list[Record]) -> bytes:
     # RFC 4180's CRLF: the writer quotes every cell holding a character of the line ending, so a cell
     # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([csv_cells.safe_cell(c) for c in columns])  # a field named "=HYPERLINK(...)" is a cell too
+    # A field named "=HYPERLINK(...)" is a cell too; one named "" gets a header the import reads back as "" (an empty
+    # header named no column, and the import refused the file's values under it).
+    writer.writerow([csv_cells.safe_cell(c) if c else csv_rows.NO_NAME for c in columns])
     for rec in records:
         writer.writerow([_cell(rec.get(c)) for c in columns])
     return buf.getvalue().encode("utf-8")

@@ -1,4 +1,4 @@
-from studio.data import editing
+from studio.data import editing, store
 
 RECS = [{"question": f"q{i}", "answer": f"a{i}", "id": i} for i in range(10)]
 
@@ -116,6 +116,20 @@ def test_a_record_whose_question_and_answer_were_both_edited_is_one_edit_and_a_r
     with_ids = [{**r, "id": n} for n, r in enumerate(FAQ)]
     rewritten = [with_ids[0], {"question": "Length?", "answer": "90 in all.", "id": 1}, with_ids[2]]
     assert editing.changes(with_ids, rewritten).edited == [(with_ids[1], rewritten[1])]
+
+
+def test_an_id_many_records_share_pairs_nothing():
+    """Records all of ``id`` 0 (a column of zeros): a record typed where another was deleted was paired by that id, so
+    the change list read "1 edited" and a rebase dropped the new record as a clash with the old one."""
+    zeros = [{**r, "id": 0} for r in FAQ]
+    typed = {"question": "What is a throw-in?", "answer": "A restart from the touch line.", "id": 0}
+    for diff in (editing.changes(zeros, [zeros[0], zeros[1], typed]),
+                 store.diff_records(zeros, [zeros[0], zeros[1], typed])):
+        assert diff.removed == [zeros[2]] and diff.added == [typed] and not diff.edited
+    # deleted record 1 and reworded record 3: the rewording is the edit, not record 1 given record 3's words
+    reworded = {"question": "Who restarts the play?", "answer": "The referee does.", "id": 0}
+    diff = editing.changes(zeros, [zeros[1], reworded])
+    assert diff.removed == [zeros[0]] and diff.edited == [(zeros[2], reworded)] and not diff.added
 
 
 def test_a_record_deleted_and_another_typed_in_its_place_stay_a_removal_and_an_addition():

@@ -197,6 +197,15 @@ def test_csv_headers_are_neutralised_too_and_read_back_exactly():
     assert not [c for c in next(csv.reader(io.StringIO(report.to_csv(result)))) if c.startswith("=")]
 
 
+def test_a_field_named_empty_exports_to_csv_and_reads_back():
+    """A field named "" (kept from a JSON import) was written under an empty header: the studio's own CSV import
+    refused the file ("column 3 holds a value but has no name in the header")."""
+    records = [{"question": "q", "answer": "a", "": "kept"}, {"question": "q2", "answer": "a2", "": ""}]
+    raw = writers.to_csv(records).decode("utf-8")
+    assert next(csv.reader(io.StringIO(raw))) == ["question", "answer", "(no name)"]
+    assert formats.read_records(raw.encode(), "x.csv") == records
+
+
 def test_escaped_emoji_read_back_exactly():
     # ``json.dump``'s default (ensure_ascii) writes every emoji as a pair of \u escapes: a whole pair is text.
     data = json.dumps(UNICODE).encode()

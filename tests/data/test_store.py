@@ -340,6 +340,24 @@ def test_names_that_look_alike_are_one_name_and_a_name_is_one_line():
     assert [d.name for d in store.list_datasets()] == ["Café rules"]
 
 
+def test_a_full_width_look_alike_of_a_name_is_refused_naming_the_dataset_it_copies(tmp_path):
+    """"ＦＡＱ" (full-width letters) was taken beside "FAQ": two datasets the lists showed under one name."""
+    import json
+
+    store.create_dataset("FAQ", [])
+    with pytest.raises(StudioError) as err:
+        store.create_dataset("ＦＡＱ", [])
+    assert str(err.value) == "A dataset named 'FAQ' already exists ('ＦＡＱ' looks the same): choose another name."
+    other = store.create_dataset("ﬁxtures", [])  # the ligature "ﬁ": "fixtures" is its look-alike
+    with pytest.raises(StudioError, match="'ﬁxtures' already exists"):
+        store.rename_dataset(store.find_dataset("FAQ").id, "Fixtures")
+    assert sorted(d.name for d in store.list_datasets()) == ["FAQ", "ﬁxtures"]
+    # a workspace that has both from before: each is still found by its own name
+    head = store.dataset_path(other.id) / "dataset.json"
+    head.write_text(json.dumps({**json.loads(head.read_text()), "name": "ＦＡＱ"}), encoding="utf-8")
+    assert store.find_dataset("ＦＡＱ").id == other.id and store.find_dataset("FAQ").id != other.id
+
+
 def test_a_name_with_a_text_direction_override_is_refused_and_a_file_name_offered_without_it():
     """A dataset named "\u202elmth.exe" was listed as "exe.html": an override shows a name in another order than it
     is typed. Right-to-left names need none (an Arabic one is taken as typed)."""
