@@ -315,8 +315,8 @@ def run(args: argparse.Namespace) -> int:
         cfg, note = _config(args)
         questions = load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)
-        evaluate.check_passages(cfg, questions)
         _refuse_out_of_reach(cfg)
+        evaluate.check_passages(cfg, questions)  # once each model is there: "qa:org/nope" offline is out of reach first
         evaluate.check_token(cfg, token)
         if note:  # what is asked, said once nothing refuses the run (it came before the refusal's line)
             print(f"note: {note}", file=sys.stderr)

@@ -37,9 +37,7 @@ def read_records_file(file: str | Path, role: str = "the questions") -> list[dic
     try:
         records, _ = formats.read_file(file)
     except DatasetFormatError as exc:
-        said = str(exc)
-        said = said[0].lower() + said[1:] if said[1:2].islower() else said  # "The file ..." -> "the file ..."
-        raise DatasetFormatError(f"{Path(file).name} ({role}): {said}") from None
+        raise DatasetFormatError(f"{Path(file).name} ({role}): {exc}") from None
     return records
 
 

@@ -339,8 +339,8 @@ def test_a_questions_or_training_file_that_cannot_be_read_is_named_in_its_line(t
     good, bad = tmp_path / "qa.json", tmp_path / "train.json"
     good.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
     bad.write_text(json.dumps({"question": "How long is a match?"}))
-    for files, said in (([good, bad], "error: train.json (the training questions): the file holds one record"),
-                        ([bad, good], "error: train.json (the questions): the file holds one record")):
+    for files, said in (([good, bad], "error: train.json (the training questions): The file holds one record"),
+                        ([bad, good], "error: train.json (the questions): The file holds one record")):
         capsys.readouterr()
         code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", "--dataset",
                      str(files[0]), "--train", str(files[1]), "--out", str(tmp_path / "report.json")])
