@@ -46,6 +46,8 @@ def _deep(obj: Any, seen: set[int], depth: int = 0) -> int:
         size += sum(_deep(k, seen, depth + 1) + _deep(v, seen, depth + 1) for k, v in obj.items())  # a key shared once
     elif isinstance(obj, (list, tuple)):
         size += sum(_deep(v, seen, depth + 1) for v in obj)
+    elif hasattr(obj, "__dict__"):  # a problem found in a record (``validate.Problem``): its message
+        size += _deep(vars(obj), seen, depth + 1)
     return size
 
 

@@ -244,10 +244,12 @@ def _hold_import(cached: dict) -> dict:
 
 
 def _charge_import(cached: dict) -> None:
-    """(Re)charge a held import its estimated bytes: the file's rows, the mapped records and those brought in."""
-    parsed, brought = cached["parsed"], cached.get("brought")
+    """(Re)charge a held import its estimated bytes: the file's rows, the mapped records, their problems and the records
+    brought in."""
+    parsed, found, brought = cached["parsed"], cached.get("found"), cached.get("brought")
     held.previews.put(cached["key"], cached, held.rows_bytes(
-        parsed.rows if parsed else None, cached.get("records"), brought.records if brought else None))
+        parsed.rows if parsed else None, cached.get("records"), found.problems if found else None,
+        brought.records if brought else None))
 
 
 def _drop_import() -> None:

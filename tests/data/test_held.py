@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tracemalloc
 
 from studio.data import formats, held
@@ -38,3 +39,15 @@ def test_a_parsed_file_is_charged_about_the_memory_it_takes():
     assert kept / 1.5 < charged < kept * 1.5, (charged, kept, len(data))
     records = formats.apply_mapping(parsed.rows, formats.FieldMap("answer", "question"))  # new dicts, same strings
     assert charged < held.rows_bytes(parsed.rows, records) < 2 * charged
+
+
+def test_the_problems_found_in_a_file_are_charged_too():
+    """A file whose every record is invalid holds a problem per record beside its records: counted in its charge."""
+    from studio.data import validate
+
+    rows = [{"question": f"Question {n}?"} for n in range(5_000)]  # no answer: one problem each
+    found = validate.check(rows)
+    assert len(found.problems) == 5_000
+    alone = held.rows_bytes(rows)
+    one = found.problems[0]
+    assert held.rows_bytes(rows, found.problems) > alone + 5_000 * (sys.getsizeof(one) + sys.getsizeof(one.message))
