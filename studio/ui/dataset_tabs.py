@@ -1,7 +1,8 @@
 """The Dataset page's Import, Check, Versions and Export tabs; each takes the selected dataset (or None).
 
-Session state: ``dataset.import`` caches the parsed upload (and its mapped records and problems for the
-last mapping); ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
+Session state: ``dataset.import`` names the parsed upload (its ``file_id``, ``turns`` and ``key``): the parsed file, its
+mapped records and problems for the last mapping are held in ``held.previews``, one byte budget for every session,
+and read again from the source once dropped there; ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
 import; ``dataset.import.load`` holds the background read of a Hub dataset or a path on this machine
 (a ``studio.tasks.Task``) until it lands in ``dataset.import``; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
 holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
@@ -13,13 +14,14 @@ import dataclasses
 import functools
 import json
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 from studio import config, device, jobs, ui
-from studio.data import csv_cells, csv_rows, editing, formats, hub, plots, stats, store, validate, writers
+from studio.data import csv_cells, csv_rows, editing, formats, held, hub, plots, stats, store, validate, writers
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
@@ -63,15 +65,15 @@ def import_tab(info: store.DatasetInfo | None) -> None:
             st.error(too_big)
             return
         source_name, file_id = upload.name, upload.file_id
-        cached = st.session_state.get(IMPORT)
-        if not cached or cached["file_id"] != file_id or cached.get("turns") != turns:
+        cached = _held_import(file_id, turns)
+        if cached is None:  # a new upload, or its preview dropped to keep the app's memory bounded: parsed again
             try:
                 cached = {"file_id": file_id, "turns": turns,
                           "parsed": formats.parse(upload.getvalue(), upload.name, turns=turns, legacy=True),
                           "error": None}
             except StudioError as exc:
                 cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
-            st.session_state[IMPORT] = cached
+            _hold_import(cached)
     else:
         source = _loaded_source(origin, nonce, turns)
         if source is None:
@@ -102,6 +104,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         records = formats.apply_mapping(parsed.rows, mapping)
         cached.update(mapping=mapping, records=records, found=validate.check(records).adding(parsed.warnings),
                       brought=None)
+        _charge_import(cached)
     records, found = cached["records"], cached["found"]
     preview = _preview(records)
     # Every column from a narrow start, its cells wrapping in taller rows (as the Edit tab's table with a Problem or a
@@ -123,6 +126,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                            "text/csv", icon=":material/download:", key="dataset.import.problems")
         if cached.get("brought") is None:  # what bringing them all in does to each record: once per mapping
             cached["brought"] = editing.bring_all_in(records, bad)
+            _charge_import(cached)
         brought: editing.BroughtIn = cached["brought"]
         if valid:
             ways = {"skip": f"Import the {validate.plural(len(valid), 'valid record')} and skip the {len(bad):,} "
@@ -204,8 +208,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     if not text or st.session_state.get("dataset.import.loaded") != key:
         st.caption(hint)
         return None
-    cached = st.session_state.get(IMPORT)
-    if cached and cached["file_id"] == key and cached.get("turns") == turns:
+    cached = _held_import(key, turns)
+    if cached is not None:  # else not read yet, or dropped to keep the app's memory bounded: read again
         return name, cached
     job = st.session_state.get(LOAD)
     if job is None or job["key"] != (key, turns):
@@ -218,8 +222,40 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     st.session_state.pop(LOAD, None)
     cached = {"file_id": key, "turns": turns, "parsed": task.result if task.state == "done" else None,
               "error": None if task.state == "done" else task.error or f"{label} stopped."}
-    st.session_state[IMPORT] = cached
-    return name, cached
+    return name, _hold_import(cached)
+
+
+def _held_import(file_id: str, turns: str) -> dict | None:
+    """This session's parsed import of ``file_id`` read with ``turns``; None when it has none, or when it was dropped
+    from ``held.previews`` to keep the app's memory within its budget (the caller reads the source again)."""
+    handle = st.session_state.get(IMPORT)
+    if not handle or handle["file_id"] != file_id or handle.get("turns") != turns:
+        return None
+    return held.previews.get(handle.get("key", ""))
+
+
+def _hold_import(cached: dict) -> dict:
+    """Hold a new parsed import in ``held.previews`` for this session (its last one let go), naming it in the session."""
+    _drop_import()
+    cached["key"] = uuid.uuid4().hex
+    st.session_state[IMPORT] = {"file_id": cached["file_id"], "turns": cached["turns"], "key": cached["key"]}
+    _charge_import(cached)
+    return cached
+
+
+def _charge_import(cached: dict) -> None:
+    """(Re)charge a held import its estimated bytes: the file's rows, the mapped records, their problems and the records
+    brought in."""
+    parsed, found, brought = cached["parsed"], cached.get("found"), cached.get("brought")
+    held.previews.put(cached["key"], cached, held.rows_bytes(
+        parsed.rows if parsed else None, cached.get("records"), found.problems if found else None,
+        brought.records if brought else None))
+
+
+def _drop_import() -> None:
+    handle = st.session_state.pop(IMPORT, None)
+    if handle:
+        held.previews.drop(handle.get("key", ""))
 
 
 @st.fragment(run_every=0.5)
@@ -396,7 +432,7 @@ def _repeats_note(records: list[dict]) -> str:
 
 
 def _clear_upload() -> None:
-    st.session_state.pop(IMPORT, None)
+    _drop_import()
     st.session_state["dataset.import.nonce"] += 1
 
 

@@ -359,6 +359,28 @@ def _file_id(at: AppTest) -> str:
     return at.session_state["dataset.import"]["file_id"]
 
 
+def test_import_previews_of_every_tab_are_held_within_one_budget_and_a_dropped_one_is_read_again(monkeypatch):
+    """Each tab kept its own parsed upload in its session (about 5.5 times the file), with nothing bounding them across
+    sessions: one visitor with many tabs took a public app past its memory. They are held in one budget for the whole
+    app now, the oldest dropped first; a tab whose preview was dropped reads its upload again and shows the same."""
+    first = _upload(open_page(), "first.jsonl", b'{"question": "Who keeps the first time?", "answer": "The referee."}\n'
+                    b'{"question": "How long is a half?", "answer": "45 minutes."}\n')
+    shown = [m.value for m in first.markdown if m.value.startswith("Read **")]
+    assert shown == ["Read **2 records** as JSONL."]
+    assert "Who keeps the first time?" not in repr(first.session_state["dataset.import"])  # the session names it only
+    from studio.data import held
+
+    monkeypatch.setattr(held.previews, "_budget", 1)  # a budget only the newest preview fits
+    second = _upload(open_page(), "second.csv", b"Question,Answer\nHow many players?,Eleven.\n")
+    assert len(held.previews) == 1  # the first tab's preview dropped
+    first.run()
+    assert [m.value for m in first.markdown if m.value.startswith("Read **")] == shown  # read again, as it was
+    assert first.tabs[1].dataframe[0].value["question"].tolist() == ["Who keeps the first time?", "How long is a half?"]
+    assert len(held.previews) == 1
+    second.run()
+    assert [m.value for m in second.markdown if m.value.startswith("Read **")] == ["Read **1 record** as CSV (cells separated by commas)."]
+
+
 def test_import_merge_adds_to_the_working_copy_skipping_existing():
     at, info = open_mine()
     csv = b"Question,Answer\nHow many players?,Eleven.\nWho restarts?,The referee.\n"

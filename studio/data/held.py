@@ -1,0 +1,99 @@
+"""The parsed imports the server holds for its sessions (the Dataset page's Import preview), within one byte budget.
+
+A parsed file takes about five times its size in memory (each record a dict of strings), and each browser tab kept
+its own: one visitor with many tabs took a public app past its memory, and nothing bounded them across sessions. All
+of them live here now, charged their estimated size: past the budget the one used longest ago is dropped first (never
+the one just put or read), and a session whose preview was dropped reads its source again.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from studio import config
+
+PUBLIC_BUDGET = 256 * 2**20  # bytes held for every visitor together on a public app (Community Cloud guarantees an app 690 MB)
+LOCAL_BUDGET = 2 * 2**30  # on a machine of one's own: a person with several tabs of large files open
+SAMPLE = 200  # records measured to estimate a list's size
+
+
+def rows_bytes(*lists: Iterable[Any] | None) -> int:
+    """The memory a few lists of records take, estimated from up to ``SAMPLE`` records of each, evenly spread: an
+    object the lists share (``apply_mapping`` keeps the file's strings) is counted once."""
+    seen: set[int] = set()
+    total = 0
+    for rows in lists:
+        if not rows:
+            continue
+        rows = rows if isinstance(rows, list) else list(rows)
+        step = max(1, len(rows) // SAMPLE)
+        picked = rows[::step]
+        measured = sum(_deep(row, seen) for row in picked)
+        total += sys.getsizeof(rows) + measured * len(rows) // len(picked)
+    return total
+
+
+def _deep(obj: Any, seen: set[int], depth: int = 0) -> int:
+    if id(obj) in seen or depth > 8:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(_deep(k, seen, depth + 1) + _deep(v, seen, depth + 1) for k, v in obj.items())  # a key shared once
+    elif isinstance(obj, (list, tuple)):
+        size += sum(_deep(v, seen, depth + 1) for v in obj)
+    elif hasattr(obj, "__dict__"):  # a problem found in a record (``validate.Problem``): its message
+        size += _deep(vars(obj), seen, depth + 1)
+    return size
+
+
+class Held:
+    """Values by key, each charged its bytes, the least recently used dropped first past ``budget``."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self._budget = budget
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()  # every session's script thread shares it
+
+    @property
+    def budget(self) -> int:
+        if self._budget is not None:
+            return self._budget
+        return PUBLIC_BUDGET if config.tenancy() else LOCAL_BUDGET
+
+    def put(self, key: str, value: Any, nbytes: int) -> None:
+        """Hold ``value`` (or charge it ``nbytes`` anew), dropping the oldest others past the budget."""
+        with self._lock:
+            self._items[key] = (value, nbytes)
+            self._items.move_to_end(key)
+            total = sum(n for _, n in self._items.values())
+            while total > self.budget and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                total -= dropped
+
+    def get(self, key: str) -> Any | None:
+        """The value, now the most recently used; None once dropped."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def held_bytes(self) -> int:
+        with self._lock:
+            return sum(n for _, n in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+previews = Held()  # the Import tab's: one per browser tab, the parsed file with its mapped records and problems

@@ -1,0 +1,53 @@
+"""The parsed imports held for every session together, within one byte budget (``studio.data.held``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tracemalloc
+
+from studio.data import formats, held
+
+
+def test_past_the_budget_the_preview_used_longest_ago_is_dropped_first_never_the_newest():
+    previews = held.Held(budget=100)
+    previews.put("a", "A", 40)
+    previews.put("b", "B", 40)
+    assert previews.get("a") == "A"  # read: now the most recently used
+    previews.put("c", "C", 40)  # 120 bytes: "b" goes, used longest ago
+    assert (previews.get("a"), previews.get("b"), previews.get("c")) == ("A", None, "C")
+    previews.put("big", "BIG", 500)  # a file bigger than the whole budget is still shown to the person who read it
+    assert (previews.get("big"), len(previews), previews.held_bytes()) == ("BIG", 1, 500)
+    previews.drop("big")
+    assert previews.get("big") is None and previews.held_bytes() == 0
+
+
+def test_a_parsed_file_is_charged_about_the_memory_it_takes():
+    """The charge is what bounds the app's memory: an estimate from 200 records, within a factor of 1.5 of what
+    parsing the whole file allocated and kept."""
+    data = "".join(json.dumps({"question": f"Question {n} about rule {n % 17}?" * (1 + n % 3),
+                               "answer": f"Answer {n}, with a reason." * (1 + n % 5), "id": n}) + "\n"
+                   for n in range(20_000)).encode()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parsed = formats.parse(data, "qa.jsonl", legacy=True)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    charged = held.rows_bytes(parsed.rows)
+    assert kept / 1.5 < charged < kept * 1.5, (charged, kept, len(data))
+    records = formats.apply_mapping(parsed.rows, formats.FieldMap("answer", "question"))  # new dicts, same strings
+    assert charged < held.rows_bytes(parsed.rows, records) < 2 * charged
+
+
+def test_the_problems_found_in_a_file_are_charged_too():
+    """A file whose every record is invalid holds a problem per record beside its records: counted in its charge."""
+    from studio.data import validate
+
+    rows = [{"question": f"Question {n}?"} for n in range(5_000)]  # no answer: one problem each
+    found = validate.check(rows)
+    assert len(found.problems) == 5_000
+    alone = held.rows_bytes(rows)
+    one = found.problems[0]
+    assert held.rows_bytes(rows, found.problems) > alone + 5_000 * (sys.getsizeof(one) + sys.getsizeof(one.message))
