@@ -244,12 +244,23 @@ def train(
     # across resumes, like the tokens the state counts; one process's steps (every process trains them at once)
     step_s = runs.add_step_time(out, callback.trained_s) if first_process() else runs.step_time(out) + callback.trained_s
     tokens = trainer.state.num_input_tokens_seen or 0
-    history = trainer.state.log_history
-    train_losses = [h["loss"] for h in history if "loss" in h]
-    eval_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    return TrainResult(state, out, trainer.state.global_step, train_losses[-1] if train_losses else None,
-                       eval_losses[-1] if eval_losses else None, data.truncated, time.time() - t_start,
-                       tokens / step_s if tokens > 0 and step_s > 0 else None)
+    train_loss, eval_loss = last_losses(runs.read_metrics(out) if first_process() else [], trainer.state.log_history)
+    return TrainResult(state, out, trainer.state.global_step, train_loss, eval_loss, data.truncated,
+                       time.time() - t_start, tokens / step_s if tokens > 0 and step_s > 0 else None)
+
+
+def last_losses(rows: Sequence[dict], history: Sequence[dict]) -> tuple[float | None, float | None]:
+    """The run's last train loss and last held-out loss: from its ``metrics.jsonl`` rows (every log and evaluation
+    made, across resumes, in order), else from the Trainer's history (a process that writes no rows). The history
+    misses evaluations: a checkpoint saved as a step ends (a Stop's, or every save_steps) comes before that step's
+    epoch-end evaluation, so a resume from it had no record of it, and a run stopped after it said the epoch before's
+    ("stopped: 54 steps · eval loss 5.5820", step 36's; step 54's was 5.4152)."""
+    def last(source: Sequence[dict], key: str) -> float | None:
+        values = [h[key] for h in source if isinstance(h.get(key), (int, float))]
+        return float(values[-1]) if values else None
+
+    source = rows if any("loss" in r or "eval_loss" in r for r in rows) else history
+    return last(source, "loss"), last(source, "eval_loss")
 
 
 def _memory_line(cfg: TrainConfig, base: Base, data: Encoded, device: str) -> str:

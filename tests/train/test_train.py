@@ -138,6 +138,26 @@ def test_stop_does_not_evaluate_the_held_out_set_before_it_stops(tiny_gpt2, tmp_
     assert resumed.state == "finished" and [r for r in runs.read_metrics(out) if "eval_loss" in r]
 
 
+def test_a_resumed_run_stopped_again_reports_the_last_held_out_loss_measured(tiny_gpt2, tmp_path, offline):
+    """A run stopped at an epoch's end, resumed, then stopped again said "eval loss" of the epoch before: its
+    checkpoint (save_steps, as the presets set) was saved as the step ended, before that epoch's evaluation, and the
+    resume's history was the checkpoint's ("stopped: 54 steps · eval loss 5.5820", step 36's; step 54's was 5.4152)."""
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=1, max_steps=12, logging_steps=1,
+                            test_fraction=0.3, save_steps=100)  # 4 records train: 4 steps an epoch
+    first = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                          on_progress=lambda f: f["step"] >= 7 and jobs.request_stop(out))  # seen as step 8 ends
+    assert first.state == "stopped" and first.steps == 8
+    evals = [(r["step"], r["eval_loss"]) for r in runs.read_metrics(out) if "eval_loss" in r]
+    assert [s for s, _ in evals] == [4, 8] and evals[0][1] != evals[1][1]
+    assert first.eval_loss == pytest.approx(evals[1][1])
+    again = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True,
+                          on_progress=lambda f: jobs.request_stop(out))
+    assert again.state == "stopped" and again.steps == 10  # asked as step 9 ended: stops as step 10 ends
+    assert again.eval_loss == pytest.approx(evals[1][1])  # step 8's, the last measured, not step 4's
+    assert again.train_loss == pytest.approx([r["loss"] for r in runs.read_metrics(out) if "loss" in r][-1])
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
