@@ -33,7 +33,8 @@ from studio.errors import StudioError
 
 FILE = "conversation.json"
 FORMAT = 1
-_TURN_KEYS = ("role", "id", "content", "model", "spec", "stats", "note", "notes", "error", "cut_at")  # and "alt"
+_TURN_KEYS = ("role", "id", "content", "model", "spec", "params", "stats", "note", "notes", "error",
+              "cut_at")  # and "alt"
 KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
 KEEP_CHARS = 4_000_000
 """Characters of text a conversation keeps at most, in the page's session and on disk, its oldest exchanges left out
@@ -136,6 +137,9 @@ def _clean(turn: Any, secrets: Sequence[str | None], nested: bool = False) -> di
             out[key] = value  # the answer was cut at Max new tokens: said under it after a reload too
         elif key == "notes" and isinstance(value, list):
             out[key] = [scrub(n, secrets) for n in value if isinstance(n, str)]
+        elif key == "params" and isinstance(value, dict):  # the settings it was asked with: numbers, flags, none
+            out[key] = {k: v for k, v in value.items()
+                        if isinstance(k, str) and (v is None or isinstance(v, (bool, int, float)))}
         elif key == "spec" and isinstance(value, dict):  # a BackendSpec's fields: text, a flag, none
             out[key] = {k: scrub(v, secrets) if isinstance(v, str) else v for k, v in value.items()
                         if isinstance(k, str) and (v is None or isinstance(v, (str, bool)))}

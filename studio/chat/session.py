@@ -18,7 +18,7 @@ from studio.tasks import Task
 def _answer(turn: dict[str, Any]) -> dict[str, Any]:
     """One answer as exported: its text without the leading space a tokenizer leaves, its model,
     timing, and a failure's reason (a failed answer is not an empty one)."""
-    out = {k: turn[k] for k in ("role", "model", "stats") if k in turn}
+    out = {k: turn[k] for k in ("role", "model", "stats", "params") if k in turn}
     out["content"] = (turn.get("content") or "").strip()
     if said := ended_how(turn):
         out["note"] = said
@@ -108,7 +108,8 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
                 secrets: Iterable[str | None] = (), left_out: str = "") -> str:
     """The conversation as JSON: the model that answered first (``model``; compare mode's second: ``second_model``;
     where several answered on a side, all of them in ``models``/``second_models``, in the order of their first
-    answer; before any answer, the picked ones), settings and messages; compare mode's second answer as ``alt``; failures with their reason; ``left_out``: the line saying its oldest turns were left out, if they were. Never a secret: each of ``secrets`` (the keys and tokens the session
+    answer; before any answer, the picked ones), settings (``params``: those the first answer was asked with, each
+    answer's own with it; before any answer, the sidebar's) and messages; compare mode's second answer as ``alt``; failures with their reason; ``left_out``: the line saying its oldest turns were left out, if they were. Never a secret: each of ``secrets`` (the keys and tokens the session
     used) and every secret-shaped string, in a question too, is written as ``***``, as in the kept file."""
     rows = []
     for i, m in enumerate(messages):
@@ -127,7 +128,9 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
         "second_model": _model_entry(*second[0]) if second else None,
         **({"models": [_model_entry(*m) for m in first],
             "second_models": [_model_entry(*m) for m in second]} if len(first) > 1 or len(second) > 1 else {}),
-        "params": params.to_dict() if params else None,
+        # the settings the first answer was asked with (each answer's own are with it), the sidebar's before any
+        "params": next((m["params"] for m in messages if m.get("role") == "assistant" and isinstance(m.get("params"), dict)),
+                       params.to_dict() if params else None),
         **({"left_out": left_out} if left_out else {}),
         "messages": rows,
     }
@@ -254,6 +257,7 @@ class StreamJob(Task):
             turn["cut_at"] = self.stats.cut_at
         if self.spec is not None:
             turn["spec"] = self.spec.to_dict()
+        turn["params"] = self.params.to_dict()  # what it was asked with: the exports say so, not the sidebar's since
         if self.state == "stopped" or self.stop.is_set():
             turn["note"] = "stopped"
         if self.notes:

@@ -285,3 +285,24 @@ def test_exports_name_the_models_that_answered_not_the_one_picked_since():
     # nothing answered yet (the page was reloaded while it was answered): the picked ones
     assert json.loads(export_json(turns[:1], later, None, b))["second_model"]["model"] == "srv"
     assert f"Model: {later.label} · compared with {b.label}" in export_markdown(turns[:1], later, b)
+
+
+def test_exports_give_the_settings_the_answers_were_asked_with_not_the_sidebar_s_since(tmp_path, monkeypatch):
+    """Export JSON's params were the sidebar's at the click: an answer asked at temperature 0.1, exported after the
+    slider was moved to 1.5, said 1.5. The settings each answer was asked with are kept with it, a reload too."""
+    from studio.chat import StreamJob, saved
+
+    class Backend:
+        name, notes = "stand-in", []
+
+        def stream(self, messages, params, *, stats=None, stop=None):
+            yield "Noventa minutos."
+
+    job = StreamJob("m", Backend, [{"role": "user", "content": "Hi"}], ChatParams(temperature=0.1)).start()
+    assert job.join(10)
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path))
+    saved.save([{"role": "user", "content": "Hi"}, job.as_turn()])
+    turns, _ = saved.load()
+    doc = json.loads(export_json(turns, None, ChatParams(temperature=1.5)))
+    assert doc["params"]["temperature"] == 0.1 and doc["messages"][1]["params"]["temperature"] == 0.1
+    assert json.loads(export_json(turns[:1], None, ChatParams(temperature=1.5)))["params"]["temperature"] == 1.5
