@@ -27,16 +27,18 @@ class Questions:
     notes: list[str] = field(default_factory=list)
 
 
-def read_records_file(file: str | Path, role: str = "the questions") -> list[dict]:
-    """Q&A records from a dataset file, through the one reader ``dataset import`` and ``train`` use. A file that cannot
-    be read is named, with its ``role``: "The file holds a JSON object ..." did not say whether it was the questions'
-    file or the training questions' (``evaluate --dataset A --train B``)."""
+def read_records_file(file: str | Path, role: str | None = None) -> list[dict]:
+    """Q&A records from a dataset file, through the one reader ``dataset import`` and ``train`` use, in its words (the
+    questions' file: the same verdict as theirs). A file with a ``role`` is named with it where it cannot be read:
+    "The file holds one record ..." did not say it was ``--train``'s file, not ``--dataset``'s."""
     from studio.data import formats
     from studio.errors import DatasetFormatError
 
     try:
         records, _ = formats.read_file(file)
     except DatasetFormatError as exc:
+        if role is None:
+            raise
         raise DatasetFormatError(f"{Path(file).name} ({role}): {exc}") from None
     return records
 

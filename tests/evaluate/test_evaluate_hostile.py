@@ -331,16 +331,17 @@ def test_a_report_flag_given_another_format_s_name_is_refused_not_written_in_tha
     assert not target.exists() and eval_results.list_evals() == []
 
 
-def test_a_questions_or_training_file_that_cannot_be_read_is_named_in_its_line(tmp_path, capsys):
-    """`evaluate --dataset qa.json --train train.json` with one of them not a list of records said "The file holds a
-    record, not a list: ..." without saying which of the two: the line names the file and its role."""
+def test_a_training_file_that_cannot_be_read_is_named_in_its_line(tmp_path, capsys):
+    """`evaluate --dataset qa.json --train train.json` with the training file not a list of records said "The file
+    holds one record, not a list: ..." as if it were the questions': the line names it and its role. The questions'
+    file keeps the words `dataset import` and `train` say of it (tests/test_layout.py)."""
     from studio.__main__ import main
 
     good, bad = tmp_path / "qa.json", tmp_path / "train.json"
     good.write_text(json.dumps([{"question": "How long is a match?", "answer": "Two halves."}]))
     bad.write_text(json.dumps({"question": "How long is a match?"}))
     for files, said in (([good, bad], "error: train.json (the training questions): The file holds one record"),
-                        ([bad, good], "error: train.json (the questions): The file holds one record")):
+                        ([bad, good], "error: The file holds one record")):  # import's and train's words
         capsys.readouterr()
         code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", "--dataset",
                      str(files[0]), "--train", str(files[1]), "--out", str(tmp_path / "report.json")])
