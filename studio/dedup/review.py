@@ -16,6 +16,9 @@ from studio.dedup.clusters import Cluster
 from studio.errors import StudioError
 
 ACTIONS = ("keep_one", "keep_all", "merge")
+BIG_CLUSTER = 50  # records in a cluster the bulk keep names before it is pressed: 800 templated questions differing in
+# a number were one cluster, and one press kept 1 of them
+NAMED_BIG = 5  # such clusters named by number in that line
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,8 @@ class Review:
         """
         live = self.decisions()
         left = [(k, c) for k, c in enumerate(self.clusters) if not (only_undecided and k in live)]
-        if min_cosine is None:
-            step = [Decision(k, "keep_one", keep=c.keep) for k, c in left if c.top_score >= min_score]
-        else:
-            step = [Decision(k, "keep_one", keep=c.keep) for k, c in left
-                    if (c.tops()[0] or -1.0) >= min_score or (c.tops()[1] or -1.0) >= min_cosine]
+        step = [Decision(k, "keep_one", keep=self.clusters[k].keep)
+                for k in self._bulk(min_score, only_undecided=only_undecided, min_cosine=min_cosine)]
         if not step and left:
             def said(score: float, cos: bool = cosine) -> str:  # ``cosine``: the box reads cosines, scores x 100
                 return f"cosine {score / 100:.4f}" if cos else f"{score:.2f}"
@@ -98,6 +98,29 @@ class Review:
         if step:
             self.steps.append(step)
         return len(step)
+
+    def _bulk(self, min_score: float, *, only_undecided: bool = True, min_cosine: float | None = None) -> list[int]:
+        """The clusters ``keep_suggested_above`` decides, by index."""
+        live = self.decisions() if only_undecided else {}
+        if min_cosine is None:
+            return [k for k, c in enumerate(self.clusters) if k not in live and c.top_score >= min_score]
+        return [k for k, c in enumerate(self.clusters) if k not in live
+                and ((c.tops()[0] or -1.0) >= min_score or (c.tops()[1] or -1.0) >= min_cosine)]
+
+    def bulk_warning(self, min_score: float, *, min_cosine: float | None = None) -> str:
+        """One line naming the clusters of over ``BIG_CLUSTER`` records ``keep_suggested_above`` would decide, and the
+        records it would drop of them, for the page to say before the press; "" when there is none."""
+        big = [k for k in self._bulk(min_score, min_cosine=min_cosine) if len(self.clusters[k].members) > BIG_CLUSTER]
+        if not big:
+            return ""
+        sizes = [len(self.clusters[k].members) for k in big]
+        named = ", ".join(f"{k + 1} ({n:,} records)" for k, n in zip(big[:NAMED_BIG], sizes))
+        more = f" and {len(big) - NAMED_BIG:,} more" if len(big) > NAMED_BIG else ""
+        which = f"cluster {named}" if len(big) == 1 else f"{len(big):,} clusters of over {BIG_CLUSTER} records: {named}{more}"
+        return (f"This drops {sum(sizes) - len(big):,} records of {which}, keeping one"
+                f"{' of each' if len(big) > 1 else ''}: a cluster that large "
+                "may join records that only look alike (questions differing in a number). Look at it below first, "
+                "or decide it there.")
 
     def undo(self) -> list[Decision]:
         """Take back the last step (a decision or a bulk action); returns what was undone."""

@@ -564,8 +564,10 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     for line in (why, why_cos):
         if line:  # out of range: the bulk keep waits for a value it can use
             ui.show_error(line)
+    # a cluster of 800 records (templated questions differing in a number) is said before a press keeps 1 of them
+    big = "" if why or why_cos else review.bulk_warning(above, min_cosine=bulk_cos)
     b2.button("Keep the suggested of each", key="dedup.bulk", disabled=bool(why or why_cos),
-              help=("In every undecided cluster with a fuzzy pair scoring at least the first number, or a semantic "
+              help=(f"{big} " if big else "") + ("In every undecided cluster with a fuzzy pair scoring at least the first number, or a semantic "
                     "pair with cosine at least the second, keep its suggested record (the most complete one) and drop "
                     "the others; Undo takes it back." if both else
                     "In every undecided cluster scoring at least this, keep its suggested record (the most complete "
@@ -574,6 +576,8 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
                                    above))
     b3.button("Undo", key="dedup.undo", icon=":material/undo:", disabled=not review.steps,
               on_click=_act, args=(review.undo,))
+    if big:
+        st.warning(f"Keep the suggested of each: {big}", icon=":material/warning:")
     after = review.apply(records) if review.decisions() else records
     # Unsaved records still to fix (typed in the Edit tab) are compared as typed; a save that keeps one would be refused
     # by the usual checks, and the refusal left the dedup's result in the editor with the review gone: said first

@@ -247,6 +247,38 @@ def test_tab_a_bulk_keep_above_every_cluster_says_so_and_a_lower_one_keeps():
     assert not at.error and any("kept 1 of 2" in c.value for c in at.caption)
 
 
+def test_a_bulk_keep_names_a_huge_cluster_before_it_drops_its_records():
+    """800 templated questions differing in a number were one cluster: one press of "Keep the suggested of each" kept 1
+    of them, and nothing said so before."""
+    from studio.dedup import review as review_module
+
+    huge = Cluster(tuple(range(800)), tuple(Pair(i, i + 1, 97.0) for i in range(799)), keep=0)
+    r = Review([Cluster((800, 801), (Pair(800, 801, 99.0),), keep=801), huge])
+    line = r.bulk_warning(95.0)
+    assert line.startswith("This drops 799 records of cluster 2 (800 records), keeping one:")
+    assert r.bulk_warning(98.0) == ""  # the huge cluster is under the number: the press leaves it
+    r.keep_one(1, 0)
+    assert r.bulk_warning(95.0) == ""  # decided already: the press leaves it too
+    many = [Cluster(tuple(range(100 * n, 100 * n + 60)), (Pair(100 * n, 100 * n + 1, 99.0),), keep=100 * n)
+            for n in range(7)]
+    line = Review(many).bulk_warning(95.0)
+    assert line.startswith(f"This drops 413 records of 7 clusters of over {review_module.BIG_CLUSTER} records: "
+                           "1 (60 records), 2 (60 records)") and "5 (60 records) and 2 more, keeping one of each" in line
+
+
+def test_tab_says_which_clusters_a_bulk_keep_empties_before_the_press(monkeypatch):
+    from studio.dedup import review as review_module
+
+    monkeypatch.setattr(review_module, "BIG_CLUSTER", 2)  # the 3 records of cluster 1 count as many here
+    at, _ = open_tab(RECORDS)
+    at.button(key="dedup.run").click().run()
+    line = "This drops 2 records of cluster 1 (3 records), keeping one:"
+    assert line in at.button(key="dedup.bulk").help
+    assert [w.value for w in at.warning if line in w.value]
+    at.button(key="dedup.bulk").click().run()  # decided, cluster 1 is no more the press's: nothing said
+    assert line not in at.button(key="dedup.bulk").help and not [w for w in at.warning if line in w.value]
+
+
 def test_merge_text_follows_the_cluster_it_was_typed_for_when_the_threshold_moves():
     """Text typed to merge records 1, 2 and 4 stayed in the box when a higher threshold left records 1 and 2 only in
     that place: a Merge there would have put it over records it was not typed for. It is set aside, said so, and
