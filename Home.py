@@ -3,13 +3,14 @@
 import functools
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from studio import config, device, jobs, ui
 from studio.data import store
 from studio.evaluate import results as eval_results
 from studio.train import runs
-from studio.ui import cloud, pages
+from studio.ui import cloud, narrow_table, pages
 
 ui.page_setup("Home")
 
@@ -99,7 +100,7 @@ NEWEST = 5  # rows of Home's runs and evaluations: the newest, read alone (the p
 STARTED = st.column_config.TextColumn("started", width=150)
 STATE = st.column_config.TextColumn("state", width=75)
 NAMED = st.column_config.TextColumn(width=220)  # a run's name: the last column, which also takes what is left
-SHORT = st.column_config.TextColumn(width=110)  # an evaluation's dataset and models: four columns in a 466 px wide main
+EVALUATIONS_KEY = "home-evaluations"
 
 
 def recent(api_only: bool, evals: eval_results.Tally) -> None:
@@ -130,9 +131,13 @@ def recent(api_only: bool, evals: eval_results.Tally) -> None:
             return
         said = f"No evaluation has answers yet. {step}"
     st.subheader("Evaluations")
-    st.dataframe([{"started": jobs.readable_time(e.created), "state": e.status, "dataset": e.dataset,
-                   "models": ", ".join(e.models)} for e in shown], hide_index=True, width="stretch",
-                 column_config={"started": STARTED, "state": STATE, "dataset": SHORT, "models": SHORT})
+    # A static table whose cells wrap, a card per evaluation in a narrow column (studio.ui.narrow_table): in the data
+    # grid at 800 px the dataset and the models (about 94 characters) were cut at 110 px each ("Soccer rules (samp")
+    rows = [{"started": jobs.readable_time(e.created), "state": e.status, "dataset": e.dataset,
+             "models": ", ".join(e.models)} for e in shown]
+    with st.container(key=EVALUATIONS_KEY):
+        st.html(narrow_table.narrow_table_css(EVALUATIONS_KEY, list(rows[0])))
+        st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
     st.caption(said)
     st.page_link(pages.EVALUATE.path, label="Open the evaluations on the Evaluate page", icon=":material/arrow_forward:")
 

@@ -230,9 +230,16 @@ def test_home_lists_the_newest_runs_and_evaluations_with_links_to_their_pages():
     assert list(shown_runs["name"]) == [f"FAQ run {i}" for i in (6, 5, 4, 3, 2)]
     assert list(shown_runs["state"])[:2] == ["failed", "finished"]
     assert shown_runs["started"].iloc[0] == "2026-12-07 00:00 UTC"
-    shown_evals = tables[("started", "state", "dataset", "models")]
+    # the evaluations: a static table whose cells wrap, a card each below NARROW_PX (the data grid cut the dataset and
+    # the models at 110 px each in an 800 px window: "Soccer rules (samp")
+    assert len(at.table) == 1
+    shown_evals = at.table[0].value
+    assert list(shown_evals.columns) == ["started", "state", "dataset", "models"]
     assert [d.split(" v")[0] for d in shown_evals["dataset"]] == [f"Rules {i}" for i in (6, 5, 4, 3, 2)]
     assert list(shown_evals["models"])[0] == "model 6"
+    css = [h.proto.body for h in at.get("html") if ".st-key-home-evaluations" in h.proto.body]
+    assert len(css) == 1 and "@container (max-width:720px)" in css[0]
+    assert 'td:nth-child(4):before{content:"models: "' in css[0]  # each fact after its column's name
     links = {p.proto.label: p.proto.page for p in at.get("page_link")}
     assert links["Open the runs on the Train page"] == "Train"
     assert links["Open the evaluations on the Evaluate page"] == "Evaluate"

@@ -21,6 +21,7 @@ from studio.models import bundled, download, imports, library, tokenizer_check
 from studio.models.spec import parse_spec
 from studio.ui import export as export_ui
 from studio.ui import popovers
+from studio.ui.narrow_table import narrow_table_css
 
 IMPORT = "models.import_dir"  # the running import job's folder
 DOWNLOAD = "models.download_dir"
@@ -178,7 +179,7 @@ def library_table() -> list[library.ModelEntry]:
             # unbreakable spaces: one line each, the column as wide as its heading whatever the answers
             row[NOTE_HEADER] = ("checking…" if e.spec in checking else tokenizer_check.short(e.note)).replace(" ", NBSP)
     # A static table, not the data grid: its cells wrap (a long name reads in full). Its cells are Markdown: names are
-    # shown as typed. In a narrow column it reads as a card per model (narrow_table_css).
+    # shown as typed. In a narrow column it reads as a card per model (studio.ui.narrow_table).
     with st.container(key=LIBRARY_KEY):
         st.html(narrow_table_css(LIBRARY_KEY, list(rows[0])))
         st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
@@ -186,26 +187,6 @@ def library_table() -> list[library.ModelEntry]:
 
 
 LIBRARY_KEY = "models-library"
-NARROW_PX = 720
-"""Below this width of the page's column the library reads as a card per model. Its ten columns wanted about 600 px
-at their narrowest: in an 800 px window (468 px beside the sidebar) every column after "context" was past the edge,
-a sideways scroll away."""
-
-
-def narrow_table_css(key: str, columns: list[str]) -> str:
-    """CSS that turns the static table in the container ``key`` into a card per row where the column is narrower
-    than ``NARROW_PX``: its first cell in bold on a line of its own, then each other cell after its column's name
-    ("architecture: llama"), wrapping as a sentence does. Wider, the table is left as it is."""
-    scope = f".st-key-{key}"
-    named = "".join(f'{scope} td:nth-child({i}):before{{content:"{c}: ";color:rgba(49,51,63,.6)}}'
-                    for i, c in enumerate(columns, 1) if i > 1)
-    return (f"<style>{scope}{{container-type:inline-size}}"
-            f"@container (max-width:{NARROW_PX}px){{"
-            f"{scope} :is(table,tbody,tr){{display:block;width:auto}}{scope} thead{{display:none}}"
-            f"{scope} tr{{padding:.35rem 0;border-bottom:1px solid rgba(49,51,63,.15)}}"
-            f"{scope} td{{display:inline-block;max-width:100%;border:none;padding:0 .5rem;white-space:normal}}"
-            f"{scope} td :is(div,p){{display:inline}}"
-            f"{scope} td:first-child{{display:block;font-weight:600}}{named}}}</style>")
 
 
 def _checking(entry: library.ModelEntry) -> bool:

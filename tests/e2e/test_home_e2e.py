@@ -44,12 +44,29 @@ def test_a_running_job_s_line_follows_its_progress_and_goes_when_it_ends(page, s
         + '[data-testid=stMain] [data-testid=stCaptionContainer] *, [data-testid=stMain] [data-testid=stMetric] *')]
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
     assert cut == []
-    # ... and so is every column of the newest runs and evaluations: long names scrolled "started" out of view
+    # ... and so is every column of the newest runs: long names scrolled "started" out of view
     tables = page.get_by_test_id("stMain").get_by_test_id("stDataFrame")
-    expect(tables).to_have_count(3)  # datasets, runs, evaluations
+    expect(tables).to_have_count(2)  # datasets, runs
     scrolled = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]'
         + ' .dvn-scroller')].map(e => [e.scrollWidth, e.clientWidth])""")
-    assert len(scrolled) == 3 and all(whole <= shown + 1 for whole, shown in scrolled), scrolled
+    assert len(scrolled) == 2 and all(whole <= shown + 1 for whole, shown in scrolled), scrolled
+    # ... and the evaluations' dataset and models read in full: in the data grid they were cut at 110 px each ("Soccer
+    # rules (samp"); each evaluation is a card now, each fact after its column's name, all inside the page's column
+    evaluations = page.get_by_test_id("stMain").get_by_test_id("stTable")
+    models = f"{LONG_MODEL}, {LONG_MODEL.split(' · ')[1]}"
+    expect(evaluations).to_contain_text(models, timeout=30_000)
+    expect(evaluations).to_contain_text("Soccer rules FAQ (sample) 2")
+    row = evaluations.locator("tbody tr").filter(has_text="Soccer rules FAQ (sample) 2")
+    cells = row.locator("td").evaluate_all("""tds => tds.map(td => [getComputedStyle(td, '::before').content,
+        td.innerText, td.getBoundingClientRect().right, td.scrollWidth <= td.clientWidth + 1])""")
+    right = page.get_by_test_id("stMainBlockContainer").evaluate(
+        "m => m.getBoundingClientRect().right - parseFloat(getComputedStyle(m).paddingRight)")
+    assert [c.strip('"') for c, _, _, _ in cells[1:]] == ["state: ", "dataset: ", "models: "], cells
+    assert models in cells[3][1] and all(whole for _, _, _, whole in cells), cells  # none clipped
+    assert [r for _, _, r, _ in cells if r > right + 1] == [], (cells, right)  # none past the column
+
+
+LONG_MODEL = "Soccer rules FAQ (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
 
 
 def long_names(n: int) -> None:
@@ -58,7 +75,7 @@ def long_names(n: int) -> None:
     from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
     from studio.train import runs
 
-    model = "Soccer rules FAQ (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    model = LONG_MODEL
     for i in range(n):
         folder = config.runs_dir() / f"20261207-00000{i}-faq"
         runs.write_run(folder, {"name": f"{model} run {i}", "created": f"2026-12-07T00:00:0{i}+00:00"})
