@@ -97,6 +97,11 @@ def problem(cls: Any, name: str, value: Any, *, command_line: bool = False) -> s
     if m.get("choices") is not None and value not in m["choices"]:
         return m.get("error", "Unknown {label} {value!r}: choose {choices}.").format(
             label=label(cls, name).lower(), value=value, choices=", ".join(m["choices"]), unset=unset)
+    typ = field_type(cls, name)
+    if typ in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        # "abc" or null from --config-json / a hand-edited run.json: not a number, rather than "out of range"
+        kind = "a whole number" if typ is int else "a number"
+        return f"{label(cls, name)} must be {kind}, not {'null' if value is None else repr(value)}."
     lo, hi = m.get("min"), m.get("max")
     if lo is None and hi is None:
         return None

@@ -115,6 +115,10 @@ def config_runs() -> list[Path]:
     ('{"base": 5}', "Base must be text, not 5."),
     ('{"base": "scratch", "batch_tokens": 600.5}', "Tokens per step 600.5 is not a whole number"),
     ('{"base": "scratch", "batch_size": NaN}', "Batch size nan is out of range: use 1 to 4096."),
+    # a non-number read "Max steps abc is out of range: use -1 or more."
+    ('{"base": "scratch", "max_steps": "abc"}', "error: Max steps must be a whole number, not 'abc'."),
+    ('{"base": "scratch", "epochs": null}', "error: Epochs must be a number, not null."),
+    ('{"base": "scratch", "epochs": true}', "error: Epochs must be a number, not True."),
     ('{"base": "scratch", "eval_per_epoch": "no"}', "must be true or false, not 'no'"),
     ('{"base": "scratch", "lora_targets": ["q_proj"]}', "Target modules must be text"),
     ("[1, 2]", "--config-json is not a training config: give a JSON object of settings"),
