@@ -109,10 +109,11 @@ def load_questions(config: EvalConfig) -> Questions:
         split = run.split or {}
         test = _split_questions(list(split.get("test") or []), base)
         if not test:
-            raise DatasetValidationError(
-                f"Run {config.run_id!r} has no held-out questions (its test split is empty or its dataset was deleted): "
-                "pick a dataset instead."
-            )
+            why = (f"Run {config.run_id!r} has no held-out questions (its test split is empty or its dataset was "
+                   "deleted): ")
+            exc = DatasetValidationError(why + "pick a dataset instead.")
+            exc.command_line = why + "evaluate on a dataset instead (--dataset NAME or FILE)."  # type: ignore[attr-defined]
+            raise exc
         train = [r.get("question", "") for r in _split_questions(list(split.get("train") or []), base)]
         records, more = qa_records(test, f"The held-out split of run {config.run_id!r}")
         dataset = {"source": "run", "run_id": config.run_id, "id": ds.id, "name": ds.name or None, "version": ds.version,

@@ -348,3 +348,29 @@ def test_a_training_file_that_cannot_be_read_is_named_in_its_line(tmp_path, caps
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, err
         assert not (tmp_path / "report.json").exists()
+
+
+def test_a_run_without_held_out_questions_names_the_flag_to_use_on_the_command_line(tmp_path, capsys):
+    """`evaluate --run <id>` on a run whose test split is empty said "pick a dataset instead", the page's words:
+    the command line has no dataset to pick, it has --dataset. The page keeps its words."""
+    from studio.__main__ import main
+    from studio.evaluate import questions as eval_questions
+    from studio.evaluate.config import EvalConfig
+    from studio.train import runs
+
+    ds = store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    folder = runs.run_dir("20261122-000000-all")
+    folder.mkdir(parents=True)
+    runs.write_run(folder, {"id": folder.name, "name": "all", "created": "2026-11-22T00:00:00+00:00", "config": {},
+                            "base": "tiny", "dataset": {"id": ds.id, "name": ds.name, "version": 1,
+                                                        "sha256": ds.latest.sha256, "count": 1}})
+    runs.write_split(folder, {"train": [0], "test": []})
+    code = main(["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", "--run", folder.name,
+                 "--out", str(tmp_path / "report.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == (f"error: Run '{folder.name}' has no held-out questions (its test split is empty or its dataset was "
+                   "deleted): evaluate on a dataset instead (--dataset NAME or FILE).")
+    assert not (tmp_path / "report.json").exists()
+    with pytest.raises(Exception, match="pick a dataset instead"):  # what the page says
+        eval_questions.load_questions(EvalConfig(models=("m",), run_id=folder.name))
