@@ -110,7 +110,10 @@ def read_run(folder: Path) -> RunRecord:
 def load_run(run_id: str) -> RunRecord:
     folder = run_dir(run_id)
     if not folder.is_dir():
-        raise StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
+        exc = StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
+        exc.command_line = (f"No training run {run_id!r}: it may have been deleted. "  # type: ignore[attr-defined]
+                            "`python -m studio runs` lists the runs there are.")
+        raise exc
     return read_run(folder)
 
 

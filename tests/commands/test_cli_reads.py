@@ -84,6 +84,20 @@ def test_a_refused_command_makes_nothing(project, argv, capsys):
 
 
 @pytest.mark.parametrize("project", ["existing"], indirect=True)
+def test_a_run_not_there_points_to_the_command_that_lists_runs(project, capsys):
+    """`ask run:gone ...` (chat, ask-context, model export, evaluate, runs rename/delete alike) said "... Pick another
+    model." or "Pick another.", the page's words: the command line has no list to pick from. Each names the listing
+    command now, as `merge` and `push` did."""
+    folder, inputs = project
+    for argv in REFUSED:
+        if "--dataset" not in argv and ("run:gone" in argv or argv[0] in ("runs", "merge", "push")):
+            capsys.readouterr()
+            assert main(_argv(argv, inputs)) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.startswith("error: No training run 'gone'") and "`python -m studio runs` lists" in err, (argv, err)
+
+
+@pytest.mark.parametrize("project", ["existing"], indirect=True)
 def test_reads_of_a_workspace_with_a_run_and_a_dataset_change_nothing(project, tiny_gpt2, capsys):
     """Listing models loads each tokenizer once to say whether it loads: that answer was kept in a new cache/ folder
     of the workspace by `model list`. A read keeps it in its own process only."""
