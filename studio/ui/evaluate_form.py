@@ -114,6 +114,9 @@ def _bounds(name: str) -> dict[str, Any]:
     return {"min_value": lo, "max_value": hi}
 
 
+SAMPLE = "Sample size (0 = every question)"
+
+
 def _number(box: Any, label: str, name: str, wrong: list[str], lo: float | None = None, **kwargs: Any) -> int | float:
     """A setting's number box (``studio.ui.numbers``: no bounds in the browser, an empty or too-large value puts the
     last good one back), its range its EvalConfig field's; a value outside it is added to ``wrong`` in one line."""
@@ -244,7 +247,8 @@ def new_evaluation_form() -> None:
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "
                                "training records: expect high scores on questions it has seen.")
     with c2:
-        sample = _number(st, "Sample size (0 = every question)", "sample", wrong, lo=0, step=10)
+        # as wide as its label needs, as the results' Page box is (it took the width of the form)
+        sample = _number(st, SAMPLE, "sample", wrong, lo=0, step=10, width=numbers.fit_width(SAMPLE, "100,000"))
     with st.expander("Settings"):  # each kept as set through a visit to another page (ui.kept, ui.PERSIST)
         # four settings a column: how answers are drawn; the judge, leakage and API limits; where api: models are.
         # (The middle column held two beside the third's seven: it ended 570 px above them at 800 px, a gap.)

@@ -181,8 +181,14 @@ def page_box(box: Any, key: str, pages: int, *, fit: bool = False) -> int:
 def page_width(pages: int) -> int:
     """Pixels a "Page (of N)" box needs: its label, or its widest number beside the box's clear, - and + buttons
     (Streamlit hides - and + in a box under about 150 px)."""
-    digits = len(f"{pages:,}")
-    return max(7 * len(f"Page (of {pages:,})") + 30, 9 * digits + 150)
+    return fit_width(f"Page (of {pages:,})", f"{pages:,}")
+
+
+def fit_width(label: str, widest: str = "") -> int:
+    """Pixels a number box needs for ``label`` above it, or for its ``widest`` number beside its clear, - and +
+    buttons (Streamlit hides - and + in a box under about 150 px): passed as ``width=``, the box is not as wide as
+    what holds it."""
+    return max(7 * len(label) + 30, 9 * len(widest) + 150)
 
 
 def page_to_show(key: str) -> int:

@@ -1054,3 +1054,22 @@ def test_in_api_mode_the_caption_does_not_promise_a_held_out_split(api_mode):
     assert "sample" in caption
     # "score them against its answers and read them side by side": the models, then the answers, both "them"
     assert "score their answers against the dataset's and read them side by side" in caption
+
+
+def test_sample_size_is_as_wide_as_its_label_not_the_form(monkeypatch):
+    """The "Sample size" box took the form's full width for a number like 0 or 50; it is given its label's width now,
+    as the results' Page box is (the width Streamlit is told: the browser draws the box that wide)."""
+    from studio.ui import numbers
+
+    widths: dict[str, object] = {}
+    real = numbers.number_box
+
+    def spy(box, label, key, value, **kwargs):
+        widths[key] = kwargs.get("width", "stretch")
+        return real(box, label, key, value, **kwargs)
+
+    monkeypatch.setattr(numbers, "number_box", spy)
+    at = _app()
+    width = widths["evaluate.sample"]
+    label = at.number_input(key="evaluate.sample").label
+    assert isinstance(width, int) and 7 * len(label) <= width < 400, width
