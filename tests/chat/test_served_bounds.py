@@ -3,6 +3,7 @@ how many are asked at once (a thread each). One visitor's script typing URL afte
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -30,44 +31,42 @@ def test_the_servers_remembered_are_bounded_the_least_recently_asked_forgotten_f
     assert {url for url, _ in fresh._lookups} == {*urls[10:], urls[-1] + "/again"} - {urls[11]}
 
 
+@contextlib.contextmanager
+def _silent_server():
+    """The base URL of a server that takes up to 4 connections and never answers."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(silent.accept()[0]) for _ in range(4)], daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{silent.getsockname()[1]}"
+    finally:
+        silent.close()
+        for conn in held:
+            conn.close()
+
+
 def test_lists_asked_at_once_are_bounded_and_a_url_past_it_says_so_and_is_asked_later(fresh, monkeypatch):
     monkeypatch.setattr(fresh, "MAX_ASKING", 3)
     monkeypatch.setattr(fresh, "READ_S", 1.0)
-    silent = socket.create_server(("127.0.0.1", 0))  # takes the connection, never answers
-    held: list[socket.socket] = []
-    threading.Thread(target=lambda: [held.append(silent.accept()[0]) for _ in range(4)], daemon=True).start()
-    base = f"http://127.0.0.1:{silent.getsockname()[1]}"
-    try:
+    with _silent_server() as base:
         assert [fresh.served(f"{base}/v{i}", wait_s=0).asking for i in range(3)] == [True, True, True]
         assert fresh.served(f"{base}/v3", wait_s=0) == served.Served(unreachable=served.BUSY)
         for lookup in list(fresh._lookups.values()):
             assert lookup.done.wait(30)
         said = fresh.served(f"{base}/v3").unreachable  # room again: asked, and its own answer said
         assert said.startswith("The server did not answer within 1 s"), said
-    finally:
-        silent.close()
-        for conn in held:
-            conn.close()
 
 
 def test_one_visitor_asks_a_few_lists_at_once_and_another_visitor_s_list_is_still_asked(fresh, monkeypatch):
     """One visitor typing URLs of silent hosts took every list the app asks at once: every other visitor's URL was
     answered BUSY until they stopped. Each visitor now has ``MAX_ASKING_EACH`` (here 2) of them."""
     monkeypatch.setattr(fresh, "MAX_ASKING", 4)
-    monkeypatch.setattr(fresh, "MAX_ASKING_EACH", 2, raising=False)
+    monkeypatch.setattr(fresh, "MAX_ASKING_EACH", 2)
     monkeypatch.setattr(fresh, "READ_S", 1.0)
-    silent = socket.create_server(("127.0.0.1", 0))  # takes the connection, never answers
-    held: list[socket.socket] = []
-    threading.Thread(target=lambda: [held.append(silent.accept()[0]) for _ in range(4)], daemon=True).start()
-    base = f"http://127.0.0.1:{silent.getsockname()[1]}"
-    try:
+    with _silent_server() as base:
         mallory = [fresh.served(f"{base}/m{i}", wait_s=0, asker="browser:mallory") for i in range(4)]
         assert [s.asking for s in mallory] == [True, True, False, False]
         assert mallory[2].unreachable.startswith("You are asking") and "this one was not asked" in mallory[2].unreachable
         assert fresh.served(f"{base}/alice", wait_s=0, asker="browser:alice").asking  # asked: room for her
         for lookup in list(fresh._lookups.values()):
             assert lookup.done.wait(30)
-    finally:
-        silent.close()
-        for conn in held:
-            conn.close()

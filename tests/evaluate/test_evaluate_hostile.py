@@ -106,18 +106,24 @@ ODD_IDS = [("x\x00y", "holds a control character"), ("a\x07b", "holds a control 
            ("a b c", "is no folder here and no Hub id"), ("x@y/model", "is no folder here and no Hub id")]
 
 
+def _started_with(models: str):
+    """The Evaluate page on a one-question dataset, Start pressed with ``models`` typed as the other models."""
+    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.text_area(key="evaluate.other_models").input(models).run()
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    return at
+
+
 @pytest.mark.parametrize(("odd", "said"), ODD_IDS)
 def test_an_odd_model_id_is_refused_on_start_and_by_the_command_line_not_per_model(odd, said, tmp_path, capsys):
     """A NUL byte, control characters or a run id climbing out of the runs folder were taken as models: the
     evaluation started and each failed on its own. The model library's rules for a name decide model:<name>."""
     from studio.__main__ import main
 
-    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    at.radio(key="evaluate.source").set_value("dataset").run()
-    at.text_area(key="evaluate.other_models").input(f"api:good-model\n{odd}").run()
-    at.button(key="evaluate.start").click().run()
-    assert not at.exception
+    at = _started_with(f"api:good-model\n{odd}")
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and said in errors[0] and "\n" not in errors[0], errors
     assert eval_results.list_evals() == []
@@ -198,12 +204,7 @@ def test_an_extractive_model_not_there_or_not_extractive_is_refused_on_start_and
     spec = spec.replace("<a chat model>", str(tiny_gpt2))
     said = "is not an extractive question-answering model" if str(tiny_gpt2) in spec else \
         "choose an extractive model saved here (qa:<folder>, qa:run:<id> or qa:model:<name>)"
-    store.create_dataset("Soccer QA", [{"question": "How long is a match?", "answer": "Two halves."}])
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    at.radio(key="evaluate.source").set_value("dataset").run()
-    at.text_area(key="evaluate.other_models").input(f"api:good-model\n{spec}").run()
-    at.button(key="evaluate.start").click().run()
-    assert not at.exception
+    at = _started_with(f"api:good-model\n{spec}")
     # as read on the page: without the Markdown escapes and the empty spans that keep "qa:run:" from being a shortcode
     errors = [e.value.replace(NO_LINK, "").replace("\u2060", "").replace("\\", "") for e in at.error]
     assert len(errors) == 1 and said in errors[0] and "\n" not in errors[0], errors
