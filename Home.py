@@ -130,6 +130,9 @@ def recent(api_only: bool, evals: eval_results.Tally) -> None:
             st.caption(f"**Evaluations:** {'none with answers yet' if evals.running or evals.empty else 'none yet'}. {step}")
             return
         said = f"No evaluation has answers yet. {step}"
+    if not shown:  # the last one deleted (another tab) between the count above and this list: nothing to list
+        st.caption("**Evaluations:** none yet. Start one on the Evaluate page.")
+        return
     st.subheader("Evaluations")
     # A static table whose cells wrap, a card per evaluation in a narrow column (studio.ui.narrow_table): in the data
     # grid at 800 px the dataset and the models (about 94 characters) were cut at 110 px each ("Soccer rules (samp")

@@ -284,3 +284,19 @@ def test_a_new_workspace_shows_the_path_first_and_its_empty_lists_in_a_line_each
     assert not at.exception
     assert [h.value for h in at.subheader] == ["Datasets", "Training runs", "The path through the studio"]
     assert any(c.value.startswith("**Evaluations:** none yet.") for c in at.caption)
+
+
+def test_home_draws_when_the_last_evaluation_goes_between_its_count_and_its_list(monkeypatch):
+    """Home counted an evaluation with answers, then listed none (deleted in another tab meanwhile) and raised
+    IndexError on the empty table's first row: a traceback on Home. It says there are none."""
+    from studio.evaluate import results as eval_results
+    from studio.evaluate.result import EvalResult, ModelEntry, QuestionRow
+
+    row = QuestionRow(index=0, question="How long is a match?", reference="90 minutes", answers={"m": "90"})
+    eval_results.save(EvalResult(id="20261207-000001-ev", created="2026-12-07T00:01:01+00:00", status="finished",
+                                 dataset={"name": "Rules", "version": 1},
+                                 models=[ModelEntry(label="m", spec="api:gpt-4o-mini", kind="api")], rows=[row]))
+    monkeypatch.setattr(eval_results, "newest", lambda n: [])  # gone by the time the list is read
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception
+    assert any("**Evaluations:** none yet." in c.value for c in at.caption)
