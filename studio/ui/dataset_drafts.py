@@ -156,7 +156,7 @@ def claim_tab(given: object, session: str, holders: dict[tuple[str, str], str], 
     if tab is None or (holder not in (None, session) and is_open(holder)):
         tab = uuid.uuid4().hex[:12]
     if len(holders) > 10_000:  # a long-running public app: forget the tabs whose sessions have ended
-        for old in [k for k, v in holders.items() if not is_open(v)]:
+        for old in [k for k, v in list(holders.items()) if not is_open(v)]:  # a copy: other sessions write it meanwhile
             holders.pop(old, None)
     holders[(scope, tab)] = session
     return tab
