@@ -17,6 +17,7 @@ import contextlib
 import difflib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -499,6 +500,7 @@ ALIKE = 65.0  # rapidfuzz's ratio (0-100, difflib's) of two records' question an
 # ("How many players?" / "Eleven." and "How many substitutes?" / "Five.") 62
 ALIKE_CHARS = 300  # of each record's question and answer compared: a 50 MB answer is not compared whole
 ALIKE_NEAR = 4  # a record is compared with the records this many places either side of its own place, not every one
+ID_LOOKS = 8  # records of the same question or answer looked at for one whose id is not another's
 ALIKE_TRIES = 20_000  # comparisons in one block at most (~0.2 s of 600-character ones; difflib took 17 ms each)
 
 
@@ -522,9 +524,12 @@ def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None
         free = spots.get(key)
         while free and free[0] in taken:  # each taken one dropped once: 10,000 answers "Yes." are not scanned again
             free.popleft()
-        if free:
-            pair[i] = j = free.popleft()
-            taken.add(j)
+        for at, j in enumerate(itertools.islice(free or (), ID_LOOKS)):  # the first that is not another id's record
+            if j not in taken and not _other_ids(olds[i], news[j]):
+                pair[i] = j
+                taken.add(j)
+                del free[at]
+                return
 
     for keys in (lambda r: [k if (k := _stable_id(r)) in ids else None], lambda r: [("question", _value(r.get("question"))),
                                                        ("answer", _value(r.get("answer")))]):
@@ -543,13 +548,16 @@ def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None
     left_old = [i for i in range(len(olds)) if i not in pair]
     left_new = [j for j in range(len(news)) if j not in taken]
     tries = ALIKE_TRIES
+    said_new: dict[int, str] = {}
     for n, i in enumerate(left_old):
-        best, score = None, ALIKE
+        best, score, said = None, ALIKE, _said(olds[i])
         for j in left_new[max(0, n - ALIKE_NEAR):n + ALIKE_NEAR + 1]:
-            if j in taken or tries <= 0:
+            if j in taken or tries <= 0 or _other_ids(olds[i], news[j]):
                 continue
             tries -= 1
-            ratio = fuzz.ratio(_said(olds[i]), _said(news[j]))
+            if j not in said_new:
+                said_new[j] = _said(news[j])
+            ratio = fuzz.ratio(said, said_new[j])
             if ratio >= score:
                 best, score = j, ratio
         if best is not None:
@@ -578,6 +586,20 @@ def _value(value: object) -> object:
 
 
 def _said(record: Record) -> str:
-    """The start of a record's question and answer, as ``pair_records`` compares them."""
-    return "\n".join(text if type(text := record.get(f)) is str else json.dumps(text, ensure_ascii=False, default=str)
-                     for f in ("question", "answer"))[:2 * ALIKE_CHARS]
+    """The start of a record's question and of its answer, as ``pair_records`` compares them (each cut on its own: a
+    question over 600 characters hid the answer, and the whole text was copied to cut it)."""
+    return "\n".join(_start(record.get(f)) for f in ("question", "answer"))
+
+
+def _start(value: object) -> str:
+    """The first ``ALIKE_CHARS`` characters of a field's value (its JSON when it is not text)."""
+    if type(value) is not str:
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return value[:ALIKE_CHARS]
+
+
+def _other_ids(old: Record, new: Record) -> bool:
+    """Whether both records carry an ``id`` field and the two differ: another record put in this one's place, not it
+    edited (a record whose id is gone paired with a new one of another id by the same answer)."""
+    a, b = _stable_id(old), _stable_id(new)
+    return a is not None and b is not None and a != b

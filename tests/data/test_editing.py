@@ -294,3 +294,18 @@ def test_a_save_with_no_message_says_what_was_fixed_and_imported_not_edited():
     assert editing.save_message(saved, start[:1] + start[2:], start=start, origin="imported faq.csv") == (
         "imported faq.csv (1 added)")  # the one to fix deleted: nothing fixed
     assert editing.save_message(saved, [{"question": "Kept?", "answer": "No."}]) == "edited"
+
+
+def test_a_record_of_another_id_put_in_a_deleted_ones_place_is_not_that_record_edited():
+    """A record deleted and another, with an id of its own, typed in its place with the same answer read "1 edited"
+    (paired by the answer), so a rebase took the new record for an edit of the old and left it out on a clash."""
+    before = [{"id": "a1", "question": "When was the club founded?", "answer": "1901"},
+              {"id": "a2", "question": "Who coaches it?", "answer": "Ana."}]
+    after = [{"id": "b7", "question": "When was the stadium built?", "answer": "1901"},
+             {"id": "a2", "question": "Who coaches it?", "answer": "Ana."}]
+    assert editing.summary(editing.changes(before, after)) == "1 added, 1 removed"
+    kept_id = [{"id": "a1", "question": "When was the club founded?", "answer": "In 1901."}, before[1]]
+    assert editing.summary(editing.changes(before, kept_id)) == "1 edited"  # its own id: an edit as before
+    no_id = [{"question": "When was the club founded?", "answer": "In 1901."}, before[1]]
+    assert editing.summary(editing.changes(before, no_id)) == "1 edited"  # an id dropped: paired by its question
+
