@@ -3,7 +3,9 @@
 A parsed file takes about five times its size in memory (each record a dict of strings), and each browser tab kept
 its own: one visitor with many tabs took a public app past its memory, and nothing bounded them across sessions. All
 of them live here now, charged their estimated size: past the budget the one used longest ago is dropped first (never
-the one just put or read), and a session whose preview was dropped reads its source again.
+the one just put or read), and a session whose preview was dropped reads its source again. Each value may name its
+``owner`` (the session that put it): a put first lets go of every value whose owner the caller says is gone (a closed
+tab), so a tab closed with a preview does not hold it for the server's life.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from studio import config
@@ -56,7 +58,7 @@ class Held:
 
     def __init__(self, budget: int | None = None) -> None:
         self._budget = budget
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, int, str | None]] = OrderedDict()  # key: (value, bytes, owner)
         self._lock = threading.Lock()  # every session's script thread shares it
 
     @property
@@ -65,14 +67,21 @@ class Held:
             return self._budget
         return PUBLIC_BUDGET if config.tenancy() else LOCAL_BUDGET
 
-    def put(self, key: str, value: Any, nbytes: int) -> None:
-        """Hold ``value`` (or charge it ``nbytes`` anew), dropping the oldest others past the budget."""
+    def put(self, key: str, value: Any, nbytes: int, owner: str | None = None,
+            gone: Callable[[str], bool] | None = None) -> None:
+        """Hold ``value`` (or charge it ``nbytes`` anew) for ``owner``, first dropping the others whose owner ``gone``
+        says has gone, then the oldest others past the budget."""
         with self._lock:
-            self._items[key] = (value, nbytes)
+            owners = {o for _, _, o in self._items.values() if o is not None and o != owner}
+        left = {o for o in owners if gone(o)} if gone else set()  # asked outside the lock: it may ask a server
+        with self._lock:
+            for k in [k for k, (_, _, o) in self._items.items() if o in left and k != key]:
+                del self._items[k]
+            self._items[key] = (value, nbytes, owner)
             self._items.move_to_end(key)
-            total = sum(n for _, n in self._items.values())
+            total = sum(n for _, n, _ in self._items.values())
             while total > self.budget and len(self._items) > 1:
-                _, (_, dropped) = self._items.popitem(last=False)
+                _, (_, dropped, _) = self._items.popitem(last=False)
                 total -= dropped
 
     def get(self, key: str) -> Any | None:
@@ -90,7 +99,7 @@ class Held:
 
     def held_bytes(self) -> int:
         with self._lock:
-            return sum(n for _, n in self._items.values())
+            return sum(n for _, n, _ in self._items.values())
 
     def __len__(self) -> int:
         return len(self._items)

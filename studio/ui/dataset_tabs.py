@@ -25,6 +25,7 @@ from studio.data import csv_cells, csv_rows, editing, formats, held, hub, plots,
 from studio.errors import StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
+from studio.ui import streamlit_internals
 
 IMPORT = "dataset.import"
 AUTO_CHECK = 20_000  # larger saved versions are checked on request
@@ -49,6 +50,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if st.session_state.get("dataset.import.origin") == "path":
             st.session_state["dataset.import.origin"] = "file"
     origin = st.radio("From", list(origins), horizontal=True, key="dataset.import.origin", format_func=origins.get)
+    if st.session_state.get(IMPORT, {}).get("origin", origin) != origin:  # another source: its preview let go
+        _drop_import()
     turns = st.session_state.get("dataset.import.turns", "first")
     if origin == "file":
         limit = ui.upload_limit_bytes()
@@ -57,7 +60,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         if limit is not None:  # a public app: Streamlit's own refusal of a bigger file says the size, not what to do
             st.caption(f"Up to {limit / 1e6:.0f} MB a file on this app: split a bigger file and add each part to the "
                        "same dataset, or run the studio on your own machine, which takes files of any size.")
-        if upload is None:
+        if upload is None:  # removed with the uploader's x (or none yet): its preview let go
+            _drop_import()
             return
         too_big = ui.upload_too_big(upload, "Not imported", "split it and add each part to the same dataset, or run "
                                     "the studio on your own machine, which takes files of any size.")
@@ -73,7 +77,7 @@ def import_tab(info: store.DatasetInfo | None) -> None:
                           "error": None}
             except StudioError as exc:
                 cached = {"file_id": file_id, "turns": turns, "parsed": None, "error": str(exc)}
-            _hold_import(cached)
+            _hold_import(cached, origin)
     else:
         source = _loaded_source(origin, nonce, turns)
         if source is None:
@@ -222,7 +226,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     st.session_state.pop(LOAD, None)
     cached = {"file_id": key, "turns": turns, "parsed": task.result if task.state == "done" else None,
               "error": None if task.state == "done" else task.error or f"{label} stopped."}
-    return name, _hold_import(cached)
+    return name, _hold_import(cached, origin)
 
 
 def _held_import(file_id: str, turns: str) -> dict | None:
@@ -234,22 +238,25 @@ def _held_import(file_id: str, turns: str) -> dict | None:
     return held.previews.get(handle.get("key", ""))
 
 
-def _hold_import(cached: dict) -> dict:
-    """Hold a new parsed import in ``held.previews`` for this session (its last one let go), naming it in the session."""
+def _hold_import(cached: dict, origin: str) -> dict:
+    """Hold a new parsed import of source ``origin`` in ``held.previews`` for this session (its last one let go),
+    naming it in the session."""
     _drop_import()
     cached["key"] = uuid.uuid4().hex
-    st.session_state[IMPORT] = {"file_id": cached["file_id"], "turns": cached["turns"], "key": cached["key"]}
+    st.session_state[IMPORT] = {"file_id": cached["file_id"], "turns": cached["turns"], "key": cached["key"],
+                                "origin": origin}
     _charge_import(cached)
     return cached
 
 
 def _charge_import(cached: dict) -> None:
     """(Re)charge a held import its estimated bytes: the file's rows, the mapped records, their problems and the records
-    brought in."""
+    brought in. Owned by this session: the previews of tabs closed since are let go here."""
     parsed, found, brought = cached["parsed"], cached.get("found"), cached.get("brought")
     held.previews.put(cached["key"], cached, held.rows_bytes(
         parsed.rows if parsed else None, cached.get("records"), found.problems if found else None,
-        brought.records if brought else None))
+        brought.records if brought else None), owner=streamlit_internals.session_id(),
+        gone=lambda sid: streamlit_internals.session_connected(sid) is False)
 
 
 def _drop_import() -> None:

@@ -22,6 +22,18 @@ def test_past_the_budget_the_preview_used_longest_ago_is_dropped_first_never_the
     assert previews.get("big") is None and previews.held_bytes() == 0
 
 
+def test_a_put_lets_go_of_the_values_of_owners_gone_and_keeps_the_others():
+    """A tab closed with a preview held it for the server's life: the next put, by any tab, drops it now."""
+    previews = held.Held(budget=10_000)
+    previews.put("closed", "C", 40, owner="tab-1")
+    previews.put("open", "O", 40, owner="tab-2")
+    previews.put("mine", "M", 40, owner="tab-3", gone=lambda owner: owner == "tab-1")
+    assert (previews.get("closed"), previews.get("open"), previews.get("mine")) == (None, "O", "M")
+    assert previews.held_bytes() == 80
+    previews.put("mine", "M2", 50, owner="tab-3", gone=lambda owner: True)  # its own owner is never taken for gone
+    assert (previews.get("open"), previews.get("mine")) == (None, "M2")
+
+
 def test_a_parsed_file_is_charged_about_the_memory_it_takes():
     """The charge is what bounds the app's memory: an estimate from 200 records, within a factor of 1.5 of what
     parsing the whole file allocated and kept."""
