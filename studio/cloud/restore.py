@@ -298,12 +298,14 @@ def _apart_head(part: str, root: Path, new_id: str) -> None:
     """The head of the repo's copy kept apart: its new id, and a name that says where it came from and clashes with
     no dataset here (the one made here keeps its own)."""
     head = json.loads(Path(part).read_text(encoding="utf-8"))
+    from studio.data import store
+
     taken = set()
     for other in root.iterdir():
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            taken.add(str(json.loads((other / "dataset.json").read_text(encoding="utf-8")).get("name", "")).casefold())
+            taken.add(store.name_key(str(json.loads((other / "dataset.json").read_text(encoding="utf-8")).get("name", ""))))
     base, name, n = str(head.get("name") or new_id), "", 1
-    while not name or name.casefold() in taken:
+    while not name or store.name_key(name) in taken:  # as the store compares names: "ＦＡＱ (restored)" is taken too
         name = f"{base} (restored{'' if n == 1 else f' {n}'})"
         n += 1
     head["id"], head["name"] = new_id, name

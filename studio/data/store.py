@@ -190,7 +190,7 @@ def _sweep(root: Path, pattern: str, *, older_than_s: float = 0.0) -> int:
     return removed
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
     """What two names must differ in: not case, nor how an accent is encoded ("é" and "e" + U+0301 look alike), nor a
     character's compatibility form (full-width "Ａ" and "A", the ligature "ﬁ" and "fi"): NFKC, case-folded."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
@@ -226,7 +226,7 @@ def _check_name(name: str, *, ignore_id: str | None = None) -> str:
     if any(c in jobs.BIDI_CONTROLS for c in name):  # the text-direction controls run names refuse too
         raise StudioError(f"A dataset name {jobs.BIDI_REFUSED}")
     for info in list_datasets():
-        if info.id != ignore_id and _key(info.name) == _key(name):
+        if info.id != ignore_id and name_key(info.name) == name_key(name):
             same = "" if info.name == name else f" ({name!r} looks the same)"
             raise StudioError(f"A dataset named {info.name!r} already exists{same}: choose another name.")
     return name
@@ -296,7 +296,7 @@ def find_dataset(name: str) -> DatasetInfo | None:
     datasets = list_datasets()  # a name first: another dataset's id may be spelled like it
     # the name as it is first: a workspace made before look-alikes were one name may hold "Ａ" and "A"
     return (next((d for d in datasets if d.name == name), None)
-            or next((d for d in datasets if _key(d.name) == _key(name)), None)
+            or next((d for d in datasets if name_key(d.name) == name_key(name)), None)
             or next((d for d in datasets if d.id == name), None))
 
 

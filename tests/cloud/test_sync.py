@@ -1386,3 +1386,19 @@ def test_a_dataset_kept_apart_by_a_restore_counts_its_folder_in_the_size_totals(
         assert sorted(d.name for d in store.list_datasets()) == ["Alice's FAQ", "Alice's FAQ (restored)"]
     assert usage.kept(after) == usage.measure(after)
     assert usage.kept(workspaces.root()) == usage.measure(workspaces.root())
+
+
+def test_a_copy_kept_apart_is_not_named_like_a_dataset_here_in_another_width(tmp_path):
+    """Names compare NFKC case-folded in the store ("ＦＡＱ" is "FAQ"), but the copy a restore keeps apart was named
+    against names only case-folded: beside a local "ＦＡＱ (restored)" it took "FAQ (restored)", a name the store
+    refuses to create or rename to."""
+    from studio.cloud import restore
+
+    root = tmp_path / "datasets"
+    for folder, name in (("a", "FAQ"), ("b", "ＦＡＱ (restored)")):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "dataset.json").write_text(json.dumps({"id": folder, "name": name}), encoding="utf-8")
+    part = tmp_path / "head.json"
+    part.write_text(json.dumps({"id": "c", "name": "FAQ"}), encoding="utf-8")
+    restore._apart_head(str(part), root, "d")
+    assert json.loads(part.read_text(encoding="utf-8"))["name"] == "FAQ (restored 2)"
