@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -57,8 +58,13 @@ def test_a_running_job_s_line_follows_its_progress_and_goes_when_it_ends(page, s
     expect(evaluations).to_contain_text(models, timeout=30_000)
     expect(evaluations).to_contain_text("Soccer rules FAQ (sample) 2")
     row = evaluations.locator("tbody tr").filter(has_text="Soccer rules FAQ (sample) 2")
-    cells = row.locator("td").evaluate_all("""tds => tds.map(td => [getComputedStyle(td, '::before').content,
-        td.innerText, td.getBoundingClientRect().right, td.scrollWidth <= td.clientWidth + 1])""")
+    deadline = time.time() + 30  # the table can be drawn before its style (st.html): wait for the cards
+    while True:
+        cells = row.locator("td").evaluate_all("""tds => tds.map(td => [getComputedStyle(td, '::before').content,
+            td.innerText, td.getBoundingClientRect().right, td.scrollWidth <= td.clientWidth + 1])""")
+        if [c.strip('"') for c, _, _, _ in cells[1:]] == ["state: ", "dataset: ", "models: "] or time.time() > deadline:
+            break
+        page.wait_for_timeout(250)
     right = page.get_by_test_id("stMainBlockContainer").evaluate(
         "m => m.getBoundingClientRect().right - parseFloat(getComputedStyle(m).paddingRight)")
     assert [c.strip('"') for c, _, _, _ in cells[1:]] == ["state: ", "dataset: ", "models: "], cells

@@ -221,11 +221,16 @@ def test_every_column_of_the_models_table_is_reachable_and_a_long_name_reads_in_
         assert cell.evaluate("c => c.scrollWidth <= c.clientWidth + 1")  # not clipped: the whole name is there
         if width == 800:
             row = table.locator("tbody tr").filter(has_text=LONG_NAME)
-            cells = row.locator("td").evaluate_all(
-                "tds => tds.map(td => [getComputedStyle(td, '::before').content, td.getBoundingClientRect().right])")
+            deadline = time.time() + 30  # the table can be drawn before its style (st.html): wait for the cards
+            while True:
+                cells = row.locator("td").evaluate_all(
+                    "tds => tds.map(td => [getComputedStyle(td, '::before').content, td.getBoundingClientRect().right])")
+                named = [content.strip('"').rstrip(": ") for content, _ in cells[1:]]
+                if named[:len(COLUMNS) - 1] == COLUMNS[1:] or time.time() > deadline:
+                    break
+                page.wait_for_timeout(250)
             main = page.get_by_test_id("stMainBlockContainer").evaluate(
                 "m => m.getBoundingClientRect().right - parseFloat(getComputedStyle(m).paddingRight)")
-            named = [content.strip('"').rstrip(": ") for content, _ in cells[1:]]
             assert named[:len(COLUMNS) - 1] == COLUMNS[1:], named  # "architecture: qwen2_moe", each fact named
             assert [right for _, right in cells if right > main + 1] == [], (cells, main)  # none past the column
         # The Export panel's Tensor type, beside File name, read "Q8_0: near-exact, half of F1" at 800 px: its choice's
