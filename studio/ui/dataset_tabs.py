@@ -284,15 +284,12 @@ def _problems_csv(problems: list) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-ABSENT = "(none)"  # a question's or answer's field the file does not have: its records come in to fix, written in the editor
-
-
 def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap | None:
     guess = formats.guess_mapping(parsed.fields)
     fields = parsed.fields
     # A file of questions alone (or answers alone) offered its one field for both, and "must come from different
     # fields" was the end of it: the missing one can be none, its records brought in to be written in the editor.
-    options = [*fields, ABSENT]
+    options = [*fields, NONE]  # none: its records come in to fix, the missing field written in the editor
     c1, c2, c3 = st.columns(3)
     q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}",
                      index=fields.index(guess.question) if guess else None)
@@ -313,7 +310,7 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
                    "another field.")
         return None
     absent = next(n for n in ("question", "answer", "\x00absent") if n not in fields)  # a field no record has
-    return formats.FieldMap(question=absent if q == ABSENT else q, answer=absent if a == ABSENT else a,
+    return formats.FieldMap(question=absent if q == NONE else q, answer=absent if a == NONE else a,
                             context=None if ctx == NONE else ctx)
 
 
