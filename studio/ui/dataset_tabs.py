@@ -221,12 +221,27 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         st.session_state[LOAD] = job
     task: Task = job["task"]
     if not task.done:
+        if st.session_state.get(IMPORT, {}).get("file_id") == key:  # read again: its preview dropped, or other turns
+            _keep_choices(key)
         _load_status(task)
         return None
     st.session_state.pop(LOAD, None)
     cached = {"file_id": key, "turns": turns, "parsed": task.result if task.state == "done" else None,
               "error": None if task.state == "done" else task.error or f"{label} stopped."}
     return name, _hold_import(cached, origin)
+
+
+def _keep_choices(file_id: str) -> None:
+    """Keep what was chosen for the preview of ``file_id`` (its fields, its turns, what to do with invalid records,
+    where to import and the name) through the runs that read its source again and draw none of those widgets:
+    Streamlit forgets a widget's value in a run that does not draw it, and the preview came back with the guessed
+    fields, an import one click away from taking the answers from a field the person had changed."""
+    fields = (f"dataset.import.{f}.{file_id}" for f in "qac")
+    kept = ("dataset.import.turns", "dataset.import.invalid", "dataset.import.invalid.none", "dataset.import.target",
+            "dataset.import.skip")
+    for k in [*fields, *kept, *(k for k in st.session_state if str(k).startswith("dataset.import.name."))]:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
 
 
 def _held_import(file_id: str, turns: str) -> dict | None:

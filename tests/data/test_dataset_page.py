@@ -381,6 +381,42 @@ def test_import_previews_of_every_tab_are_held_within_one_budget_and_a_dropped_o
     assert [m.value for m in second.markdown if m.value.startswith("Read **")] == ["Read **1 record** as CSV (cells separated by commas)."]
 
 
+def test_a_dropped_preview_read_again_from_its_path_keeps_the_fields_and_the_name_chosen(monkeypatch, tmp_path):
+    """A path's (or a Hub dataset's) preview dropped from the held budget is read again in the background, and the runs
+    meanwhile draw none of its widgets: Streamlit forgot the fields chosen, and the preview came back with the guessed
+    ones, Import one click away from taking the answers from the field the person had moved away from."""
+    import threading
+
+    from studio.data import formats, held
+
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps([{"question": "Who restarts?", "answer": "", "reply": "The referee."},
+                               {"question": "How long is a half?", "answer": "", "reply": "45 minutes."}]))
+    gate, read = threading.Event(), formats.read_source
+    gate.set()
+    monkeypatch.setattr(formats, "read_source", lambda *a, **k: (gate.wait(60), read(*a, **k))[1])
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(str(src))
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    answer = at.selectbox(key=f"dataset.import.a.{_file_id(at)}")
+    assert answer.value == "answer"  # the guess: every answer empty, so every record invalid
+    answer.set_value("reply").run()
+    at.text_input(key="dataset.import.name.qa.json").input("Restarts").run()
+    gate.clear()  # the read again waits: the page runs meanwhile without the preview
+    held.previews.drop(at.session_state["dataset.import"]["key"])
+    at.run()
+    at.run()
+    assert not [b for b in at.selectbox if str(b.key).startswith("dataset.import.")]  # no preview drawn meanwhile
+    gate.set()
+    _loaded(at)
+    assert at.selectbox(key=f"dataset.import.a.{_file_id(at)}").value == "reply"
+    assert at.tabs[1].dataframe[0].value["answer"].tolist() == ["The referee.", "45 minutes."]
+    at.button(key="dataset.import.create").click().run()
+    assert store.load_version(store.find_dataset("Restarts").id)[0]["answer"] == "The referee."
+
+
 def test_an_import_preview_is_let_go_when_its_upload_is_removed_or_another_source_picked():
     """Removing the file with the uploader's x, or picking another source, left its parsed preview held for the
     server's life (a 300 MB JSON Lines file: about 1.5 GB); it is let go now."""
