@@ -442,6 +442,11 @@ def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]],
     versions = list_versions(dataset_id)
     latest = versions[-1].version if versions else 0
     if latest != base_version:
+        if doing == "restore":  # the versions the restore was picked from are not the latest's: another save came
+            raise VersionConflictError(
+                f"This dataset was saved by someone else (version {latest}) after the versions you were looking at "
+                f"(up to version {base_version}): nothing was restored. Its versions are listed now: restore one again "
+                "if you still mean to.", base_version=base_version, latest_version=latest)
         raise VersionConflictError(
             f"This dataset was saved by someone else (version {latest}) after you opened version "
             f"{base_version}. Your edits are kept: reload to see theirs, then re-apply yours and save.",
@@ -452,9 +457,11 @@ def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]],
 
 
 def restore_version(dataset_id: str, version: int, *, base_version: int, made_on: str | None = None) -> VersionInfo:
-    """Make an old version the latest again, as a new version (history is never rewritten). ``made_on``: the ``uid``
-    of the dataset whose versions were shown; a dataset deleted and given to a new one of its name since is refused
-    (``DatasetReplacedError``), as ``save_version`` refuses edits: its version ``version`` is another dataset's."""
+    """Make an old version the latest again, as a new version (history is never rewritten). ``base_version``: the
+    latest of the versions shown, a newer one saved since is refused (``VersionConflictError``: the restore would undo
+    it unseen). ``made_on``: the ``uid`` of the dataset whose versions were shown; a dataset deleted and given to a new
+    one of its name since is refused (``DatasetReplacedError``), as ``save_version`` refuses edits: its version
+    ``version`` is another dataset's."""
     with _held(dataset_id, "restore") as path:
         return _save_held(path, dataset_id, lambda: load_version(dataset_id, version), base_version,
                           f"restored version {version}", made_on, "restore")

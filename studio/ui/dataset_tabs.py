@@ -526,7 +526,7 @@ def _version_diff(dataset_id: str, old: int, new: int, sha_old: str,
     return editing.changes(before, after), dui.numbered(before, after)
 
 
-RESTORE_SHOWN = "dataset.restore.shown"  # {dataset id: uid} of the dataset whose versions the last run showed
+RESTORE_SHOWN = "dataset.restore.shown"  # {dataset id: (uid, latest version)} of the versions the last run showed
 VERSIONS_IN_FULL = 8  # versions listed at full height; more, and the list scrolls
 
 
@@ -558,9 +558,9 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
     restore = st.selectbox("Restore version", numbers[:-1], key=f"dataset.restore.{info.id}")
     # The dataset whose versions the last run showed: a click is read in a run that lists the datasets anew, where a
     # dataset deleted in another tab and imported again under its name has the same id (and its own version 2), and
-    # the restore went into it unsaid.
+    # the restore went into it unsaid; and one saved in another tab since, whose latest version the restore undid unsaid.
     shown = st.session_state.get(RESTORE_SHOWN) or {}
-    st.session_state[RESTORE_SHOWN] = {info.id: info.uid}
+    st.session_state[RESTORE_SHOWN] = {info.id: (info.uid, latest)}
     d = dui.draft(info)
     sure = True
     with st.container():  # the button keeps its place whether or not there are unsaved edits to discard
@@ -568,8 +568,8 @@ def versions_tab(info: store.DatasetInfo | None) -> None:
             sure = st.checkbox("Discard my unsaved changes", key=f"dataset.restore.sure.{info.id}")
     if st.button(f"Restore version {restore} as a new version", disabled=not sure,
                  key="dataset.restore.go"):
-        made = ui.run_or_error(store.restore_version, info.id, restore, base_version=numbers[-1],
-                               made_on=shown.get(info.id, info.uid))
+        uid, base = shown.get(info.id, (info.uid, latest))
+        made = ui.run_or_error(store.restore_version, info.id, restore, base_version=base, made_on=uid)
         if made:
             dui.reset(info)
             dui.flash(f"Restored version {restore} as version {made.version} ({validate.plural(made.count, 'record')}).")

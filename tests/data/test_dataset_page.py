@@ -668,6 +668,27 @@ def test_a_restore_pressed_after_another_tab_replaced_the_dataset_is_refused_in_
     assert "Restored version 1 as version 3 (1 record)." in texts(at.success)
 
 
+def test_a_restore_pressed_after_another_tab_saved_a_newer_version_is_refused_in_one_line():
+    """This tab showed "V"'s versions 1 and 2; another tab saved a version 3. Restore version 1 made version 4 of it,
+    undoing version 3's edits unseen; it is refused, and pressed again once the page shows version 3, it restores."""
+    info = store.create_dataset("V", RECS)
+    store.save_version(info.id, RECS[:1], base_version=1, message="drop one")
+    at = open_page()
+    at.selectbox(key="dataset.picker").select(info.id).run()
+    at.selectbox(key=f"dataset.restore.{info.id}").select(1).run()
+    theirs = [{"question": "Who restarts?", "answer": "The referee."}]
+    store.save_version(info.id, theirs, base_version=2, message="theirs")
+    at.button(key="dataset.restore.go").click().run()
+    assert not at.exception
+    assert [e for e in texts(at.error) if "nothing was restored" in e] == [
+        "This dataset was saved by someone else (version 3) after the versions you were looking at (up to version 2): "
+        "nothing was restored. Its versions are listed now: restore one again if you still mean to."]
+    assert store.load_version(info.id) == theirs
+    at.button(key="dataset.restore.go").click().run()  # now shown version 3: restored as asked
+    assert "Restored version 1 as version 4 (2 records)." in texts(at.success)
+    assert store.load_version(info.id) == RECS
+
+
 def test_a_comparison_of_long_edits_lists_what_fits_one_message_and_says_how_many():
     """400 answers of 2,000 characters in a script of 3 bytes a character, each edited: the Edited table held them all
     (about 5 MB here, 70 MB with passages and 2,000 records: past the largest message the app sends, 16 MB, and the tab
