@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import atomic, config, jobs
+from studio.data import held
 from studio.errors import StudioError
 from studio.evaluate import metrics, stopping
 from studio.evaluate.result import OUTCOMES, EvalResult, QuestionRow
@@ -299,31 +300,23 @@ class _Verdict:
     trained: bool = False  # one of its models is a training run: it shows where training helped
 
 
-_verdicts: dict[str, tuple[int, int, _Verdict]] = {}  # file -> (mtime, size, verdict): Home asks on every run
-VERDICTS_KEPT = 4096  # files remembered, the first read forgotten first: on a public app every visitor's evaluations
-# passed through this one dict, kept for as long as the server ran (their workspaces removed long since)
+def _read_verdict(file: Path) -> _Verdict:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    result = _parsed(data)
+    return _Verdict(False) if result is None or not result.id else _Verdict(
+        True, result.id, result.status, any(row.answers for row in result.rows),
+        any(m.run_id or m.spec.startswith("run:") for m in result.models))
+
+
+_verdicts = held.FileMemo(_read_verdict)  # Home asks on every run: each file read once while it stays as it is
 
 
 def _verdict(file: Path) -> _Verdict | None:
     """None when the file is gone."""
-    try:
-        stat = file.stat()
-    except OSError:
-        return None  # deleted meanwhile
-    seen = _verdicts.get(str(file))
-    if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        result = _parsed(data)
-        verdict = _Verdict(False) if result is None or not result.id else _Verdict(
-            True, result.id, result.status, any(row.answers for row in result.rows),
-            any(m.run_id or m.spec.startswith("run:") for m in result.models))
-        seen = _verdicts[str(file)] = (stat.st_mtime_ns, stat.st_size, verdict)
-        while len(_verdicts) > VERDICTS_KEPT:
-            _verdicts.pop(next(iter(_verdicts), None), None)
-    return seen[2]
+    return _verdicts.get(file)
 
 
 def _damaged_file(file: Path) -> bool:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config, jobs
+from studio.data import held
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.models import run_folders, text
@@ -316,25 +317,17 @@ def damaged() -> list[str]:
     return lines
 
 
-_split_checked: dict[str, tuple[int, int, bool]] = {}  # split.json -> (mtime, size, damaged): Home asks every run
-SPLITS_KEPT = 4096  # files remembered, the first read forgotten first: on a public app every visitor's runs passed
-# through this one dict, kept for as long as the server ran (their workspaces removed long since)
+def _split_unreadable(file: Path) -> bool:
+    return read_split(file.parent) is None
+
+
+_split_checked = held.FileMemo(_split_unreadable)  # split.json -> damaged: Home asks on every run
 
 
 def _split_damaged(folder: Path) -> bool:
     """Whether the run's ``split.json`` exists and is damaged; read once while it stays as it is (a large dataset's
     split is a long list, and Home asks on every run)."""
-    file = folder / SPLIT_JSON
-    try:
-        stat = file.stat()
-    except OSError:
-        return False
-    seen = _split_checked.get(str(file))
-    if seen is None or seen[:2] != (stat.st_mtime_ns, stat.st_size):
-        seen = _split_checked[str(file)] = (stat.st_mtime_ns, stat.st_size, read_split(folder) is None)
-        while len(_split_checked) > SPLITS_KEPT:
-            _split_checked.pop(next(iter(_split_checked), None), None)
-    return seen[2]
+    return bool(_split_checked.get(folder / SPLIT_JSON))
 
 
 def newest_runs(n: int) -> list[RunInfo]:
