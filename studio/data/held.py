@@ -3,7 +3,7 @@
 A parsed file takes about five times its size in memory (each record a dict of strings), and each browser tab kept
 its own: one visitor with many tabs took a public app past its memory, and nothing bounded them across sessions. All
 of them live here now, charged their estimated size: past the budget the one used longest ago is dropped first (never
-the one just put or read), and a session whose preview was dropped reads its source again. Each value may name its
+the one just put; one read lately only after every one read before it), and a session whose preview was dropped reads its source again. Each value may name its
 ``owner`` (the session that put it): a put first lets go of every value whose owner the caller says is gone (a closed
 tab), so a tab closed with a preview does not hold it for the server's life.
 
