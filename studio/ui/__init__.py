@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -148,6 +148,14 @@ def kept(widget: Callable[..., T], label: str, key: str, default: object, **kwar
     value = widget(label, value=start, key=key, **kwargs)
     st.session_state[f"{key}.kept"] = value
     return value
+
+
+def hold_unshown(keys: Iterable[str]) -> None:
+    """Keep the values of the widgets ``keys`` (those set) through this run, which does not draw them (it waits on a
+    background read, and draws them again once it ends): Streamlit forgets a widget's value in a run that does not
+    draw it. Call it before anything draws them. ``kept`` keeps a widget's value through visits to other pages."""
+    for key in [k for k in keys if k in st.session_state]:
+        st.session_state[key] = st.session_state[key]
 
 
 READ_AGAIN = "ui.read_again"  # ``kept`` widgets whose value is read afresh at their next draw (``read_again``)

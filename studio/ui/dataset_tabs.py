@@ -239,9 +239,7 @@ def _keep_choices(file_id: str) -> None:
     fields = (f"dataset.import.{f}.{file_id}" for f in "qac")
     kept = ("dataset.import.turns", "dataset.import.invalid", "dataset.import.invalid.none", "dataset.import.target",
             "dataset.import.skip")
-    for k in [*fields, *kept, *(k for k in st.session_state if str(k).startswith("dataset.import.name."))]:
-        if k in st.session_state:
-            st.session_state[k] = st.session_state[k]
+    ui.hold_unshown([*fields, *kept, *(k for k in st.session_state if str(k).startswith("dataset.import.name."))])
 
 
 def _held_import(file_id: str, turns: str) -> dict | None:
