@@ -32,7 +32,26 @@ AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
 PUSHED = "dataset.push.for"  # (dataset id, "Name, version N (M records)") of that push
 LOAD = "dataset.import.load"  # the background read of a Hub dataset or a path
-NONE = "(none)"
+NONE = "(none)"  # the label of the Import tab's "no field" choice, unless the file has a field of that name
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoField:
+    """The Import tab's choice of no field for the question, answer or context: a value no field name can equal (the
+    choice was the text "(none)", and a file's own field "(none)" picked was read as no field)."""
+
+
+NO_FIELD = _NoField()
+
+
+def _none_label(fields: list[str]) -> str:
+    """The label of the no-field choice: "(none)", or one no field of the file is named (Streamlit tells the choices
+    of a selectbox apart by their labels)."""
+    label, n = NONE, 1
+    while label in fields:
+        n += 1
+        label = "(no field)" if n == 2 else f"(no field {n - 1})"
+    return label
 
 
 # ---- Import ---------------------------------------------------------------------------------------
@@ -289,15 +308,20 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     fields = parsed.fields
     # A file of questions alone (or answers alone) offered its one field for both, and "must come from different
     # fields" was the end of it: the missing one can be none, its records brought in to be written in the editor.
-    options = [*fields, NONE]  # none: its records come in to fix, the missing field written in the editor
+    options = [*fields, NO_FIELD]  # none: its records come in to fix, the missing field written in the editor
+    none = _none_label(fields)
+
+    def label(option: str | _NoField) -> str:
+        return none if isinstance(option, _NoField) else option
+
     c1, c2, c3 = st.columns(3)
-    q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}",
+    q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}", format_func=label,
                      index=fields.index(guess.question) if guess else None)
-    a = c2.selectbox("Answer field", options, key=f"dataset.import.a.{file_id}",
+    a = c2.selectbox("Answer field", options, key=f"dataset.import.a.{file_id}", format_func=label,
                      index=fields.index(guess.answer) if guess else None)
-    ctx_options = [NONE, *fields]
+    ctx_options = [NO_FIELD, *fields]
     ctx = c3.selectbox("Context: the passage (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
-                       index=ctx_options.index(guess.context) if guess and guess.context else 0,
+                       index=ctx_options.index(guess.context) if guess and guess.context else 0, format_func=label,
                        help="The text the question is asked about; kept as the record's own Context field.")
     if q is None or a is None:
         st.warning("Choose which fields hold the question and the answer.")
@@ -305,13 +329,13 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     if q == a:
         st.warning("The question and the answer must come from different fields.")
         return None
-    if ctx != NONE and ctx in (q, a):
-        st.warning("The context must come from another field than the question and the answer: choose (none) or "
+    if ctx != NO_FIELD and ctx in (q, a):
+        st.warning(f"The context must come from another field than the question and the answer: choose {none} or "
                    "another field.")
         return None
     absent = next(n for n in ("question", "answer", "\x00absent") if n not in fields)  # a field no record has
-    return formats.FieldMap(question=absent if q == NONE else q, answer=absent if a == NONE else a,
-                            context=None if ctx == NONE else ctx)
+    return formats.FieldMap(question=absent if q == NO_FIELD else q, answer=absent if a == NO_FIELD else a,
+                            context=None if ctx == NO_FIELD else ctx)
 
 
 PREVIEW_CHARS = 2000  # of a value in the preview: a 50 MB answer went to the browser whole, to be shown cut anyway

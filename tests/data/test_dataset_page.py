@@ -10,7 +10,7 @@ from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
 from studio.data import editing, sample, store
-from studio.ui import editor_place
+from studio.ui import dataset_tabs, editor_place
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -2148,6 +2148,24 @@ def test_a_file_of_questions_alone_is_brought_in_to_write_the_answers_in_the_edi
     table = at.data_editor[0].value
     assert table["question"].tolist() == ["What is offside?", "How long is a half?"]
     assert all("answer" in p for p in table["problem"].tolist())
+
+
+def test_a_field_named_none_is_told_apart_from_the_no_field_choice():
+    """A file whose question field is literally "(none)": picking it was read as the "(none)" choice (no field), and
+    every record came in without its question. The no-field choice is a value of its own, with a label of its own."""
+    rows = [{"(none)": "What is offside?", "reply": "Nearer the goal line."}]
+    at = _upload(open_page(), "none.json", json.dumps(rows).encode())
+    fid = _file_id(at)
+    assert at.selectbox(key=f"dataset.import.q.{fid}").options == ["(none)", "reply", "(no field)"]
+    at.selectbox(key=f"dataset.import.q.{fid}").select("(none)")
+    at.selectbox(key=f"dataset.import.a.{fid}").select("reply").run()
+    preview = at.tabs[1].dataframe[0].value
+    assert preview["question"].tolist() == ["What is offside?"] and not at.error
+    question = at.selectbox(key=f"dataset.import.q.{fid}")
+    question.select(dataset_tabs.NO_FIELD)
+    at.run()  # no field for the question: the record comes in to have its question written
+    assert [e.value for e in at.error] == ["1 of 1 record is invalid (1 error, no warnings; record numbers count from 1):"]
+    assert "question" not in at.tabs[1].dataframe[0].value.columns
 
 
 def test_each_table_action_builds_the_table_anew_once():
