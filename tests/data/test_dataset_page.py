@@ -897,9 +897,9 @@ def test_import_tab_says_a_hub_dataset_was_read_from_the_local_cache(monkeypatch
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("abc123")
     pq.write_table(pa.Table.from_pylist(UNICODE), snapshot / "train.parquet")
-    # a whole copy, as an import from the Hub leaves it: its files written down once that import had finished
+    # a whole copy, as an import from the Hub leaves it: its files and config written down once that import had finished
     (snapshot.parents[1] / ".studio-whole.json").write_text(json.dumps(
-        {"abc123": {"train.parquet": (snapshot / "train.parquet").stat().st_size}}))
+        {"abc123": {"files": {"train.parquet": (snapshot / "train.parquet").stat().st_size}, "configs": [""]}}))
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
     at.text_input(key="dataset.import.hub.0").input("alice/faq")
