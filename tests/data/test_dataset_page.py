@@ -960,6 +960,46 @@ def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeyp
     assert store.load_version(store.find_dataset("From the Hub").id) == UNICODE
 
 
+def test_a_cleared_box_lets_its_preview_go_and_another_source_stops_a_load_still_running(monkeypatch, tmp_path):
+    """A path read and previewed stayed held (in the app's one budget for previews) after the box was cleared; a Hub
+    load still running when the person picked another source ran on and was held by the session. Clearing the box
+    lets the preview go; picking another source stops the read, which then holds nothing."""
+    import threading
+
+    from studio.data import held, hf_sources
+
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps(UNICODE))
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(str(src))
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert f"Read **{len(UNICODE)} records** as JSON." in texts(at.markdown)
+    key = at.session_state["dataset.import"]["key"]
+    assert held.previews.get(key) is not None
+    at.text_input(key="dataset.import.path.0").input("")
+    at.button(key="dataset.import.path_load").click().run()
+    assert held.previews.get(key) is None and "dataset.import" not in at.session_state
+
+    gate = threading.Event()
+
+    def gated(src, token=None, **kwargs):
+        assert gate.wait(60)
+        return [{"question": "q", "answer": "a"}]
+
+    monkeypatch.setattr(hf_sources, "read_hub", gated)
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq")
+    at.button(key="dataset.import.hub_load").click().run()
+    task = at.session_state["dataset.import.load"]["task"]
+    assert task.running
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    assert "dataset.import.load" not in at.session_state and task.stop.is_set()
+    gate.set()
+    assert task.join(60) and task.state == "stopped" and task.result is None
+
+
 def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_the_invalid(tmp_path):
     from datasets import Dataset, DatasetDict
 
