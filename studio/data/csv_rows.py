@@ -23,8 +23,27 @@ DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes (|)"}
 _RULER_CELL = re.compile(r"\s*:?-+:?\s*")
 _PSQL_RULER = re.compile(r"\s*-+(\+-+)+\s*")
 _PSQL_COUNT = re.compile(r"\s*\(\d+ rows?\)\s*")
-NO_NAME = "(no name)"  # the header the CSV export gives a field named "" (a column needs a name), read back as ""
+# The header the CSV export gives a field named "" (a column needs a name), read back as "". Its ' is the studio's
+# escape, as before a formula character (csv_cells): a user's own column headed "(no name)" is read as that name.
+NO_NAME = "'(no name)"
+_ESCAPED_NO_NAME = re.compile(r"'+\(no name\)")  # NO_NAME, and fields spelled as it with more ' before it
 SNIFFED_LINES = 50  # rows read to tell the delimiters apart: a header and enough rows to show a pattern
+
+
+def header_of(field: str) -> str:
+    """The CSV header the export writes for ``field`` (before ``csv_cells.safe_cell``): ``NO_NAME`` for the field
+    "", and a field spelled as ``NO_NAME`` (or with more ' before it) with one more ', so no two fields share a
+    header and ``field_of`` gives each back."""
+    if not field:
+        return NO_NAME
+    return "'" + field if _ESCAPED_NO_NAME.fullmatch(field) else field
+
+
+def field_of(header: str) -> str:
+    """The field a CSV header names (after ``csv_cells.unsafe_cell``): ``header_of`` undone."""
+    if header == NO_NAME:
+        return ""
+    return header[1:] if _ESCAPED_NO_NAME.fullmatch(header) else header
 
 
 def sniff_delimiter(text: str) -> str:
@@ -105,7 +124,7 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
         raise DatasetFormatError(f"The CSV header repeats a column name ({', '.join(header)}): make them unique.")
     # Columns without a name (a spreadsheet's trailing commas) are left out while they hold nothing.
     unnamed = [i for i, h in enumerate(header) if not h]
-    keys = ["" if h == NO_NAME else h for h in header]  # the studio's own export of a field named ""
+    keys = [field_of(h) for h in header]  # the studio's own export of a field named "" (header_of)
     sep = DELIMITERS[delimiter].split(" ")[0].rstrip("s")  # "comma", "tab", "semicolon", "pipe"
     rows = []
     try:

@@ -164,10 +164,13 @@ def _cached(repo: str) -> bool:
 
 
 WHOLE_FILE = ".studio-whole.json"
-"""In a repository's folder of the Hugging Face download cache: the files of each snapshot (path -> size) that a read
-of it found there once it had finished, so all of them whole. A download stopped midway leaves a snapshot of fewer
-files (``datasets`` fetches them one by one, each whole once there), which read as the local folder it is gave a part
-of the dataset, said to be the copy last downloaded."""
+"""In a repository's folder of the Hugging Face download cache, for each snapshot: ``{"files": {path: size},
+"configs": [...]}``, the files a read found there once it had finished and the configs whose files it had then
+downloaded whole (``load_dataset`` fetches the files of the config it reads, every split, and no other config's). A
+download stopped midway leaves a snapshot of fewer files (``datasets`` fetches them one by one, each whole once there),
+and a config never read has none or only some of its files there (another config's can be some of them): read as the
+local folder it is, either gave a part of the dataset, said to be the copy last downloaded. ``""`` stands for the
+config a read named none of (the repository's default)."""
 
 
 def _repo_cache(repo: str) -> Path:
@@ -211,9 +214,21 @@ def _whole_list(repo: str) -> dict:
         return {}
 
 
-def _mark_whole(repo: str, obj) -> None:
-    """After ``load_dataset`` read ``repo`` from the Hub: its snapshot's files, all there and whole now, written down
-    (``WHOLE_FILE``) so that an offline read later tells this copy from one a stopped download left."""
+def _whole_configs(entry: object, files: dict[str, int]) -> set[str]:
+    """The configs a snapshot's ``WHOLE_FILE`` entry names as downloaded whole, while the files it wrote down are all
+    still there at their sizes (files added since are another config's: a config's own were all there); none for an
+    entry that names no config (written before configs were told apart: which one it was cannot be said)."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("files"), dict) and isinstance(entry.get("configs"), list)):
+        return set()
+    if any(files.get(path) != size for path, size in entry["files"].items()):
+        return set()
+    return {c for c in entry["configs"] if isinstance(c, str)}
+
+
+def _mark_whole(repo: str, name: str | None, obj) -> None:
+    """After ``load_dataset`` read config ``name`` of ``repo`` from the Hub: its snapshot's files, all there and whole
+    now, and that config written down (``WHOLE_FILE``; the configs read whole before kept) so that an offline read
+    later tells this config's copy from one a stopped download left, or another config's."""
     from huggingface_hub import constants
 
     from studio import atomic
@@ -221,15 +236,19 @@ def _mark_whole(repo: str, obj) -> None:
     if constants.is_offline_mode():  # read from the cache: what a stopped download added since would pass for whole
         return
     cache_files = getattr(obj, "cache_files", None) or []
+    parts = obj.values() if isinstance(cache_files, dict) else [obj]  # a DatasetDict: each split's
     if isinstance(cache_files, dict):  # a DatasetDict: each split's files
         cache_files = [f for files in cache_files.values() for f in files]
+    # the config read, as asked ("" for none: the default) and as load_dataset resolved it
+    read = {name or ""} | {getattr(getattr(p, "info", None), "config_name", None) or name or "" for p in parts}
     # its prepared copy is in a folder named after the commit it read (``<config>/<version>/<commit>``)
     shas = {Path(f["filename"]).parent.name for f in cache_files if isinstance(f, dict) and f.get("filename")}
     kept = _whole_list(repo)
     for sha in shas:
         snapshot = _repo_cache(repo) / "snapshots" / sha
         if snapshot.is_dir():
-            kept[sha] = _files(snapshot)
+            files = _files(snapshot)
+            kept[sha] = {"files": files, "configs": sorted(_whole_configs(kept.get(sha), files) | read)}
     if shas & set(kept):
         try:
             atomic.write_json(_repo_cache(repo) / WHOLE_FILE, kept, indent=None)
@@ -237,11 +256,11 @@ def _mark_whole(repo: str, obj) -> None:
             pass  # a cache this process cannot write: the copy is not offered offline, nothing else is lost
 
 
-def _downloaded(repo: str) -> Path | None:
-    """The whole copy of ``repo``'s files in the machine's Hugging Face download cache (its main branch's, else the
-    newest), or None where it holds none: a snapshot counts only as ``_mark_whole`` wrote its files down, each still
-    there at its size and no other file beside them (one a later download stopped midway brought), or as the tree
-    listing of ``snapshot_download`` names them (``_listed_whole``).
+def _downloaded(repo: str, name: str | None = None) -> tuple[Path | None, bool]:
+    """(the whole copy of config ``name`` of ``repo`` in the machine's Hugging Face download cache (its main
+    branch's, else the newest), or None where it holds none; whether a snapshot there holds another config whole).
+    A snapshot counts only as ``_mark_whole`` wrote its files and that config down, each file still there at its size,
+    or as the tree listing of ``snapshot_download`` names them (``_listed_whole``: every file of the repository).
 
     Not ``snapshot_download(repo, repo_type="dataset", local_files_only=True)`` (huggingface_hub 2.4): offline it finds
     a snapshot only through ``refs/<revision>`` ("main"), and the copy this reads is the one ``load_dataset`` left,
@@ -251,11 +270,14 @@ def _downloaded(repo: str) -> Path | None:
     it tell a partial copy from a whole one here: it checks completeness only against the tree listing
     (``trees/<sha>.json``) its own downloads write, and ``datasets`` writes none."""
     kept = _whole_list(repo)
+    other = False
     for snapshot in _snapshots(repo):
         files = _files(snapshot)
-        if (isinstance(kept.get(snapshot.name), dict) and kept[snapshot.name] == files) or _listed_whole(snapshot, files):
-            return snapshot
-    return None
+        configs = _whole_configs(kept.get(snapshot.name), files)
+        if (name or "") in configs or _listed_whole(snapshot, files):
+            return snapshot, other
+        other = other or bool(configs)
+    return None, other
 
 
 def _listed_whole(snapshot: Path, files: dict[str, int]) -> bool:
@@ -305,7 +327,11 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     refused = cache_dir is None and not Path(repo).exists() and _refused()
     # only the downloaded files (their prepared copy deleted): read as the local folder they are, without the Hub
     prepared = bool(refused) and _prepared_whole(repo)
-    files_copy = _downloaded(repo) if refused and not prepared else None
+    files_copy, other_config = _downloaded(repo, name) if refused and not prepared else (None, False)
+    if refused and files_copy is None and not prepared and other_config:
+        config = f"configuration {name}" if name else "default configuration"
+        raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its {config} was never downloaded whole "
+                           "here: check the connection and import it again, which downloads it.")
     if refused and files_copy is None and not prepared and (_snapshots(repo) or _prepared(repo).exists()):
         raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its copy in the local cache is "
                            "incomplete (a download that stopped midway): check the connection and import it again, "
@@ -330,7 +356,7 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     try:
         if cache_dir is None:
             obj = load_dataset(repo, name, split=split, token=token)
-            _mark_whole(repo, obj)
+            _mark_whole(repo, name, obj)
         else:
             from huggingface_hub import snapshot_download
 

@@ -52,8 +52,8 @@ def to_csv(records: list[Record]) -> bytes:
     # with a lone \r (which spreadsheets and readers take for a new row) is quoted too.
     writer = csv.writer(buf, lineterminator="\r\n")
     # A field named "=HYPERLINK(...)" is a cell too; one named "" gets a header the import reads back as "" (an empty
-    # header named no column, and the import refused the file's values under it).
-    writer.writerow([csv_cells.safe_cell(c) if c else csv_rows.NO_NAME for c in columns])
+    # header named no column, and the import refused the file's values under it), distinct from a field "(no name)".
+    writer.writerow([csv_cells.safe_cell(csv_rows.header_of(c)) for c in columns])
     for rec in records:
         writer.writerow([_cell(rec.get(c)) for c in columns])
     return buf.getvalue().encode("utf-8")

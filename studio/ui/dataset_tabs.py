@@ -4,7 +4,8 @@ Session state: ``dataset.import`` names the parsed upload (its ``file_id``, ``tu
 mapped records and problems for the last mapping are held in ``held.previews``, one byte budget for every session,
 and read again from the source once dropped there; ``dataset.import.nonce`` is part of the uploader's key, bumped to clear it after an
 import; ``dataset.import.load`` holds the background read of a Hub dataset or a path on this machine
-(a ``studio.tasks.Task``) until it lands in ``dataset.import``; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
+(a ``_SourceLoad`` task, with the source it reads) until it lands in ``dataset.import``, stopped when another source is
+picked or the box cleared; ``dataset.check.asked`` remembers large versions the user asked to check; ``dataset.push``
 holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 import functools
 import json
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,7 @@ import streamlit as st
 
 from studio import config, device, jobs, ui
 from studio.data import csv_cells, csv_rows, editing, formats, held, hub, plots, stats, store, validate, writers
-from studio.errors import StudioError
+from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
 from studio.ui import streamlit_internals
@@ -32,7 +34,26 @@ AUTO_CHECK = 20_000  # larger saved versions are checked on request
 PUSH = "dataset.push"
 PUSHED = "dataset.push.for"  # (dataset id, "Name, version N (M records)") of that push
 LOAD = "dataset.import.load"  # the background read of a Hub dataset or a path
-NONE = "(none)"
+NONE = "(none)"  # the label of the Import tab's "no field" choice, unless the file has a field of that name
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoField:
+    """The Import tab's choice of no field for the question, answer or context: a value no field name can equal (the
+    choice was the text "(none)", and a file's own field "(none)" picked was read as no field)."""
+
+
+NO_FIELD = _NoField()
+
+
+def _none_label(fields: list[str]) -> str:
+    """The label of the no-field choice: "(none)", or one no field of the file is named (Streamlit tells the choices
+    of a selectbox apart by their labels)."""
+    label, n = NONE, 1
+    while label in fields:
+        n += 1
+        label = "(no field)" if n == 2 else f"(no field {n - 1})"
+    return label
 
 
 # ---- Import ---------------------------------------------------------------------------------------
@@ -52,6 +73,8 @@ def import_tab(info: store.DatasetInfo | None) -> None:
     origin = st.radio("From", list(origins), horizontal=True, key="dataset.import.origin", format_func=origins.get)
     if st.session_state.get(IMPORT, {}).get("origin", origin) != origin:  # another source: its preview let go
         _drop_import()
+    if (st.session_state.get(LOAD) or {}).get("origin", origin) != origin:  # and its read still running stopped
+        _stop_load()
     turns = st.session_state.get("dataset.import.turns", "first")
     if origin == "file":
         limit = ui.upload_limit_bytes()
@@ -179,19 +202,20 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         token = ui.hf_token()  # read here: the worker thread has no session
         limit = ui.upload_limit_bytes()  # a public app: no bigger than a file it would accept
 
-        def read() -> formats.Parsed:
+        def read(stop: threading.Event) -> formats.Parsed:
             from studio.data import hf_sources
 
             if limit is None:
                 said: list[str] = []  # read from the local cache, the Hub refusing: said above the preview
-                parsed = formats.parse_rows(hf_sources.read_hub(src, token, notes=said), "hub", turns)
+                rows = _unless_stopped(stop, hf_sources.read_hub(src, token, notes=said))
+                parsed = formats.parse_rows(rows, "hub", turns)
                 return dataclasses.replace(parsed, source_note=" ".join(said))
             # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
             repo, config, split = hf_sources.parse_hub_id(src)
-            files = hf_sources.check_hub_access(repo, limit, token, config, split)  # what the split downloads
+            files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
             with tempfile.TemporaryDirectory(prefix="hub-import-") as own_cache:
-                rows = hf_sources.read_hub(src, token, cache_dir=own_cache, files=files)
+                rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache, files=files))
                 return formats.parse_rows(rows, "hub", turns)
     else:
         text = c1.text_input("Path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.path.{nonce}",
@@ -204,12 +228,15 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         hint = ("A JSON, JSON Lines, CSV or Parquet file, or a datasets save_to_disk folder (FOLDER@SPLIT picks "
                 "a split), read as `python -m studio dataset import` reads it.")
 
-        def read() -> formats.Parsed:
+        def read(stop: threading.Event) -> formats.Parsed:
             return formats.read_source(src, turns, legacy=True)
     key = f"{origin}:{text}"
     if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key
     if not text or st.session_state.get("dataset.import.loaded") != key:
+        # the box cleared (or not loaded yet): the preview of what it held let go, and its read stopped
+        _drop_import()
+        _stop_load()
         st.caption(hint)
         return None
     cached = _held_import(key, turns)
@@ -217,7 +244,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         return name, cached
     job = st.session_state.get(LOAD)
     if job is None or job["key"] != (key, turns):
-        job = {"key": (key, turns), "task": Task(label, read).start()}
+        _stop_load()  # another source's read, or this one's with other turns
+        job = {"key": (key, turns), "origin": origin, "task": _SourceLoad(label, read).start()}
         st.session_state[LOAD] = job
     task: Task = job["task"]
     if not task.done:
@@ -240,6 +268,33 @@ def _keep_choices(file_id: str) -> None:
     kept = ("dataset.import.turns", "dataset.import.invalid", "dataset.import.invalid.none", "dataset.import.target",
             "dataset.import.skip")
     ui.hold_unshown([*fields, *kept, *(k for k in st.session_state if str(k).startswith("dataset.import.name."))])
+
+
+class _SourceLoad(Task):
+    """The read of a Hub dataset or a path, given the task's ``stop``: set when the person picks another source or
+    clears the box, and then what it read is let go (not held by the task) and nothing more is read."""
+
+    def __init__(self, label: str, read: Callable[[threading.Event], formats.Parsed]):
+        super().__init__(label)
+        self._read = read
+
+    def work(self) -> formats.Parsed:
+        return _unless_stopped(self.stop, self._read(self.stop))
+
+
+def _unless_stopped(stop: threading.Event, value):
+    """``value``, unless ``stop`` was set meanwhile: then ``CancelledError`` (the task ends "stopped", holding none of
+    it)."""
+    if stop.is_set():
+        raise CancelledError("The read was stopped: another source was picked or the box cleared.")
+    return value
+
+
+def _stop_load() -> None:
+    """Stop this session's background read of a Hub dataset or a path, if any, and let go of it."""
+    job = st.session_state.pop(LOAD, None)
+    if job is not None:
+        job["task"].cancel()
 
 
 def _held_import(file_id: str, turns: str) -> dict | None:
@@ -302,15 +357,20 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     fields = parsed.fields
     # A file of questions alone (or answers alone) offered its one field for both, and "must come from different
     # fields" was the end of it: the missing one can be none, its records brought in to be written in the editor.
-    options = [*fields, NONE]  # none: its records come in to fix, the missing field written in the editor
+    options = [*fields, NO_FIELD]  # none: its records come in to fix, the missing field written in the editor
+    none = _none_label(fields)
+
+    def label(option: str | _NoField) -> str:
+        return none if isinstance(option, _NoField) else option
+
     c1, c2, c3 = st.columns(3)
-    q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}",
+    q = c1.selectbox("Question field", options, key=f"dataset.import.q.{file_id}", format_func=label,
                      index=fields.index(guess.question) if guess else None)
-    a = c2.selectbox("Answer field", options, key=f"dataset.import.a.{file_id}",
+    a = c2.selectbox("Answer field", options, key=f"dataset.import.a.{file_id}", format_func=label,
                      index=fields.index(guess.answer) if guess else None)
-    ctx_options = [NONE, *fields]
+    ctx_options = [NO_FIELD, *fields]
     ctx = c3.selectbox("Context: the passage (e.g. Alpaca input)", ctx_options, key=f"dataset.import.c.{file_id}",
-                       index=ctx_options.index(guess.context) if guess and guess.context else 0,
+                       index=ctx_options.index(guess.context) if guess and guess.context else 0, format_func=label,
                        help="The text the question is asked about; kept as the record's own Context field.")
     if q is None or a is None:
         st.warning("Choose which fields hold the question and the answer.")
@@ -318,13 +378,13 @@ def _mapping_widgets(parsed: formats.Parsed, file_id: str) -> formats.FieldMap |
     if q == a:
         st.warning("The question and the answer must come from different fields.")
         return None
-    if ctx != NONE and ctx in (q, a):
-        st.warning("The context must come from another field than the question and the answer: choose (none) or "
+    if ctx != NO_FIELD and ctx in (q, a):
+        st.warning(f"The context must come from another field than the question and the answer: choose {none} or "
                    "another field.")
         return None
     absent = next(n for n in ("question", "answer", "\x00absent") if n not in fields)  # a field no record has
-    return formats.FieldMap(question=absent if q == NONE else q, answer=absent if a == NONE else a,
-                            context=None if ctx == NONE else ctx)
+    return formats.FieldMap(question=absent if q == NO_FIELD else q, answer=absent if a == NO_FIELD else a,
+                            context=None if ctx == NO_FIELD else ctx)
 
 
 PREVIEW_CHARS = 2000  # of a value in the preview: a 50 MB answer went to the browser whole, to be shown cut anyway

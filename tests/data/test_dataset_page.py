@@ -10,7 +10,7 @@ from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
 from studio.data import editing, sample, store
-from studio.ui import editor_place
+from studio.ui import dataset_tabs, editor_place
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -954,9 +954,9 @@ def test_import_tab_says_a_hub_dataset_was_read_from_the_local_cache(monkeypatch
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("abc123")
     pq.write_table(pa.Table.from_pylist(UNICODE), snapshot / "train.parquet")
-    # a whole copy, as an import from the Hub leaves it: its files written down once that import had finished
+    # a whole copy, as an import from the Hub leaves it: its files and config written down once that import had finished
     (snapshot.parents[1] / ".studio-whole.json").write_text(json.dumps(
-        {"abc123": {"train.parquet": (snapshot / "train.parquet").stat().st_size}}))
+        {"abc123": {"files": {"train.parquet": (snapshot / "train.parquet").stat().st_size}, "configs": [""]}}))
     at = open_page()
     at.radio(key="dataset.import.origin").set_value("hub").run()
     at.text_input(key="dataset.import.hub.0").input("alice/faq")
@@ -1015,6 +1015,46 @@ def test_a_hub_load_runs_in_the_background_and_survives_clicks_elsewhere(monkeyp
     at.text_input(key="dataset.import.name.alice-faq").input("From the Hub").run()
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("From the Hub").id) == UNICODE
+
+
+def test_a_cleared_box_lets_its_preview_go_and_another_source_stops_a_load_still_running(monkeypatch, tmp_path):
+    """A path read and previewed stayed held (in the app's one budget for previews) after the box was cleared; a Hub
+    load still running when the person picked another source ran on and was held by the session. Clearing the box
+    lets the preview go; picking another source stops the read, which then holds nothing."""
+    import threading
+
+    from studio.data import held, hf_sources
+
+    src = tmp_path / "qa.json"
+    src.write_text(json.dumps(UNICODE))
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    at.text_input(key="dataset.import.path.0").input(str(src))
+    at.button(key="dataset.import.path_load").click().run()
+    _loaded(at)
+    assert f"Read **{len(UNICODE)} records** as JSON." in texts(at.markdown)
+    key = at.session_state["dataset.import"]["key"]
+    assert held.previews.get(key) is not None
+    at.text_input(key="dataset.import.path.0").input("")
+    at.button(key="dataset.import.path_load").click().run()
+    assert held.previews.get(key) is None and "dataset.import" not in at.session_state
+
+    gate = threading.Event()
+
+    def gated(src, token=None, **kwargs):
+        assert gate.wait(60)
+        return [{"question": "q", "answer": "a"}]
+
+    monkeypatch.setattr(hf_sources, "read_hub", gated)
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    at.text_input(key="dataset.import.hub.0").input("alice/faq")
+    at.button(key="dataset.import.hub_load").click().run()
+    task = at.session_state["dataset.import.load"]["task"]
+    assert task.running
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    assert "dataset.import.load" not in at.session_state and task.stop.is_set()
+    gate.set()
+    assert task.join(60) and task.state == "stopped" and task.result is None
 
 
 def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_the_invalid(tmp_path):
@@ -2205,6 +2245,24 @@ def test_a_file_of_questions_alone_is_brought_in_to_write_the_answers_in_the_edi
     table = at.data_editor[0].value
     assert table["question"].tolist() == ["What is offside?", "How long is a half?"]
     assert all("answer" in p for p in table["problem"].tolist())
+
+
+def test_a_field_named_none_is_told_apart_from_the_no_field_choice():
+    """A file whose question field is literally "(none)": picking it was read as the "(none)" choice (no field), and
+    every record came in without its question. The no-field choice is a value of its own, with a label of its own."""
+    rows = [{"(none)": "What is offside?", "reply": "Nearer the goal line."}]
+    at = _upload(open_page(), "none.json", json.dumps(rows).encode())
+    fid = _file_id(at)
+    assert at.selectbox(key=f"dataset.import.q.{fid}").options == ["(none)", "reply", "(no field)"]
+    at.selectbox(key=f"dataset.import.q.{fid}").select("(none)")
+    at.selectbox(key=f"dataset.import.a.{fid}").select("reply").run()
+    preview = at.tabs[1].dataframe[0].value
+    assert preview["question"].tolist() == ["What is offside?"] and not at.error
+    question = at.selectbox(key=f"dataset.import.q.{fid}")
+    question.select(dataset_tabs.NO_FIELD)
+    at.run()  # no field for the question: the record comes in to have its question written
+    assert [e.value for e in at.error] == ["1 of 1 record is invalid (1 error, no warnings; record numbers count from 1):"]
+    assert "question" not in at.tabs[1].dataframe[0].value.columns
 
 
 def test_each_table_action_builds_the_table_anew_once():

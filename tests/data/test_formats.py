@@ -202,8 +202,22 @@ def test_a_field_named_empty_exports_to_csv_and_reads_back():
     refused the file ("column 3 holds a value but has no name in the header")."""
     records = [{"question": "q", "answer": "a", "": "kept"}, {"question": "q2", "answer": "a2", "": ""}]
     raw = writers.to_csv(records).decode("utf-8")
-    assert next(csv.reader(io.StringIO(raw))) == ["question", "answer", "(no name)"]
+    assert next(csv.reader(io.StringIO(raw))) == ["question", "answer", "'(no name)"]
     assert formats.read_records(raw.encode(), "x.csv") == records
+
+
+def test_a_field_named_no_name_and_one_named_empty_export_to_distinct_csv_columns_and_read_back():
+    """The field "" was exported under the header "(no name)": a dataset with a field "(no name)" as well got two
+    columns of that header (and its import refused the file), and a user's own CSV column "(no name)" was read as the
+    field "". Each field now has a header of its own, and a plain "(no name)" column is that name."""
+    records = [{"question": "q", "answer": "a", "": "empty", "(no name)": "named", "'(no name)": "quoted"}]
+    raw = writers.to_csv(records).decode("utf-8")
+    header = next(csv.reader(io.StringIO(raw)))
+    assert len(set(header)) == len(header) == 5
+    assert formats.read_records(raw.encode(), "x.csv") == records
+    own = b"question,answer,(no name)\r\nHow long is a half?,45 minutes.,laws\r\n"
+    assert formats.read_records(own, "mine.csv") == [
+        {"question": "How long is a half?", "answer": "45 minutes.", "(no name)": "laws"}]
 
 
 def test_escaped_emoji_read_back_exactly():

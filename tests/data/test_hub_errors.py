@@ -182,3 +182,35 @@ def test_a_hub_copy_whose_download_stopped_midway_is_not_read_as_the_dataset_and
     shutil.rmtree(tmp_path / "hf" / "hub" / "datasets--alice--qa")  # the stopped preparation alone: said at once
     gone = cli("dataset", "import", "hub:alice/qa", "--out", str(out), "--force", env=offline)
     assert gone.returncode == 2 and gone.stderr == part.stderr, gone.stderr
+
+
+def test_a_hub_config_never_downloaded_is_not_read_offline_from_another_config_s_copy(tmp_path):
+    """Importing config ``halves`` marked the repository's downloaded files as the whole copy: offline, the config
+    ``all`` (the files of every folder) was read from them, half its records, said to be "the copy last downloaded".
+    The mark is per config now: the config downloaded whole is read offline, the other one refused in one line."""
+    halves = [{"question": "How long is a half?", "answer": "45 minutes."}]
+    players = [{"question": "How many players?", "answer": "Eleven."}]
+    readme = ("---\nconfigs:\n- config_name: halves\n  data_files: data/halves/*.jsonl\n"
+              "- config_name: all\n  data_files: data/*/*.jsonl\n---\n")
+    with standin_hub() as standin:
+        repo = HubRepo("dataset", "alice/qa", False)
+        repo.files["README.md"] = readme.encode()
+        repo.files["data/halves/train.jsonl"] = "".join(json.dumps(r) + "\n" for r in halves).encode()
+        repo.files["data/players/train.jsonl"] = "".join(json.dumps(r) + "\n" for r in players).encode()
+        repo.branches = {"main"}
+        standin.repos[("dataset", "alice/qa")] = repo
+        env = _env(standin, tmp_path)
+        out = tmp_path / "qa.json"
+        done = cli("dataset", "import", "hub:alice/qa:halves", "--out", str(out), env=env)
+        assert done.returncode == 0 and json.loads(out.read_text()) == halves, done.stderr
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf" / "datasets" / "alice___qa")  # the downloaded files alone: read offline
+    offline = {**env, "HF_ENDPOINT": _refusing()}
+    again = cli("dataset", "import", "hub:alice/qa:halves", "--out", str(out), "--force", env=offline)
+    assert again.returncode == 0 and json.loads(out.read_text()) == halves, again.stderr
+    other = cli("dataset", "import", "hub:alice/qa:all", "--out", str(out), "--force", env=offline)
+    assert other.returncode == 2 and other.stderr == (
+        "error: Cannot reach the Hub for alice/qa (it refused the connection) and its configuration all was never "
+        "downloaded whole here: check the connection and import it again, which downloads it.\n"), other.stderr
+    assert json.loads(out.read_text()) == halves  # left as it was
