@@ -22,16 +22,23 @@ here answers a safe value where a name is missing or raises (a newer Streamlit),
 - ``app_folder``: None (the app's folder is not pinned on ``sys.path``).
 - ``runs_cloud_entry``: None, for which tenancy is on (each visitor their own workspace, never the server's one).
 - ``set_upload_limit_mb``: False (the configured limit stays; the studio's own check refuses bigger imports).
+- ``made_when_pressed``: the file stays until Streamlit's own clean-up takes it (the end of the second page run of any
+  session after the click).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
+
+T = TypeVar("T")
 
 CHECKED_WITH = "1.67.0"  # the Streamlit version these reaches were checked against (requirements.lock)
 MADE_UP = "studio-made:"  # prefix of a session id made here where Streamlit could not give its own
@@ -39,6 +46,9 @@ _FALLBACK_KEY = "session.made_up_id"
 SCRIPT_THREAD = "ScriptRunner.scriptThread"  # the name Streamlit gives the thread that runs a page (CHECKED_WITH)
 UNTOLD_OPEN_S = 3600  # where Streamlit cannot say whether a session is connected: counted open this long after its
 # last page run (a tab left unused for an hour then counts as closed; Streamlit's own answer, where it gives one, holds)
+
+DOWNLOAD_KEPT_S = 60.0  # a file a download button made when pressed stays at its /media address at most this long
+# (the browser fetches it at once; Streamlit's own clean-up may take it sooner, at the second page run of any session)
 
 _clock = time.monotonic
 _seen: dict[str, float] = {}  # session id -> its last page run (``session_id``), the oldest first
@@ -164,3 +174,34 @@ def set_upload_limit_mb(mb: int, why: str) -> bool:
         return st.get_option("server.maxUploadSize") == mb
     except Exception:  # noqa: BLE001
         return False
+
+
+def made_when_pressed(make: Callable[[], T]) -> Callable[[], T]:
+    """``make`` as a download button's data: run when the button is pressed (no file at a /media address before), and
+    the file it makes taken out of Streamlit's media store ``DOWNLOAD_KEPT_S`` later. Streamlit serves that address to
+    anyone who has it, without asking whose session it is, and keeps a pressed download's file until two page runs of
+    any session have ended since: on a quiet server, for hours."""
+
+    @functools.wraps(make)
+    def run() -> T:
+        data = make()
+        timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_made_downloads)
+        timer.daemon = True
+        timer.start()
+        return data
+
+    return run
+
+
+def _forget_made_downloads() -> None:
+    """Streamlit's own clean-up, run twice: it marks every downloadable file no session shows (a pressed download's
+    file is never shown by one), then takes those it marked before."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if Runtime.exists():
+            manager = Runtime.instance().media_file_mgr
+            manager.remove_orphaned_files()
+            manager.remove_orphaned_files()
+    except Exception:  # noqa: BLE001 - any failure of an internal API: the file stays until Streamlit's own clean-up
+        pass
