@@ -18,6 +18,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     jobs_per_visitor = 2        # background jobs (evaluations) a visitor may run at once
     jobs_total = 6              # the same for all visitors together
     cookieless_per_hour = 30    # new workspaces an hour for all browsers that send no cookies together
+    previews_mb = 256           # parsed imports held in memory for every visitor together (2048 unset on Home.py)
     private_servers = false     # true: visitors may name servers on this machine or its network (loopback, 10.x, ...)
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
@@ -40,6 +41,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
+from studio.data import held
 from studio.errors import MissingTokenError, StudioError
 from studio.ui import streamlit_internals
 
@@ -371,6 +373,7 @@ def setup() -> None:
     global _deployer_token, _last_clean
     if not tenancy_on():
         config.set_tenancy(False)
+        _configure_previews()
         jobs.set_caps()
         if _configured_upload_mb is not None:
             _cap_uploads(None)
@@ -382,6 +385,7 @@ def setup() -> None:
     if _forced() is None and streamlit_internals.runs_cloud_entry() is None:
         st.warning(ENTRY_UNKNOWN, icon=":material/info:")
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
+    _configure_previews()
     config.set_private_servers(_studio_setting("private_servers", False) is True)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
@@ -400,6 +404,16 @@ def setup() -> None:
         running = sync.current(path, kind)
         if running is not None:
             running.poke()
+
+
+def _configure_previews() -> None:
+    """The Import tab's memory budget (``held``) as ``[studio] previews_mb`` sets it; a bad value is said in one line
+    on the page and the budget in force stays."""
+    try:
+        held.configure(_studio_setting("previews_mb", None))
+    except StudioError as exc:
+        st.error(f"{exc} Meanwhile the parsed imports of every tab together are held within "
+                 f"{held.previews.budget / 2**20:,.0f} MB.", icon=":material/error:")
 
 
 def _store_config() -> store.StoreConfig | None:
