@@ -749,3 +749,8 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
     assert workspace_of(visit("Home.py", at=first)) == workspace_of(first)  # its own session goes on
     monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-with-cookies-0123456789")
     assert not visit("Home.py", **settings).error
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    wrong = visit("Home.py", studio={"cookieless_per_hour": "many"})  # the default's 30: room for a third
+    assert [e.value for e in wrong.error] == ["[studio] cookieless_per_hour must be a whole number of 1 or more, not "
+                                              "'many': fix it in the app's secrets. Meanwhile it is 30."]
+    assert workspace_of(wrong).parent == studio_home / "visitors"

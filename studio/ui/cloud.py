@@ -236,7 +236,14 @@ def _workspace() -> Path:
 
 
 def cookieless_per_hour() -> int:
-    return max(1, int(_studio_setting("cookieless_per_hour", limits.DEFAULT_COOKIELESS_PER_HOUR)))
+    """``[studio] cookieless_per_hour``; a value that is not a whole number of 1 or more is said in one line on the page,
+    and the default holds meanwhile."""
+    value = _studio_setting("cookieless_per_hour", limits.DEFAULT_COOKIELESS_PER_HOUR)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    st.error(f"[studio] cookieless_per_hour must be a whole number of 1 or more, not {value!r}: fix it in the app's "
+             f"secrets. Meanwhile it is {limits.DEFAULT_COOKIELESS_PER_HOUR}.", icon=":material/error:")
+    return limits.DEFAULT_COOKIELESS_PER_HOUR
 
 
 def _new_anonymous() -> Path:
