@@ -42,8 +42,14 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     from studio import jobs
 
     monkeypatch.setattr(jobs, "_caps", (None, None))  # nor its bound on jobs
-    yield home
     import sys
+
+    if "studio.ui.cloud" in sys.modules:  # AppTest sends no cookies: all its visitors are one browser without them;
+        from studio.cloud import limits  # each test's get the hour's new workspaces and their minute's requests afresh
+
+        monkeypatch.setattr(sys.modules["studio.ui.cloud"], "_cookieless", limits.Window(3600))
+        sys.modules["studio.ui.cloud"]._limit.clear()
+    yield home
 
     if "studio.models.cache" in sys.modules:  # the process's one model cache: each test starts with none loaded
         sys.modules["studio.models.cache"].shared().unload()

@@ -288,3 +288,37 @@ def test_the_streamlit_the_internal_reaches_were_checked_with_is_the_one_pinned_
     ``CHECKED_WITH``."""
     pinned = re.search(r"^streamlit==(\S+)", (REPO / pins).read_text(), re.M)
     assert pinned and pinned.group(1) == streamlit_internals.CHECKED_WITH == streamlit.__version__
+
+
+def test_a_worker_thread_gets_no_session_id_rather_than_one_every_sessions_workers_share(monkeypatch):
+    """``session_id`` where Streamlit's script-run context raises: off the page's thread ``st.session_state`` is one
+    stand-in every session shares, so the id made there was the same for every visitor's worker threads (taken for
+    one session, counted open, owning another's held previews). Such a thread now gets None (no session), and the
+    thread that runs the page keeps its one id run after run."""
+
+    def failing(suppress_warning: bool = False):
+        raise RuntimeError("no script run context here")
+
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", failing)
+    monkeypatch.setattr(streamlit_internals, "_seen", {})
+    answers: list[tuple[str | None, bool]] = []
+
+    def worker() -> None:
+        answers.append((streamlit_internals.session_id(), streamlit_internals.in_script_run()))
+
+    for _ in range(2):  # one worker of each of two sessions
+        thread = threading.Thread(target=worker, name="task-Reading a file")
+        thread.start()
+        thread.join()
+    assert answers == [(None, False), (None, False)] and streamlit_internals._seen == {}
+    page = streamlit_internals.session_id()  # pytest's main thread, as AppTest runs a page
+    assert page.startswith(streamlit_internals.MADE_UP) and streamlit_internals.session_id() == page
+
+
+def test_the_thread_name_that_tells_a_page_run_is_the_one_streamlit_gives_it():
+    """``SCRIPT_THREAD``: where the script-run context cannot say, a page run is told by its thread's name."""
+    import inspect
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    assert f'name="{streamlit_internals.SCRIPT_THREAD}"' in inspect.getsource(script_runner.ScriptRunner)

@@ -719,3 +719,38 @@ def test_a_tab_id_in_a_link_another_visitor_shared_holds_nothing_of_that_visitor
     back.selectbox(key="dataset.picker").select(info.id).run()
     assert back.session_state["dataset.tab_id"] == tab
     assert any(w.startswith("Unsaved changes from before the reload: 1 edited") for w in texts(back.warning))
+
+
+def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_allowance(api_mode, monkeypatch,
+                                                                                      studio_home):
+    """A client that sends no cookies is a new session at every page load, with nothing that brings it back: each
+    load made a new workspace (the sample written in it) and a new visitor's allowance on the deployer's token, so a
+    loop of page loads claimed them without end. All such browsers together now get ``cookieless_per_hour`` new
+    workspaces an hour (past that the page says why and makes nothing) and count as one visitor; a browser with its
+    session cookie is not held back, and a cookieless session's own reruns keep its workspace."""
+    from studio.ui import cloud
+
+    settings = {"studio": {"cookieless_per_hour": 2, "inference_rpm": 1}, "HF_TOKEN": "hf_deployer_secret_0123456789"}
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    first = visit("pages/4_Chat.py", **settings)
+    first.chat_input(key="chat.input").set_value("How long is a match?").run()
+    assert not [e.value for e in first.main.error if "limit of 1" in e.value]  # sent (offline here, so it fails)
+    second = visit("pages/4_Chat.py", **settings)  # another load without cookies: another session
+    assert workspace_of(second) != workspace_of(first)
+    second.chat_input(key="chat.input").set_value("And the half-time?").run()
+    (err,) = [e.value for e in second.main.error if "hosted-model requests" in e.value]
+    assert "limit of 1 hosted-model requests a minute" in err and second.session_state["chat.jobs"] == []
+    made = sorted((studio_home / "visitors").iterdir())
+    third = visit("Home.py", **settings)
+    assert [e.value for e in third.error] == [
+        "This browser sends no cookies, and this app has made the 2 workspaces an hour it makes for such browsers: "
+        "allow cookies for this site and reload, or try again in 60 minutes."]
+    assert "workspace.path" not in third.session_state and sorted((studio_home / "visitors").iterdir()) == made
+    assert workspace_of(visit("Home.py", at=first)) == workspace_of(first)  # its own session goes on
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-with-cookies-0123456789")
+    assert not visit("Home.py", **settings).error
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    wrong = visit("Home.py", studio={"cookieless_per_hour": "many"})  # the default's 30: room for a third
+    assert [e.value for e in wrong.error] == ["[studio] cookieless_per_hour must be a whole number of 1 or more, not "
+                                              "'many': fix it in the app's secrets. Meanwhile it is 30."]
+    assert workspace_of(wrong).parent == studio_home / "visitors"

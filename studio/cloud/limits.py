@@ -19,6 +19,10 @@ DEFAULT_JOBS_PER_VISITOR = 2  # background jobs (evaluations) one visitor may ru
 DEFAULT_JOBS_TOTAL = 6  # the same for every visitor together; [studio] jobs_total. Each job is a Python process of its
 # own: ~47 MB each measured for an API evaluation (more with a larger dataset), so 6 stay near 300 MB of the 690 MB
 # Community Cloud guarantees, where one visitor pressing Start again and again would take the app past its 2.7 GB.
+DEFAULT_COOKIELESS_PER_HOUR = 30  # new workspaces an hour for every browser that sends no cookies, all together;
+# [studio] cookieless_per_hour. A browser sends Streamlit's session cookie from its first page on; one without it (a
+# script, cookies blocked) has nothing that brings it back to its workspace, so every page load made a new one, with
+# the sample dataset in it and a new visitor's allowances: a loop of page loads could claim them without end.
 
 
 class RateLimitedError(StudioError):
@@ -64,3 +68,23 @@ class MinuteLimit:
             if len(self._calls) > 10_000:  # forget visitors idle for a minute
                 for k in [k for k, v in self._calls.items() if not v or now - v[-1] >= 60]:
                     del self._calls[k]
+
+
+class Window:
+    """At most ``count`` takes in any ``window_s`` (a sliding window), every caller together; thread-safe."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = float(window_s)
+        self._taken: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def take(self, count: int, now: float | None = None) -> float | None:
+        """Take one (None), or, with ``count`` taken in the window, the seconds until one is free (nothing taken)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._taken and now - self._taken[0] >= self.window_s:
+                self._taken.popleft()
+            if len(self._taken) >= count:
+                return max(1.0, self.window_s - (now - self._taken[0]) if self._taken else self.window_s)
+            self._taken.append(now)
+            return None

@@ -3,9 +3,10 @@
 A parsed file takes about five times its size in memory (each record a dict of strings), and each browser tab kept
 its own: one visitor with many tabs took a public app past its memory, and nothing bounded them across sessions. All
 of them live here now, charged their estimated size: past the budget the one used longest ago is dropped first (never
-the one just put; one read lately only after every one read before it), and a session whose preview was dropped reads its source again. Each value may name its
-``owner`` (the session that put it): a put first lets go of every value whose owner the caller says is gone (a closed
-tab), so a tab closed with a preview does not hold it for the server's life.
+the one just put; one read lately only after every one read before it), and a session whose preview was dropped
+reads its source again. Each value may name its ``owner`` (the session that put it): a put first lets go of every
+value whose owner the caller says is gone (a closed tab), so a tab closed with a preview does not hold it for the server's life. The budget is the setting
+``[studio] previews_mb`` (``Budget``), which ``studio.ui.cloud`` reads at every page run.
 
 ``FileMemo``, the other thing held for every session: what was made of a file a page asks about at every run (Home's
 evaluation verdicts, runs' split checks), read again once the file's size or time changes, at most ``MEMO_KEPT`` files,
@@ -19,17 +20,47 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from studio import config
+from studio import config, settings
+from studio.errors import StudioError
+from studio.settings import setting
 
-PUBLIC_BUDGET = 256 * 2**20  # bytes held for every visitor together on a public app (Community Cloud guarantees an app 690 MB)
-LOCAL_BUDGET = 2 * 2**30  # on a machine of one's own: a person with several tabs of large files open
+PUBLIC_MB = 256  # held for every visitor together on a public app (Community Cloud guarantees an app 690 MB)
+LOCAL_MB = 2048  # on a machine of one's own: a person with several tabs of large files open
 SAMPLE = 200  # records measured to estimate a list's size
 MEMO_KEPT = 4096  # files one ``FileMemo`` remembers
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The memory every session's parsed imports may take together: ``[studio] previews_mb`` in the app's secrets."""
+
+    previews_mb: float | None = setting(
+        None, "MB of parsed imports held for every tab and visitor together; unset: 256 on a public app, 2048 on "
+        "one's own machine", min=1, max=2**20, label="[studio] previews_mb",
+        error="[studio] previews_mb {value} is out of range: use {lo} to {hi} (MB), or leave it out.")
+
+    def __post_init__(self) -> None:
+        settings.check(self, StudioError)
+
+    def bytes(self, public: bool) -> int:
+        mb = self.previews_mb if self.previews_mb is not None else PUBLIC_MB if public else LOCAL_MB
+        return int(mb * 2**20)
+
+
+_configured = Budget()  # what the app's secrets set (``configure``), read by every ``Held`` without a budget of its own
+
+
+def configure(previews_mb: object) -> None:
+    """Set the budget from the app's setting (None: by mode); a bad value raises ``StudioError`` in one line and the
+    budget stays as it was."""
+    global _configured
+    _configured = Budget(previews_mb)  # type: ignore[arg-type] - checked in Budget: a setting can be anything
 
 
 def rows_bytes(*lists: Iterable[Any] | None) -> int:
@@ -74,7 +105,7 @@ class Held:
     def budget(self) -> int:
         if self._budget is not None:
             return self._budget
-        return PUBLIC_BUDGET if config.tenancy() else LOCAL_BUDGET
+        return _configured.bytes(config.tenancy())
 
     def put(self, key: str, value: Any, nbytes: int, owner: str | None = None,
             gone: Callable[[str], bool] | None = None) -> None:

@@ -26,6 +26,7 @@ from studio.chat import (
 )
 from studio.errors import StudioError
 from studio.models import bundled, extractive, loading
+from studio.ui import streamlit_internals
 from studio.ui.chat_saved import ANSWERING, UNSAVED, being_answered, restore, save, streaming, used_secrets
 from studio.ui.chat_settings import after_restore, local_available, models_back, settings_back
 
@@ -146,7 +147,6 @@ def stop_with_the_tab(tasks: list, on_gone: Callable[[], None] | None = None) ->
     import threading
 
     from studio import config
-    from studio.ui import streamlit_internals
 
     sid = streamlit_internals.session_id()
     if sid is None or streamlit_internals.session_connected(sid) is None:  # no server (a script): no tab to watch
@@ -361,9 +361,10 @@ def export_buttons(spec: BackendSpec | None, params: ChatParams | None, spec_b: 
     turns = list(st.session_state["chat.messages"])
     secrets, left_out = used_secrets(), _forgotten()
     disabled = not turns or streaming()
-    st.download_button("Export JSON", lambda: chat.export_json(turns, spec, params, spec_b, secrets, left_out),
+    pressed = streamlit_internals.made_when_pressed  # made on the click, gone from the server soon after
+    st.download_button("Export JSON", pressed(lambda: chat.export_json(turns, spec, params, spec_b, secrets, left_out)),
                        "conversation.json", "application/json", disabled=disabled, key="chat.export_json",
                        on_click="ignore")
-    st.download_button("Export Markdown", lambda: chat.export_markdown(turns, spec, spec_b, secrets, left_out),
+    st.download_button("Export Markdown", pressed(lambda: chat.export_markdown(turns, spec, spec_b, secrets, left_out)),
                        "conversation.md",
                        "text/markdown", disabled=disabled, key="chat.export_md", on_click="ignore")

@@ -17,6 +17,8 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
     upload_mb = 20              # the largest file a visitor may upload
     jobs_per_visitor = 2        # background jobs (evaluations) a visitor may run at once
     jobs_total = 6              # the same for all visitors together
+    cookieless_per_hour = 30    # new workspaces an hour for all browsers that send no cookies together
+    previews_mb = 256           # parsed imports held in memory for every visitor together (2048 unset on Home.py)
     private_servers = false     # true: visitors may name servers on this machine or its network (loopback, 10.x, ...)
 
     [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
@@ -39,6 +41,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
+from studio.data import held
 from studio.errors import MissingTokenError, StudioError
 from studio.ui import streamlit_internals
 
@@ -71,6 +74,10 @@ _last_clean = 0.0
 _sessions: dict[str, set[str]] = {}  # browser session id -> the workspaces it used: never removed to make room
 _sessions_lock = threading.Lock()
 _sessions_pruned_at = 1_000  # closed sessions are forgotten when the count passes this (then twice what stayed)
+_cookieless = limits.Window(3600)  # the new workspaces of browsers without cookies (``cookieless_per_hour``)
+COOKIELESS = "browser:none"  # the one visitor every browser without cookies counts as (``visitor_key``)
+COOKIELESS_FULL = ("This browser sends no cookies, and this app has made the {count} workspaces an hour it makes for "
+                   "such browsers: allow cookies for this site and reload, or try again in {minutes} minutes.")
 
 
 def _secrets() -> Mapping:
@@ -224,8 +231,33 @@ def _workspace() -> Path:
     if st.session_state.get(ACCOUNT):
         return Path(st.session_state[ACCOUNT])
     if not st.session_state.get(ANON):  # this browser's: a reload or another tab comes back to it
-        st.session_state[ANON] = str(workspaces.anonymous(browser_secret()))
+        st.session_state[ANON] = str(_new_anonymous())
     return Path(st.session_state[ANON])
+
+
+def cookieless_per_hour() -> int:
+    """``[studio] cookieless_per_hour``; a value that is not a whole number of 1 or more is said in one line on the page,
+    and the default holds meanwhile."""
+    value = _studio_setting("cookieless_per_hour", limits.DEFAULT_COOKIELESS_PER_HOUR)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    st.error(f"[studio] cookieless_per_hour must be a whole number of 1 or more, not {value!r}: fix it in the app's "
+             f"secrets. Meanwhile it is {limits.DEFAULT_COOKIELESS_PER_HOUR}.", icon=":material/error:")
+    return limits.DEFAULT_COOKIELESS_PER_HOUR
+
+
+def _new_anonymous() -> Path:
+    """This browser's anonymous workspace; for a browser without cookies (every page load a new session with nothing
+    that brings it back) a new one, at most ``cookieless_per_hour`` of those an hour for all such browsers together:
+    past that the page stops with one line, and nothing is made."""
+    secret = browser_secret()
+    if not secret:
+        count = cookieless_per_hour()
+        wait = _cookieless.take(count)
+        if wait is not None:
+            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60))), icon=":material/error:")
+            st.stop()
+    return workspaces.anonymous(secret)
 
 
 def move_in(source: Path, target: Path) -> None:
@@ -348,6 +380,7 @@ def setup() -> None:
     global _deployer_token, _last_clean
     if not tenancy_on():
         config.set_tenancy(False)
+        _configure_previews()
         jobs.set_caps()
         if _configured_upload_mb is not None:
             _cap_uploads(None)
@@ -359,6 +392,7 @@ def setup() -> None:
     if _forced() is None and streamlit_internals.runs_cloud_entry() is None:
         st.warning(ENTRY_UNKNOWN, icon=":material/info:")
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
+    _configure_previews()
     config.set_private_servers(_studio_setting("private_servers", False) is True)
     jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
                   max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
@@ -377,6 +411,16 @@ def setup() -> None:
         running = sync.current(path, kind)
         if running is not None:
             running.poke()
+
+
+def _configure_previews() -> None:
+    """The Import tab's memory budget (``held``) as ``[studio] previews_mb`` sets it; a bad value is said in one line
+    on the page and the budget in force stays."""
+    try:
+        held.configure(_studio_setting("previews_mb", None))
+    except StudioError as exc:
+        st.error(f"{exc} Meanwhile the parsed imports of every tab together are held within "
+                 f"{held.previews.budget / 2**20:,.0f} MB.", icon=":material/error:")
 
 
 def _store_config() -> store.StoreConfig | None:
@@ -468,13 +512,15 @@ def digest(*parts: str) -> str:
 
 
 def visitor_key() -> str:
-    """Who a request on the deployer's token counts for: a signed-in account, else the browser (its tabs and
-    reloads share one count: a reload starts a new anonymous workspace, not a new minute's allowance)."""
+    """Who a request on the deployer's token (or a list of a server's models) counts for: a signed-in account, else the
+    browser (its tabs and reloads share one count: a reload starts a new anonymous workspace, not a new minute's
+    allowance); every browser without cookies is one visitor (``COOKIELESS``): each of its page loads is a new
+    session, which counted as a new visitor with a fresh allowance."""
     who = signed_in()
     if who:
         return f"user:{who[0]}:{who[1]}"
     secret = browser_secret()
-    return f"browser:{digest(secret)}" if secret else f"ws:{st.session_state.get(PATH)}"
+    return f"browser:{digest(secret)}" if secret else COOKIELESS
 
 
 @st.cache_resource(show_spinner=False)

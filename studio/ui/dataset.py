@@ -28,7 +28,7 @@ from studio.data import editing, store, validate
 from studio.data.display import plural
 from studio.errors import DatasetReplacedError, StudioError, VersionConflictError
 from studio.models import text
-from studio.ui import editor_place, numbers, popovers
+from studio.ui import editor_place, numbers, popovers, streamlit_internals
 from studio.ui.dataset_drafts import (  # noqa: F401 - claim_tab, working_copy, unsaved_summary: the page's API
     CONFLICTS,
     DRAFTS,
@@ -475,7 +475,8 @@ def _long_values(info: store.DatasetInfo, d: Draft, indices: list[int], shown: t
             text = st.text_area(f"Record {i + 1}'s {field}, whole", whole, height=240, max_chars=BOX_CHARS + 1,
                                 key=f"dataset.long_text.{info.id}.{d.nonce}.{i}.{field}")
         else:  # a 50 MB text in a box of the page crashed Chromium's tab: edited in a text editor instead
-            st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)", whole,
+            st.download_button(f"Download record {i + 1}'s {field} ({len(whole):,} characters)",
+                               streamlit_internals.made_when_pressed(lambda: whole),
                                file_name=f"record-{i + 1}-{field}.txt", mime="text/plain", icon=":material/download:",
                                key=f"dataset.long_get.{info.id}.{d.nonce}.{i}.{field}", on_click="ignore")
             up = st.file_uploader(f"Too long to edit on the page: download it, edit it in a text editor and upload it "

@@ -149,8 +149,9 @@ def import_tab(info: store.DatasetInfo | None) -> None:
         st.error(f"{len(bad):,} of {validate.plural(len(records), 'record')} {'is' if len(bad) == 1 else 'are'} "
                  f"invalid ({found.counts()}; record numbers count from 1):", icon=":material/error:")
         dui.problems_table(errs)
-        st.download_button("Download the list (CSV)", _problems_csv(errs), f"{Path(source_name).stem}-problems.csv",
-                           "text/csv", icon=":material/download:", key="dataset.import.problems")
+        st.download_button("Download the list (CSV)", streamlit_internals.made_when_pressed(functools.partial(_problems_csv, errs)),
+                           f"{Path(source_name).stem}-problems.csv", "text/csv", icon=":material/download:",
+                           key="dataset.import.problems", on_click="ignore")
         if cached.get("brought") is None:  # what bringing them all in does to each record: once per mapping
             cached["brought"] = editing.bring_all_in(records, bad)
             _charge_import(cached)
@@ -650,8 +651,9 @@ def _llama_factory_zip(dataset_id: str, version: int, fmt: str) -> bytes:
 
 def _deferred(fn, *args) -> Callable[[], bytes]:
     """A download made when its button is pressed, in the visitor's workspace: Streamlit runs it on a thread of its
-    own, where a public app has no visitor (``config.bound``)."""
-    return config.bound(functools.partial(fn, *args))
+    own, where a public app has no visitor (``config.bound``); its file leaves the server soon after
+    (``streamlit_internals.made_when_pressed``)."""
+    return streamlit_internals.made_when_pressed(config.bound(functools.partial(fn, *args)))
 
 
 def export_tab(info: store.DatasetInfo | None) -> None:

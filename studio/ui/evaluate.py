@@ -22,7 +22,7 @@ from studio.evaluate import plots as eval_plots
 from studio.evaluate import results as eval_results
 from studio.evaluate import runner as evaluate
 from studio.evaluate.result import EvalResult, QuestionRow
-from studio.ui import evaluate_form, numbers, popovers, run_or_error
+from studio.ui import evaluate_form, numbers, popovers, run_or_error, streamlit_internals
 from studio.ui.pages import EVALUATE
 
 PAGE_SIZE = 20
@@ -347,12 +347,15 @@ def passage_view(row: QuestionRow, labels: list[str]) -> None:
 def exports(result: EvalResult) -> None:
     name = f"evaluation-{result.id}"
     c1, c2, c3 = st.columns(3)
-    c1.download_button("CSV", report.to_csv(result), f"{name}.csv", "text/csv", on_click="ignore",
+    # Each made when pressed: a file handed over at every run sat in Streamlit's media store, at a /media address anyone
+    # holding it could fetch, for as long as the page showed it (docs/cloud.md, Downloads)
+    pressed = streamlit_internals.made_when_pressed
+    c1.download_button("CSV", pressed(lambda: report.to_csv(result)), f"{name}.csv", "text/csv", on_click="ignore",
                        icon=":material/table:", key="evaluate.dl_csv")
-    c2.download_button("JSON", report.to_json(result), f"{name}.json", "application/json", on_click="ignore",
+    c2.download_button("JSON", pressed(lambda: report.to_json(result)), f"{name}.json", "application/json", on_click="ignore",
                        icon=":material/data_object:", key="evaluate.dl_json")
-    # made when pressed, on a thread of Streamlit's, which has no visitor on a public app: bound to this one's
-    c3.download_button("HTML report", workspace.bound(lambda: report.to_html(result, evaluate.run_curves(result))),
+    # on a thread of Streamlit's, which has no visitor on a public app: bound to this one's
+    c3.download_button("HTML report", pressed(workspace.bound(lambda: report.to_html(result, evaluate.run_curves(result)))),
                        f"{name}.html", "text/html", on_click="ignore", icon=":material/description:", key="evaluate.dl_html",
                        help="One self-contained file with the plots embedded: opens offline, shareable.")
 

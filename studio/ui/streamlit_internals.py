@@ -9,32 +9,46 @@ public, ``st.get_option``). ``st.context`` says none of them. Internal names mov
 here answers a safe value where a name is missing or raises (a newer Streamlit), instead of a traceback on the page:
 
 - ``session_id``: a made-up id kept for the session, which ``session_connected`` counts as Streamlit's own where it
-  cannot tell.
+  cannot tell; made and read only on the thread that runs a page (``SCRIPT_THREAD``, or the main thread of AppTest or a
+  bare script). Elsewhere (a worker thread, a deferred download's callable) None: there ``st.session_state`` is one
+  stand-in shared by every session, so an id kept in it was one id for every visitor's worker threads. A worker that
+  needs its session's id gets it from the page run that starts it, as an argument.
 - ``session_connected``: True for a session that ran its page in the last ``UNTOLD_OPEN_S`` (it counts as open: its
   tab's unsaved edits are kept, its workspace is not removed to make room, its answer is not stopped); False after
   that, or for one this server never saw run, so what is kept per session (``cloud._sessions``,
   ``dataset_drafts._tab_holders``) is forgotten and does not grow with every session a long-running server serves.
-- ``in_script_run``: True (the caller then reads ``st.session_state``, which Streamlit answers empty outside a
-  script run).
+- ``in_script_run``: whether this is the thread that runs a page, as ``session_id`` tells it (the caller then reads
+  ``st.session_state``, which outside a script run is one stand-in every session shares).
 - ``app_folder``: None (the app's folder is not pinned on ``sys.path``).
 - ``runs_cloud_entry``: None, for which tenancy is on (each visitor their own workspace, never the server's one).
 - ``set_upload_limit_mb``: False (the configured limit stays; the studio's own check refuses bigger imports).
+- ``made_when_pressed``: the file stays until Streamlit's own clean-up takes it (the end of the second page run of any
+  session after the click).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
+
+T = TypeVar("T")
 
 CHECKED_WITH = "1.67.0"  # the Streamlit version these reaches were checked against (requirements.lock)
 MADE_UP = "studio-made:"  # prefix of a session id made here where Streamlit could not give its own
 _FALLBACK_KEY = "session.made_up_id"
+SCRIPT_THREAD = "ScriptRunner.scriptThread"  # the name Streamlit gives the thread that runs a page (CHECKED_WITH)
 UNTOLD_OPEN_S = 3600  # where Streamlit cannot say whether a session is connected: counted open this long after its
 # last page run (a tab left unused for an hour then counts as closed; Streamlit's own answer, where it gives one, holds)
+
+DOWNLOAD_KEPT_S = 60.0  # a file a download button made when pressed stays at its /media address at most this long
+# (the browser fetches it at once; Streamlit's own clean-up may take it sooner, at the second page run of any session)
 
 _clock = time.monotonic
 _seen: dict[str, float] = {}  # session id -> its last page run (``session_id``), the oldest first
@@ -66,11 +80,19 @@ def _ctx():  # noqa: ANN202 - Streamlit's ScriptRunContext, an internal type
     return get_script_run_ctx(suppress_warning=True)
 
 
+def _page_thread() -> bool:
+    """Whether this thread runs a page, where Streamlit's script-run context cannot say: Streamlit's script thread, or
+    the main thread (AppTest runs a page there; a bare script has no other)."""
+    thread = threading.current_thread()
+    return thread is threading.main_thread() or thread.name == SCRIPT_THREAD
+
+
 def session_id() -> str | None:
     """Streamlit's id for the browser session whose script run calls this (every page run does: ``ui.page_setup``);
     None outside a script run (a worker thread, a bare script). Where Streamlit cannot say: an id made once for this
     session (``MADE_UP``...), which ``session_connected`` counts as connected while the session runs its page, so no
-    other tab takes its place."""
+    other tab takes its place; None off the page's thread (a worker: it has no way to know whose session it serves, so
+    it gets no id rather than one every session's workers would share)."""
     sid = None
     try:
         ctx = _ctx()
@@ -78,7 +100,8 @@ def session_id() -> str | None:
             return None
         sid = ctx.session_id
     except Exception:  # noqa: BLE001 - any failure of an internal API: the safe answer below
-        pass
+        if not _page_thread():
+            return None
     if not isinstance(sid, str) or not sid:
         if not st.session_state.get(_FALLBACK_KEY):
             st.session_state[_FALLBACK_KEY] = MADE_UP + secrets.token_hex(8)
@@ -106,11 +129,12 @@ def session_connected(session_id: str) -> bool | None:
 
 
 def in_script_run() -> bool:
-    """Whether this thread runs a page's script (False in a worker thread); True where Streamlit cannot tell."""
+    """Whether this thread runs a page's script (False in a worker thread); where Streamlit cannot tell, whether it is
+    the thread Streamlit runs pages on (``_page_thread``)."""
     try:
         return _ctx() is not None
     except Exception:  # noqa: BLE001
-        return True
+        return _page_thread()
 
 
 def app_folder() -> str | None:
@@ -150,3 +174,34 @@ def set_upload_limit_mb(mb: int, why: str) -> bool:
         return st.get_option("server.maxUploadSize") == mb
     except Exception:  # noqa: BLE001
         return False
+
+
+def made_when_pressed(make: Callable[[], T]) -> Callable[[], T]:
+    """``make`` as a download button's data: run when the button is pressed (no file at a /media address before), and
+    the file it makes taken out of Streamlit's media store ``DOWNLOAD_KEPT_S`` later. Streamlit serves that address to
+    anyone who has it, without asking whose session it is, and keeps a pressed download's file until two page runs of
+    any session have ended since: on a quiet server, for hours."""
+
+    @functools.wraps(make)
+    def run() -> T:
+        data = make()
+        timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_made_downloads)
+        timer.daemon = True
+        timer.start()
+        return data
+
+    return run
+
+
+def _forget_made_downloads() -> None:
+    """Streamlit's own clean-up, run twice: it marks every downloadable file no session shows (a pressed download's
+    file is never shown by one), then takes those it marked before."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if Runtime.exists():
+            manager = Runtime.instance().media_file_mgr
+            manager.remove_orphaned_files()
+            manager.remove_orphaned_files()
+    except Exception:  # noqa: BLE001 - any failure of an internal API: the file stays until Streamlit's own clean-up
+        pass

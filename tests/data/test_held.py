@@ -116,3 +116,32 @@ def test_sessions_asking_at_once_past_the_bound_all_get_their_answer(tmp_path):
     finally:
         sys.setswitchinterval(switch)
     assert failures == [] and len(kept) == 1
+
+
+def test_the_budget_is_the_previews_mb_setting_and_a_bad_value_is_refused_in_one_line(monkeypatch):
+    """The budgets were constants (256 MB on a public app, 2 GB on one's own machine): a deployment with more or less
+    memory could not move them. ``[studio] previews_mb`` sets it; a value that is not a number of MB is refused in one
+    line on the page, and the budget in force stays."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_tenancy import REPO
+
+    monkeypatch.setattr(held, "_configured", held.Budget())
+    monkeypatch.setenv("STUDIO_TENANCY", "0")
+    at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60)
+    at.secrets["studio"] = {"previews_mb": 1}
+    at.run()
+    assert not at.exception and not at.error and held.previews.budget == 2**20
+    previews = held.Held()  # as the Import tab's: past 1 MB the preview used longest ago goes
+    previews.put("first", "F", 600_000)
+    previews.put("second", "S", 600_000)
+    assert (previews.get("first"), previews.get("second")) == (None, "S")
+    for bad, said in (("lots", "[studio] previews_mb must be a number, not 'lots'."),
+                      (0, "[studio] previews_mb 0 is out of range: use 1 to 1048576 (MB), or leave it out.")):
+        at.secrets["studio"] = {"previews_mb": bad}
+        at.run()
+        assert not at.exception and [e.value for e in at.error] == [
+            f"{said} Meanwhile the parsed imports of every tab together are held within 1 MB."]
+        assert held.previews.budget == 2**20
+    held.configure(None)  # left out
+    assert held.previews.budget == held.LOCAL_MB * 2**20  # by mode (tenancy off here)
