@@ -430,7 +430,11 @@ def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]],
     once the checks pass. ``doing``: "save" or "restore", what a refusal says was not done."""
     _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
     head = _head(path)
-    if made_on is not None and head is not None and head["uid"] != made_on:
+    if head is None:  # its uid unreadable: whether it is still the dataset the edits were made on cannot be told
+        done = "nothing was restored" if doing == "restore" else "nothing was saved (your edits are kept)"
+        raise StudioError(f"Dataset {dataset_id!r} is damaged: its file {path / 'dataset.json'} was changed outside "
+                          f"the studio, so {done}; put the file back and try again.")
+    if made_on is not None and head["uid"] != made_on:
         if doing == "restore":  # the restore a tab showed the old dataset's versions for would restore the new one's
             raise DatasetReplacedError(
                 f"Dataset {head['name']!r} whose versions you were looking at was deleted (in another tab or session) "

@@ -166,6 +166,25 @@ def test_edits_to_a_deleted_dataset_are_not_saved_into_a_new_one_given_its_id(st
     assert store.save_version(new.id, RECS, base_version=1, made_on=store.get_dataset(new.id).uid).version == 2
 
 
+@pytest.mark.parametrize("doing", ["save", "restore"])
+def test_a_save_into_a_dataset_whose_head_was_damaged_is_refused(studio_home, doing):
+    """A tab held edits to "Rules"; meanwhile its dataset.json was cut off outside the studio, so its uid could not be
+    read: the check that it is still the dataset the edits were made on was skipped, and the save (or a restore) went
+    ahead. It is refused in one line naming the file, and the dataset keeps its versions."""
+    info = store.create_dataset("Rules", RECS)
+    head = store.dataset_path(info.id) / "dataset.json"
+    head.write_text('{"id": "ru', encoding="utf-8")
+    with pytest.raises(StudioError) as err:
+        if doing == "save":
+            store.save_version(info.id, RECS[:1], base_version=1, made_on=info.uid)
+        else:
+            store.restore_version(info.id, 1, base_version=1, made_on=info.uid)
+    said = str(err.value)
+    assert "\n" not in said and str(head) in said and "put the file back" in said
+    assert ("nothing was restored" if doing == "restore" else "your edits are kept") in said
+    assert [v.version for v in store.list_versions(info.id)] == [1] and store.load_version(info.id) == RECS
+
+
 def test_a_restore_shown_for_a_deleted_dataset_is_not_made_in_the_new_one_given_its_id(studio_home):
     """A tab showed the versions of "Rules"; another deleted it and imported a new "Rules" (same id, two versions of
     its own). Restore version 1 restored the new dataset's version 1 over its version 2, unsaid; it is refused in one
