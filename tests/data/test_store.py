@@ -291,6 +291,20 @@ def test_diff_reports_added_removed_edited():
     assert store.diff_records(before, before).empty
 
 
+def test_a_record_is_paired_with_the_most_alike_of_those_sharing_its_question_or_answer():
+    """Old A (Q, a1), B (Q2, a2); new B' (Q, a2), then A' (Q, a1 reworded): A was paired with B', the first record of
+    its question, so B read removed and A' added, and a rebase took B' for A's edit. Each is its own edit now; and of
+    two records of A's question, the one with its answer too is A."""
+    a = {"question": "How long is a match?", "answer": "Two halves of 45 minutes."}
+    b = {"question": "How long is half time?", "answer": "15 minutes."}
+    b2 = {"question": "How long is a match?", "answer": "15 minutes."}
+    a2 = {"question": "How long is a match?", "answer": "Two halves of 45 minutes each."}
+    pairs, gone, fresh = store.pair_records([a, b], [b2, a2])
+    assert (pairs, gone, fresh) == ([(a, a2), (b, b2)], [], [])
+    other = {"question": "How long is a match?", "answer": "Ninety minutes."}
+    assert store.pair_records([a, b], [other, a, b2]) == ([(a, a), (b, b2)], [], [other])
+
+
 def _create_after_barrier(barrier, name: str, records: list, results) -> None:
     barrier.wait()
     try:
