@@ -4,6 +4,7 @@ elsewhere, or formatting (Streamlit renders Markdown in st.warning, st.success a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -73,3 +74,35 @@ def test_a_url_in_a_dataset_s_name_is_shown_as_typed_on_the_train_and_dataset_pa
 
     at = _upload(at, "more.json", json.dumps([{"question": "Who keeps time?", "answer": "The referee."}]).encode())
     assert at.radio(key="dataset.import.target").options == ["Create a new dataset", f"Add to {markdown_literal(name)}"]
+
+
+def test_a_file_name_in_the_upload_too_big_line_is_shown_as_typed(monkeypatch):
+    """A file too big for the app, named ``*a*_[x](y).csv``, read "Not imported: a_x.csv is ..." with "a" in italics
+    and "x" a link: its name is shown as typed."""
+    from markdown_it import MarkdownIt
+
+    from studio import ui
+
+    name = "*a*_[x](y).csv"
+    monkeypatch.setattr(ui, "upload_limit_bytes", lambda: 1_000)
+    at = AppTest.from_file(str(REPO / "pages" / "1_Dataset.py"), default_timeout=60).run()
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    at.file_uploader(key="dataset.import.file.0").set_value((name, b"question,answer\n" + b"q,a\n" * 500, "text/csv"))
+    at.run()
+    assert not at.exception
+    (line,) = [e.value for e in at.error]
+    shown = MarkdownIt("commonmark").render(line)
+    assert f"Not imported: {name} is 0.0 MB" in shown.replace("\\", "") and "<em>" not in shown and "<a " not in shown
+
+
+def test_a_column_name_in_the_narrow_table_css_is_read_as_typed():
+    """A column's name went into the CSS's ``content:"..."`` as it was: a quote in it ended the string, and
+    ``</style>`` the style block, its rest shown on the page as HTML. Each reads as typed, a card's "name: value"."""
+    from studio.ui.narrow_table import narrow_table_css
+
+    name = 'say "hi" </style><b>x</b> \\ {}'
+    css = narrow_table_css("k", ["first", name])
+    assert css.count("</style>") == 1 and css.endswith("</style>") and "<b>" not in css
+    content = re.search(r'content:"((?:[^"\\]|\\.)*)"', css).group(1)  # one CSS string, whole
+    read = re.sub(r"\\([0-9a-f]{1,6}) ?", lambda m: chr(int(m.group(1), 16)), content)  # CSS's own escapes undone
+    assert read == name + ": "

@@ -188,6 +188,18 @@ def history_for(turns: Sequence[dict[str, Any]], side: int = 0) -> list[Message]
     return out
 
 
+def answer_start(text: str) -> str:
+    """An answer without what comes before its first line: a GPT-2 style model's first token carries the space before
+    its word (" The goal is ..."), which showed the answer indented beside the other one in compare mode, and blank
+    lines before it are dropped; the indentation of a first line after them, or of more than that one space, is kept
+    (an answer that starts with indented code lost it)."""
+    body = text.lstrip()
+    space = text[:len(text) - len(body)]
+    if "\n" in space:
+        return space[space.rindex("\n") + 1:] + body
+    return body if space == " " else text
+
+
 class StreamJob(Task):
     """One answer streamed by a worker thread (``studio.tasks.Task``) into a plain buffer that a page polls.
 
@@ -220,11 +232,13 @@ class StreamJob(Task):
             self.phase = "streaming"
             self.stats = StreamStats()  # time from the request, not from the model load
             # bounded: a server ignoring max tokens is cut off (its text kept, with the reason)
+            lead = ""  # what came before the answer's first character that is not whitespace, until it comes
             for piece in bounded(backend.stream(self.messages, self.params, stats=self.stats, stop=self.stop),
                                  self.params):
-                # a GPT-2 style model's first token carries the space before its word (" The goal is ..."): the
-                # answer showed indented beside the other one in compare mode
-                self.text = self.text + piece if self.text else piece.lstrip()
+                if self.text:
+                    self.text += piece
+                elif (lead := lead + piece).strip():
+                    self.text = answer_start(lead)
             return self.text
         finally:
             self.stats.finish()

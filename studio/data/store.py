@@ -430,7 +430,11 @@ def _save_held(path: Path, dataset_id: str, records: Callable[[], list[Record]],
     once the checks pass. ``doing``: "save" or "restore", what a refusal says was not done."""
     _sweep(path / "versions", ".*.tmp")  # a save killed midway (files as big as a version)
     head = _head(path)
-    if made_on is not None and head is not None and head["uid"] != made_on:
+    if head is None:  # its uid unreadable: whether it is still the dataset the edits were made on cannot be told
+        done = "nothing was restored" if doing == "restore" else "nothing was saved (your edits are kept)"
+        raise StudioError(f"Dataset {dataset_id!r} is damaged: its file {path / 'dataset.json'} was changed outside "
+                          f"the studio, so {done}; put the file back and try again.")
+    if made_on is not None and head["uid"] != made_on:
         if doing == "restore":  # the restore a tab showed the old dataset's versions for would restore the new one's
             raise DatasetReplacedError(
                 f"Dataset {head['name']!r} whose versions you were looking at was deleted (in another tab or session) "
@@ -516,8 +520,9 @@ def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None
     """Which of ``olds`` (records no longer in a place of a list) are which of ``news`` (the records now there) edited,
     as (edited pairs, removed, added). A record is the same record when it has the same ``id`` field (a stable id: one
     of ``ids``, those no two records share on either side, ``unique_ids`` of the whole lists; by default of ``olds``
-    and ``news``: 800 records all of id 0 paired a record deleted with another one edited), else
-    the same question or the same answer, else, both edited, a question and answer alike enough (``ALIKE``): a record
+    and ``news``: 800 records all of id 0 paired a record deleted with another one edited), else the same question
+    and answer, else the same question or the same answer (of several, the most alike: the first of the question
+    was taken before another's answer), else, both edited, a question and answer alike enough (``ALIKE``): a record
     whose question and answer were both edited was a removal and an addition, so a rebase could not see that another
     tab's edit of it was an edit of the same record."""
     if not olds or not news:
@@ -527,19 +532,35 @@ def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None
     if ids is None:
         ids = unique_ids(olds, news)
 
-    def match(spots: dict[object, collections.deque[int]], key: object, i: int) -> None:
-        free = spots.get(key)
-        while free and free[0] in taken:  # each taken one dropped once: 10,000 answers "Yes." are not scanned again
-            free.popleft()
-        for at, j in enumerate(itertools.islice(free or (), ID_LOOKS)):  # the first that is not another id's record
-            if j not in taken and not _other_ids(olds[i], news[j]):
-                pair[i] = j
-                taken.add(j)
-                del free[at]
-                return
+    from rapidfuzz import fuzz
 
-    for keys in (lambda r: [k if (k := _stable_id(r)) in ids else None], lambda r: [("question", _value(r.get("question"))),
-                                                       ("answer", _value(r.get("answer")))]):
+    scores = [ALIKE_TRIES]  # comparisons left for choosing between records of the same question or answer
+
+    def match(spots: dict[object, collections.deque[int]], keys: list[object], i: int) -> None:
+        found: list[tuple[collections.deque[int], int, int]] = []  # (where, place in it, new index)
+        for key in keys:
+            free = spots.get(key) if key is not None else None
+            while free and free[0] in taken:  # each taken one dropped once: 10,000 answers "Yes." are not scanned again
+                free.popleft()
+            for at, j in enumerate(itertools.islice(free or (), ID_LOOKS)):  # those that are not another id's record
+                if j not in taken and not _other_ids(olds[i], news[j]) and all(j != f[2] for f in found):
+                    found.append((free, at, j))  # type: ignore[arg-type]
+        if not found:
+            return
+        pick = found[0]
+        if len(found) > 1 and scores[0] >= len(found):  # old A (Q, a1), B (Q2, a2) and new [B' (Q, a2), A' (Q, a1')]:
+            # the first of question Q, B', was A edited and B was removed; the most alike of those found is taken
+            scores[0] -= len(found)
+            said = _said(olds[i])
+            pick = max(found, key=lambda f: fuzz.ratio(said, _said(news[f[2]])))  # the first of equals
+        free, at, j = pick
+        pair[i] = j
+        taken.add(j)
+        del free[at]
+
+    both = lambda r: [(_value(r.get("question")), _value(r.get("answer")))]  # noqa: E731 - the same record, first
+    for keys in (lambda r: [k if (k := _stable_id(r)) in ids else None], both,
+                 lambda r: [("question", _value(r.get("question"))), ("answer", _value(r.get("answer")))]):
         spots: dict[object, collections.deque[int]] = {}
         for j, rec in enumerate(news):
             if j not in taken:
@@ -547,10 +568,8 @@ def pair_records(olds: list[Record], news: list[Record], ids: set[object] | None
                     if k is not None:
                         spots.setdefault(k, collections.deque()).append(j)
         for i, rec in enumerate(olds):
-            for k in keys(rec):
-                if i not in pair and k is not None:
-                    match(spots, k, i)
-    from rapidfuzz import fuzz
+            if i not in pair:
+                match(spots, keys(rec), i)
 
     left_old = [i for i in range(len(olds)) if i not in pair]
     left_new = [j for j in range(len(news)) if j not in taken]

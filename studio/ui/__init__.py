@@ -310,12 +310,12 @@ def upload_too_big(upload: Any, refused: str, fix: str) -> str | None:
     ``upload_mb``, before anything reads it; None where it may be read (no upload, a local install, within the limit).
     Every uploader asks here: the server checks the limit on every upload request only where Streamlit took it
     (``streamlit_internals.set_upload_limit_mb``). ``refused`` says what did not happen ("Not imported"), ``fix``
-    what to do instead."""
+    what to do instead. The line is Markdown for ``st.error``, the file's name in it shown as typed (``md``)."""
     limit = upload_limit_bytes()
     size = getattr(upload, "size", None)
     if upload is None or limit is None or not isinstance(size, int) or size <= limit:
         return None
-    return (f"{refused}: {upload.name} is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB a file may be on "
+    return (f"{refused}: {md(upload.name)} is {size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB a file may be on "
             f"this app: {fix}")
 
 

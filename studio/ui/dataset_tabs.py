@@ -11,11 +11,14 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -193,6 +196,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     stop it; a fragment polls it). (source name, the import cache) once read, else None."""
     # A form: Enter in the box loads, and so does one click on Load right after typing (a button disabled
     # until the box commits its text took the first click to commit it and did nothing).
+    own_cache: list[str] = []  # a public app's folder for a Hub dataset's files: made as its read starts (``_hub_cache``)
     form = st.form(f"dataset.import.{origin}_form", border=False, enter_to_submit=True)
     c1, c2 = form.columns([4, 1], vertical_alignment="bottom")
     if origin == "hub":
@@ -215,9 +219,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
             repo, config, split = hf_sources.parse_hub_id(src)
             files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
-            with tempfile.TemporaryDirectory(prefix="hub-import-") as own_cache:
-                rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache, files=files))
-                return formats.parse_rows(rows, "hub", turns)
+            rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache[0], files=files))
+            return formats.parse_rows(rows, "hub", turns)
     else:
         text = c1.text_input("Path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.path.{nonce}",
                              placeholder="/data/qa.parquet, /data/saved_dataset or /data/saved_dataset@test").strip()
@@ -246,6 +249,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
     job = st.session_state.get(LOAD)
     if job is None or job["key"] != (key, turns):
         _stop_load()  # another source's read, or this one's with other turns
+        if origin == "hub" and ui.upload_limit_bytes() is not None:  # made here: the worker has no session
+            own_cache.append(_hub_cache(src))
         job = {"key": (key, turns), "origin": origin, "task": _SourceLoad(label, read).start()}
         st.session_state[LOAD] = job
     task: Task = job["task"]
@@ -310,7 +315,7 @@ def _held_import(file_id: str, turns: str) -> dict | None:
 def _hold_import(cached: dict, origin: str) -> dict:
     """Hold a new parsed import of source ``origin`` in ``held.previews`` for this session (its last one let go),
     naming it in the session."""
-    _drop_import()
+    _drop_import(files_too=False)  # a Hub dataset's files stay with the preview read from them
     cached["key"] = uuid.uuid4().hex
     st.session_state[IMPORT] = {"file_id": cached["file_id"], "turns": cached["turns"], "key": cached["key"],
                                 "origin": origin}
@@ -328,10 +333,38 @@ def _charge_import(cached: dict) -> None:
         gone=lambda sid: streamlit_internals.session_connected(sid) is False)
 
 
-def _drop_import() -> None:
+def _drop_import(files_too: bool = True) -> None:
+    """Let go of this session's import preview, and (``files_too``) of the Hub dataset's files kept for it."""
     handle = st.session_state.pop(IMPORT, None)
     if handle:
         held.previews.drop(handle.get("key", ""))
+    if files_too and (kept := st.session_state.pop(HUB_CACHE, None)):
+        shutil.rmtree(kept[1], ignore_errors=True)
+
+
+HUB_CACHE = "dataset.import.hub_cache"  # (the Hub dataset read, the folder its files were downloaded into)
+HUB_CACHE_KEPT_S = 3600  # a folder not read for this long is another session's that ended: removed
+
+
+def _hub_cache(src: str) -> str:
+    """The folder a public app downloads Hub dataset ``src`` into for this session, kept while its preview is: a
+    preview dropped to keep the app's memory within its budget was downloaded again, into a new folder, at each
+    visit of the tab; it is read again from these files. Another dataset's folder is let go, and so are folders of
+    sessions that ended (unread for ``HUB_CACHE_KEPT_S``)."""
+    kept = st.session_state.get(HUB_CACHE)
+    if kept and kept[0] == src and Path(kept[1]).is_dir():
+        Path(kept[1]).touch()  # read now: not another session's left behind
+        return kept[1]
+    if kept:
+        shutil.rmtree(kept[1], ignore_errors=True)
+    now = time.time()
+    for old in Path(tempfile.gettempdir()).glob("hub-import-*"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > HUB_CACHE_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix="hub-import-")
+    st.session_state[HUB_CACHE] = (src, folder)
+    return folder
 
 
 @st.fragment(run_every=0.5)

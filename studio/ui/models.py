@@ -372,8 +372,9 @@ def start_import(upload, path_text: str, name: str, dtype: str) -> None:
         if upload is not None:
             too_big = ui.upload_too_big(upload, "Not imported", "run the studio on your own machine, which takes "
                                         "files of any size.")
-            if too_big:
-                raise StudioError(too_big)
+            if too_big:  # Markdown already: shown as it is, not escaped again
+                st.error(too_big, icon=":material/error:")
+                return
             # A copy on disk for the job to read, claimed by this process until the job takes it; removed below
             # whatever happens (an error, a stopped script) unless the job started with it.
             folder = Path(tempfile.mkdtemp(prefix=".upload-", dir=config.models_dir()))

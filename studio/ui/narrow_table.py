@@ -18,7 +18,7 @@ def narrow_table_css(key: str, columns: list[str]) -> str:
     than ``NARROW_PX``: its first cell in bold on a line of its own, then each other cell after its column's name
     ("architecture: llama"), wrapping as a sentence does. Wider, the table is left as it is."""
     scope = f".st-key-{key}"
-    named = "".join(f'{scope} td:nth-child({i}):before{{content:"{c}: ";color:rgba(49,51,63,.6)}}'
+    named = "".join(f'{scope} td:nth-child({i}):before{{content:"{css_string(c)}: ";color:rgba(49,51,63,.6)}}'
                     for i, c in enumerate(columns, 1) if i > 1)
     return (f"<style>{scope}{{container-type:inline-size}}"
             f"@container (max-width:{NARROW_PX}px){{"
@@ -27,3 +27,9 @@ def narrow_table_css(key: str, columns: list[str]) -> str:
             f"{scope} td{{display:inline-block;max-width:100%;border:none;padding:0 .5rem;white-space:normal}}"
             f"{scope} td :is(div,p){{display:inline}}"
             f"{scope} td:first-child{{display:block;font-weight:600}}{named}}}</style>")
+
+
+def css_string(text: str) -> str:
+    """``text`` for inside a CSS string ("..."), read as typed: every character but a letter, a digit, a space, "_"
+    or "-" as its code point (``\\22 `` for a quote), so a column's name closes no string, rule or ``<style>``."""
+    return "".join(c if c.isalnum() and c.isascii() or c in " _-" else f"\\{ord(c):x} " for c in text)

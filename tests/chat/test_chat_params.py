@@ -216,6 +216,29 @@ def test_an_answer_starts_at_its_first_word():
     assert job.as_turn()["content"] == "The goal is 7.32 metres."
 
 
+@pytest.mark.parametrize(("streamed", "shown"), [
+    (["\n", "    def", " area(r):\n", "        return r * r"], "    def area(r):\n        return r * r"),
+    (["    ", "x = 1\n", "y = 2"], "    x = 1\ny = 2"),
+    ([" ", "\n\n", "  - one\n  - two"], "  - one\n  - two"),
+    ([" ", "The goal."], "The goal."),
+])
+def test_an_answer_that_starts_with_indented_code_keeps_its_indentation(streamed, shown):
+    """The space a GPT-2 style model's first token carries was dropped with every leading space: an answer that
+    starts with an indented code line (or list) lost its indentation. Blank lines and that one space before the
+    answer are dropped; the first line's indentation stays."""
+    from studio.chat import StreamJob
+
+    class Backend:
+        name, notes = "stand-in", []
+
+        def stream(self, messages, params, *, stats=None, stop=None):
+            yield from streamed
+
+    job = StreamJob("m", Backend, [{"role": "user", "content": "Show me."}], ChatParams()).start()
+    job.join(10)
+    assert job.as_turn()["content"] == shown
+
+
 def test_a_library_model_s_label_and_where_it_runs_share_one_pair_of_brackets(studio_home):
     """Compare mode's header read "SmolLM2-135M-Instruct (bundled Q4_1 copy) (local)": two brackets in a row."""
     from studio.chat import BackendSpec

@@ -414,6 +414,33 @@ def test_a_hub_import_counts_and_downloads_only_the_files_of_its_config_and_spli
         assert downloads(before) == []
 
 
+def test_a_hub_preview_dropped_to_keep_the_memory_bound_is_read_again_from_its_files(hub, upload_limit):
+    """A public app drops a preview when its visitors' previews pass its memory budget; the tab read the Hub dataset
+    again, and downloaded it again into a new folder at each visit. Its files are kept with the preview and read
+    again; they go when the preview is let go (another source picked)."""
+    from hub_servers import HubRepo
+
+    from studio.data import held
+    from studio.ui import dataset_tabs
+
+    repo = hub.repos[("dataset", "someone/kept-qa")] = HubRepo("dataset", "someone/kept-qa", private=False)
+    repo.files["data/train-00000-of-00001.jsonl"] = b'{"question": "Offside?", "answer": "Behind the ball."}\n'
+    gets = lambda: [p for m, p, _h in hub.requests if m == "GET" and "/resolve/" in p]  # noqa: E731
+    at = hub_import(visit("pages/1_Dataset.py", studio={"upload_mb": 1}), "someone/kept-qa")
+    assert any("Read **1 record" in m.value for m in at.markdown) and len(gets()) == 1
+    held.previews.drop(at.session_state[dataset_tabs.IMPORT]["key"])  # past the budget: dropped
+    at.run()
+    if dataset_tabs.LOAD in at.session_state:  # read again in the background
+        assert at.session_state[dataset_tabs.LOAD]["task"].join(120)
+        at.run()
+    assert not at.exception and any("Read **1 record" in m.value for m in at.markdown)
+    assert len(gets()) == 1  # not downloaded again
+    folder = Path(at.session_state[dataset_tabs.HUB_CACHE][1])
+    assert folder.is_dir()
+    at.radio(key="dataset.import.origin").set_value("file").run()
+    assert not folder.exists() and dataset_tabs.HUB_CACHE not in at.session_state
+
+
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
     auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
             "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}

@@ -166,6 +166,25 @@ def test_edits_to_a_deleted_dataset_are_not_saved_into_a_new_one_given_its_id(st
     assert store.save_version(new.id, RECS, base_version=1, made_on=store.get_dataset(new.id).uid).version == 2
 
 
+@pytest.mark.parametrize("doing", ["save", "restore"])
+def test_a_save_into_a_dataset_whose_head_was_damaged_is_refused(studio_home, doing):
+    """A tab held edits to "Rules"; meanwhile its dataset.json was cut off outside the studio, so its uid could not be
+    read: the check that it is still the dataset the edits were made on was skipped, and the save (or a restore) went
+    ahead. It is refused in one line naming the file, and the dataset keeps its versions."""
+    info = store.create_dataset("Rules", RECS)
+    head = store.dataset_path(info.id) / "dataset.json"
+    head.write_text('{"id": "ru', encoding="utf-8")
+    with pytest.raises(StudioError) as err:
+        if doing == "save":
+            store.save_version(info.id, RECS[:1], base_version=1, made_on=info.uid)
+        else:
+            store.restore_version(info.id, 1, base_version=1, made_on=info.uid)
+    said = str(err.value)
+    assert "\n" not in said and str(head) in said and "put the file back" in said
+    assert ("nothing was restored" if doing == "restore" else "your edits are kept") in said
+    assert [v.version for v in store.list_versions(info.id)] == [1] and store.load_version(info.id) == RECS
+
+
 def test_a_restore_shown_for_a_deleted_dataset_is_not_made_in_the_new_one_given_its_id(studio_home):
     """A tab showed the versions of "Rules"; another deleted it and imported a new "Rules" (same id, two versions of
     its own). Restore version 1 restored the new dataset's version 1 over its version 2, unsaid; it is refused in one
@@ -270,6 +289,20 @@ def test_diff_reports_added_removed_edited():
     assert [r["question"] for r in d.added] == ["d", "e"]
     assert d.removed == [before[2]]
     assert store.diff_records(before, before).empty
+
+
+def test_a_record_is_paired_with_the_most_alike_of_those_sharing_its_question_or_answer():
+    """Old A (Q, a1), B (Q2, a2); new B' (Q, a2), then A' (Q, a1 reworded): A was paired with B', the first record of
+    its question, so B read removed and A' added, and a rebase took B' for A's edit. Each is its own edit now; and of
+    two records of A's question, the one with its answer too is A."""
+    a = {"question": "How long is a match?", "answer": "Two halves of 45 minutes."}
+    b = {"question": "How long is half time?", "answer": "15 minutes."}
+    b2 = {"question": "How long is a match?", "answer": "15 minutes."}
+    a2 = {"question": "How long is a match?", "answer": "Two halves of 45 minutes each."}
+    pairs, gone, fresh = store.pair_records([a, b], [b2, a2])
+    assert (pairs, gone, fresh) == ([(a, a2), (b, b2)], [], [])
+    other = {"question": "How long is a match?", "answer": "Ninety minutes."}
+    assert store.pair_records([a, b], [other, a, b2]) == ([(a, a), (b, b2)], [], [other])
 
 
 def _create_after_barrier(barrier, name: str, records: list, results) -> None:

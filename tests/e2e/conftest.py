@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -306,15 +307,17 @@ def open_page(page, studio: Studio, path: str = "", timeout: float = 60_000) -> 
 
 def pick_option(page, box, name: str, typed: str | None = None, timeout: float = 30_000,
                 rerun_timeout: float = 60_000) -> None:
-    """Pick the option holding ``name`` in the select box ``box`` as a person does in a long list: type (part of) it
+    """Pick the option named ``name`` in the select box ``box`` as a person does in a long list: type (part of) it
     (``typed``; ``name`` itself by default) to filter the list, then click it (in ``timeout`` ms), and wait for the
     pick's rerun (``rerun_timeout`` ms). Streamlit draws only the options in sight of a long list: one further down was
-    never there to click (CI timed out on it)."""
+    never there to click (CI timed out on it). The option is the one whose text is ``name``, or ``name`` then what a
+    model picker adds after it (" · workspace", " (model:x)"): any option holding ``name`` was taken, the first of
+    them, so "tiny-gpt2" picked "a-tiny-gpt2 · workspace" above it; two of that name are an error, not a guess."""
     from playwright.sync_api import expect
 
     box.locator("input").click()
     page.keyboard.type(typed or name)
-    option = page.get_by_role("option").filter(has_text=name).first
+    option = page.get_by_role("option").filter(has_text=re.compile(rf"^\s*{re.escape(name)}(?:\s*$| · | \()"))
     expect(option).to_be_visible(timeout=timeout)
     after_rerun(page, option.click, rerun_timeout)
 
