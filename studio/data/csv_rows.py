@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 
 from studio.data import csv_cells
 from studio.errors import DatasetFormatError
@@ -87,6 +88,17 @@ def _no_record(cells: list[str]) -> bool:
     return len(cells) == 1 and bool(_PSQL_RULER.fullmatch(cells[0]) or _PSQL_COUNT.fullmatch(cells[0]))
 
 
+def _names(header: list[str], pipes: bool) -> list[str]:
+    """A header row's column names, each without the spaces around it (a user's "question " is question), except
+    where two would then be one: the studio's export of fields " a" and "a" (each its own column) is read back as
+    those two, not refused as a column named twice. A pipe table's padding is layout: taken off everywhere."""
+    names = [h.strip() for h in header]
+    if pipes:
+        return names
+    seen = Counter(n for n in names if n)
+    return [h if seen[n] > 1 else n for h, n in zip(header, names)]
+
+
 def _record_start(text: str, delimiter: str) -> int:
     """The line on which the record the reader fails on begins (the reader's own line is where it gave up: a quote
     left open on line 3 of 6 was said as "Line 6")."""
@@ -112,7 +124,7 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
     pipes = delimiter == "|"
-    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
+    header = [csv_cells.unsafe_cell(h) for h in _names(header, pipes)]
     named = [h for h in header if h]
     if len(named) < 2:
         first = text.lstrip().split("\n", 1)[0].strip()
