@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 from collections import Counter
 
 from studio.data import csv_cells
 from studio.errors import DatasetFormatError
+from studio.tasks import STEP_ROWS, check_stop
 
 # What sits between cells: commas; tabs (TSV); semicolons (spreadsheets where the comma is the decimal mark);
 # pipes (database and Markdown-ish exports). Named as the Import tab shows them.
@@ -112,8 +114,9 @@ def _record_start(text: str, delimiter: str) -> int:
         return start
 
 
-def parse_csv(text: str) -> tuple[list[dict], str]:
-    """(the rows under the header, the delimiter that separated them)."""
+def parse_csv(text: str, stop: threading.Event | None = None) -> tuple[list[dict], str]:
+    """(the rows under the header, the delimiter that separated them). ``stop``: once set, the read ends within
+    ``tasks.STEP_ROWS`` rows (``CancelledError``)."""
     delimiter = sniff_delimiter(text)
     # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
     # export writes could not be read back. The file's size is already bounded by the memory left.
@@ -140,7 +143,9 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
     sep = DELIMITERS[delimiter].split(" ")[0].rstrip("s")  # "comma", "tab", "semicolon", "pipe"
     rows = []
     try:
-        for values in reader:
+        for n, values in enumerate(reader):
+            if not n % STEP_ROWS:
+                check_stop(stop)
             if not any(v.strip() for v in values) or (pipes and _no_record(values)):
                 continue
             if pipes:  # padded to line the columns up (Markdown, psql): the padding is layout, not text
