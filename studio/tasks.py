@@ -102,6 +102,17 @@ class Task:
         return self.done
 
 
+STEP_ROWS = 1024
+"""Rows a reader handles between two looks at its ``stop`` (``check_stop``): a few ms of work at most."""
+
+
+def check_stop(stop: threading.Event | None) -> None:
+    """``CancelledError`` once ``stop`` (a ``Task``'s) is set: work done in steps (a file's batches, its rows) calls it
+    between them, so a cancel ends the work there rather than once it has run to its end in the background."""
+    if stop is not None and stop.is_set():
+        raise CancelledError("Stopped.")
+
+
 class Watch:
     """While open, a daemon thread asks ``check()`` every ``poll_s`` seconds and, the first time it says yes,
     calls ``then()`` and ends: how a Stop pressed elsewhere reaches work that cannot ask for itself (a socket read

@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+from collections import Counter
 
 from studio.data import csv_cells
 from studio.errors import DatasetFormatError
+from studio.tasks import STEP_ROWS, check_stop
 
 # What sits between cells: commas; tabs (TSV); semicolons (spreadsheets where the comma is the decimal mark);
 # pipes (database and Markdown-ish exports). Named as the Import tab shows them.
@@ -87,6 +90,17 @@ def _no_record(cells: list[str]) -> bool:
     return len(cells) == 1 and bool(_PSQL_RULER.fullmatch(cells[0]) or _PSQL_COUNT.fullmatch(cells[0]))
 
 
+def _names(header: list[str], pipes: bool) -> list[str]:
+    """A header row's column names, each without the spaces around it (a user's "question " is question), except
+    where two would then be one: the studio's export of fields " a" and "a" (each its own column) is read back as
+    those two, not refused as a column named twice. A pipe table's padding is layout: taken off everywhere."""
+    names = [h.strip() for h in header]
+    if pipes:
+        return names
+    seen = Counter(n for n in names if n)
+    return [h if seen[n] > 1 else n for h, n in zip(header, names)]
+
+
 def _record_start(text: str, delimiter: str) -> int:
     """The line on which the record the reader fails on begins (the reader's own line is where it gave up: a quote
     left open on line 3 of 6 was said as "Line 6")."""
@@ -100,8 +114,9 @@ def _record_start(text: str, delimiter: str) -> int:
         return start
 
 
-def parse_csv(text: str) -> tuple[list[dict], str]:
-    """(the rows under the header, the delimiter that separated them)."""
+def parse_csv(text: str, stop: threading.Event | None = None) -> tuple[list[dict], str]:
+    """(the rows under the header, the delimiter that separated them). ``stop``: once set, the read ends within
+    ``tasks.STEP_ROWS`` rows (``CancelledError``)."""
     delimiter = sniff_delimiter(text)
     # Python's csv refuses a cell over 131,072 characters by default: a long passage the studio's own CSV
     # export writes could not be read back. The file's size is already bounded by the memory left.
@@ -112,7 +127,7 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
     except (StopIteration, csv.Error) as exc:
         raise DatasetFormatError(f"Not a readable CSV header: {exc}.") from None
     pipes = delimiter == "|"
-    header = [csv_cells.unsafe_cell(h.strip()) for h in header]
+    header = [csv_cells.unsafe_cell(h) for h in _names(header, pipes)]
     named = [h for h in header if h]
     if len(named) < 2:
         first = text.lstrip().split("\n", 1)[0].strip()
@@ -128,7 +143,9 @@ def parse_csv(text: str) -> tuple[list[dict], str]:
     sep = DELIMITERS[delimiter].split(" ")[0].rstrip("s")  # "comma", "tab", "semicolon", "pipe"
     rows = []
     try:
-        for values in reader:
+        for n, values in enumerate(reader):
+            if not n % STEP_ROWS:
+                check_stop(stop)
             if not any(v.strip() for v in values) or (pipes and _no_record(values)):
                 continue
             if pipes:  # padded to line the columns up (Markdown, psql): the padding is layout, not text

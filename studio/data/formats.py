@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import json
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,9 +234,10 @@ def _csv_header(text: str) -> str:
 
 
 def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None, turns: str = "first",
-          legacy: bool = False) -> Parsed:
+          legacy: bool = False, stop: threading.Event | None = None) -> Parsed:
     """Read a whole file into raw rows. Raises ``DatasetFormatError`` naming the line or record. ``legacy``: text
-    that is not UTF-8 is read as Windows-1252, said in ``Parsed.encoding_note`` (``decode``).
+    that is not UTF-8 is read as Windows-1252, said in ``Parsed.encoding_note`` (``decode``). ``stop``: once set, a
+    Parquet, CSV or JSON Lines read ends between its batches or rows (``CancelledError``).
 
     Chat records (``messages``, ShareGPT ``conversations``) become question/answer rows
     (``studio.data.conversations``): their first exchange, or every exchange with ``turns="every"``.
@@ -248,7 +250,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
             raise DatasetFormatError(_no_text(""))
     if isinstance(data, bytes) and (data[:4] == PARQUET_MAGIC or fmt == "parquet"
                                     or (filename or "").lower().endswith(".parquet")):
-        fmt, rows = "parquet", _parse_parquet(data, filename)
+        fmt, rows = "parquet", _parse_parquet(data, filename, stop)
     else:
         text, note = decode(data, legacy) if isinstance(data, bytes) else (data, "")
         if not text.strip():
@@ -257,7 +259,7 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         if fmt not in FORMATS:
             raise DatasetFormatError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
         if fmt == "csv":
-            rows, delimiter = csv_rows.parse_csv(text)
+            rows, delimiter = csv_rows.parse_csv(text, stop)
         elif fmt == "json" and text.lstrip()[:1] not in "[{" and _csv_header(text):
             # json only said "Expecting value" at line 1, column 1: true, and no help
             raise DatasetFormatError(f"Not JSON: this looks like CSV with a header row ({_csv_header(text)}); "
@@ -265,7 +267,8 @@ def parse(data: bytes | str, filename: str | None = None, fmt: str | None = None
         else:
             utf8 = (data if isinstance(data, bytes) and not note
                     and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None)
-            rows = {"json": json_rows.parse_json, "jsonl": json_rows.parse_jsonl}[fmt](text, repeated, utf8)
+            rows = (json_rows.parse_jsonl(text, repeated, utf8, stop) if fmt == "jsonl"
+                    else json_rows.parse_json(text, repeated, utf8))
     _some_rows(rows)
     parsed = parse_rows(rows, fmt, turns)
     if repeated:
@@ -330,11 +333,11 @@ def parse_rows(rows: list[dict], fmt: str, turns: str = "first") -> Parsed:
     return Parsed(format=fmt, rows=rows, fields=fields, chat=chat, squad=shape)
 
 
-def _parse_parquet(data: bytes, filename: str | None = None) -> list[dict]:
+def _parse_parquet(data: bytes, filename: str | None = None, stop: threading.Event | None = None) -> list[dict]:
     """A Parquet file's rows (pyarrow, the Hub's own format), batch by batch; one line when it cannot be read."""
     from studio.data import parquet_rows
 
-    return parquet_rows.read_rows(data, filename or "The Parquet file")
+    return parquet_rows.read_rows(data, filename or "The Parquet file", stop=stop)
 
 
 def field_names(rows: list[dict]) -> list[str]:
@@ -480,10 +483,12 @@ def _read_mapped(path: str | Path, pairs: Sequence[str], turns: str = "first", *
     return apply_mapping(parsed.rows, mapping), parsed.warnings
 
 
-def read_source(path: str | Path, turns: str = "first", legacy: bool = False) -> Parsed:
+def read_source(path: str | Path, turns: str = "first", legacy: bool = False,
+                stop: threading.Event | None = None) -> Parsed:
     """Any source, unmapped: a file, a ``datasets`` ``save_to_disk`` folder (``FOLDER@SPLIT`` picks a
     split of a DatasetDict) or ``hub:OWNER/NAME[:CONFIG][@SPLIT]``. The CLI and the Import tab's path
-    (``legacy``: a text file that is not UTF-8 is read as Windows-1252 and says so, as ``parse``)."""
+    (``legacy``: a text file that is not UTF-8 is read as Windows-1252 and says so, as ``parse``; ``stop``: the
+    Import tab's, once set a file's read ends between its batches or rows, as ``parse``)."""
     from studio.data import hf_sources, parquet_rows
 
     src = str(path)
@@ -515,9 +520,9 @@ def read_source(path: str | Path, turns: str = "first", legacy: bool = False) ->
             _refuse_archive(head)  # what the bytes the Import tab is given are told (``parse``)
             if not head:
                 raise DatasetFormatError(_no_text(""))
-            parsed = parse_rows(_some_rows(parquet_rows.read_rows(path, path.name)), "parquet", turns)
+            parsed = parse_rows(_some_rows(parquet_rows.read_rows(path, path.name, stop=stop)), "parquet", turns)
         else:
-            parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy)
+            parsed = parse(_read_text_file(path), path.name, turns=turns, legacy=legacy, stop=stop)
     return parsed
 
 

@@ -170,7 +170,8 @@ downloaded whole (``load_dataset`` fetches the files of the config it reads, eve
 download stopped midway leaves a snapshot of fewer files (``datasets`` fetches them one by one, each whole once there),
 and a config never read has none or only some of its files there (another config's can be some of them): read as the
 local folder it is, either gave a part of the dataset, said to be the copy last downloaded. ``""`` stands for the
-config a read named none of (the repository's default)."""
+config a read named none of (the repository's default). An entry written before configs were told apart is the files
+alone (``{path: size}``)."""
 
 
 def _repo_cache(repo: str) -> Path:
@@ -214,15 +215,48 @@ def _whole_list(repo: str) -> dict:
         return {}
 
 
-def _whole_configs(entry: object, files: dict[str, int]) -> set[str]:
+def _older_mark(entry: object) -> bool:
+    """A ``WHOLE_FILE`` entry written before configs were told apart: the snapshot's files alone, ``{path: size}``."""
+    return isinstance(entry, dict) and bool(entry) and all(type(v) is int for v in entry.values())
+
+
+def _whole_configs(entry: object, files: dict[str, int], snapshot: Path) -> set[str]:
     """The configs a snapshot's ``WHOLE_FILE`` entry names as downloaded whole, while the files it wrote down are all
-    still there at their sizes (files added since are another config's: a config's own were all there); none for an
-    entry that names no config (written before configs were told apart: which one it was cannot be said)."""
-    if not (isinstance(entry, dict) and isinstance(entry.get("files"), dict) and isinstance(entry.get("configs"), list)):
+    still there at their sizes (files added since are another config's: a config's own were all there). An entry
+    written before configs were told apart (``_older_mark``) counts for the repository's one config where it has only
+    one (``_only_config``: no other config's files can have been taken for it), for none where it has several (which
+    one it was cannot be said)."""
+    if _older_mark(entry):
+        marked = entry
+    elif isinstance(entry, dict) and isinstance(entry.get("files"), dict) and isinstance(entry.get("configs"), list):
+        marked = entry["files"]
+    else:
         return set()
-    if any(files.get(path) != size for path, size in entry["files"].items()):
+    if any(files.get(path) != size for path, size in marked.items()):
         return set()
+    if marked is entry:
+        return _only_config(snapshot, files)
     return {c for c in entry["configs"] if isinstance(c, str)}
+
+
+def _only_config(snapshot: Path, files: dict[str, int]) -> set[str]:
+    """The names of the repository's one config, as a read may name it (``""`` for none, ``default`` where its README
+    names no configs: ``datasets`` then makes one of that name from the files), read from the snapshot's README (which
+    ``load_dataset`` downloads with the data); none where it has several, or where a loading script or a
+    ``.huggingface.yaml`` decides them."""
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub.repocard import metadata_load
+
+    if any(path.endswith(".py") or Path(path).name == ".huggingface.yaml" for path in files):
+        return set()
+    try:
+        card = metadata_load(snapshot / "README.md") if "README.md" in files else None
+        configs = MetadataConfigs.from_dataset_card_data(card or {})
+    except Exception:  # a README whose metadata cannot be read: which configs it names cannot be told
+        return set()
+    if len(configs) > 1:
+        return set()
+    return {"", *configs} if configs else {"", "default"}
 
 
 def _mark_whole(repo: str, name: str | None, obj) -> None:
@@ -248,7 +282,7 @@ def _mark_whole(repo: str, name: str | None, obj) -> None:
         snapshot = _repo_cache(repo) / "snapshots" / sha
         if snapshot.is_dir():
             files = _files(snapshot)
-            kept[sha] = {"files": files, "configs": sorted(_whole_configs(kept.get(sha), files) | read)}
+            kept[sha] = {"files": files, "configs": sorted(_whole_configs(kept.get(sha), files, snapshot) | read)}
     if shas & set(kept):
         try:
             atomic.write_json(_repo_cache(repo) / WHOLE_FILE, kept, indent=None)
@@ -256,11 +290,13 @@ def _mark_whole(repo: str, name: str | None, obj) -> None:
             pass  # a cache this process cannot write: the copy is not offered offline, nothing else is lost
 
 
-def _downloaded(repo: str, name: str | None = None) -> tuple[Path | None, bool]:
+def _downloaded(repo: str, name: str | None = None) -> tuple[Path | None, str | None]:
     """(the whole copy of config ``name`` of ``repo`` in the machine's Hugging Face download cache (its main
-    branch's, else the newest), or None where it holds none; whether a snapshot there holds another config whole).
-    A snapshot counts only as ``_mark_whole`` wrote its files and that config down, each file still there at its size,
-    or as the tree listing of ``snapshot_download`` names them (``_listed_whole``: every file of the repository).
+    branch's, else the newest), or None where it holds none; where none, why a snapshot there that is whole was not
+    taken: ``"older"``, marked before configs were told apart in a repository of several, ``"other"``, marked for
+    another config, else None). A snapshot counts only as ``_mark_whole`` wrote its files and that config down, each
+    file still there at its size, or as the tree listing of ``snapshot_download`` names them (``_listed_whole``: every
+    file of the repository).
 
     Not ``snapshot_download(repo, repo_type="dataset", local_files_only=True)`` (huggingface_hub 2.4): offline it finds
     a snapshot only through ``refs/<revision>`` ("main"), and the copy this reads is the one ``load_dataset`` left,
@@ -270,14 +306,18 @@ def _downloaded(repo: str, name: str | None = None) -> tuple[Path | None, bool]:
     it tell a partial copy from a whole one here: it checks completeness only against the tree listing
     (``trees/<sha>.json``) its own downloads write, and ``datasets`` writes none."""
     kept = _whole_list(repo)
-    other = False
+    why: str | None = None
     for snapshot in _snapshots(repo):
         files = _files(snapshot)
-        configs = _whole_configs(kept.get(snapshot.name), files)
+        entry = kept.get(snapshot.name)
+        configs = _whole_configs(entry, files, snapshot)
         if (name or "") in configs or _listed_whole(snapshot, files):
-            return snapshot, other
-        other = other or bool(configs)
-    return None, other
+            return snapshot, None
+        if _older_mark(entry) and not configs and all(files.get(p) == size for p, size in entry.items()):
+            why = "older"
+        elif configs and why is None:
+            why = "other"
+    return None, why
 
 
 def _listed_whole(snapshot: Path, files: dict[str, int]) -> bool:
@@ -327,8 +367,12 @@ def read_hub(src: str, token: str | None = None, cache_dir: str | None = None,
     refused = cache_dir is None and not Path(repo).exists() and _refused()
     # only the downloaded files (their prepared copy deleted): read as the local folder they are, without the Hub
     prepared = bool(refused) and _prepared_whole(repo)
-    files_copy, other_config = _downloaded(repo, name) if refused and not prepared else (None, False)
-    if refused and files_copy is None and not prepared and other_config:
+    files_copy, why = _downloaded(repo, name) if refused and not prepared else (None, None)
+    if refused and files_copy is None and not prepared and why == "older":
+        raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its copy in the local cache was downloaded "
+                           "by an earlier version of the studio, which did not write down which of its configurations "
+                           "it holds: check the connection and import it again, which writes that down.")
+    if refused and files_copy is None and not prepared and why == "other":
         config = f"configuration {name}" if name else "default configuration"
         raise NetworkError(f"Cannot reach the Hub for {repo} ({refused}) and its {config} was never downloaded whole "
                            "here: check the connection and import it again, which downloads it.")

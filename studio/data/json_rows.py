@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 from studio.data import json_keys
 from studio.data.validate import NotAnObject
 from studio.errors import DatasetFormatError
+from studio.tasks import STEP_ROWS, check_stop
 
 MAX_DEPTH = 32  # nesting allowed inside one record; real Q&A data is 1-3 levels deep
 WRAPPER_KEYS = ("data", "rows", "records", "examples", "items", "train")  # {"data": [...]} and friends
@@ -244,8 +246,10 @@ def _constant_line(text: str) -> str:
 _LINE_END = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
 
 
-def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None) -> list[dict]:
-    """The records of a JSON Lines file; the keys any of them gives twice are added to ``repeated`` when given."""
+def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: bytes | None = None,
+                stop: threading.Event | None = None) -> list[dict]:
+    """The records of a JSON Lines file; the keys any of them gives twice are added to ``repeated`` when given.
+    ``stop``: once set, the read ends within ``tasks.STEP_ROWS`` lines (``CancelledError``)."""
     rows = []
     # Lines end where str.splitlines() ends them, except at U+0085, U+2028 and U+2029: JSON keeps those
     # unescaped inside a string (the studio's own JSONL export writes them as they are). The control
@@ -253,6 +257,8 @@ def parse_jsonl(text: str, repeated: list[json_keys.Repeat] | None = None, raw: 
     lines = _LINE_END.split(text) if any(c in text for c in "\x85\u2028\u2029") else text.splitlines()
     suspect = _suspect(text)  # once for the file, not per line
     for n, line in enumerate(lines, 1):
+        if not n % STEP_ROWS:
+            check_stop(stop)
         if line.startswith("\ufeff"):  # files joined with cat, each starting with its byte-order mark
             line = line[1:]
         if not line.strip():

@@ -16,9 +16,11 @@ from __future__ import annotations
 import base64
 import datetime
 import math
+import threading
 from pathlib import Path
 
 from studio.errors import DatasetFormatError
+from studio.tasks import check_stop
 
 MAGIC = b"PAR1"
 BATCH_ROWS = 65_536  # rows decoded at once at most: ~10 MB of Arrow for short Q&A text, a few ms of work each
@@ -39,10 +41,12 @@ def is_parquet(path: Path) -> bool:
         return False
 
 
-def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) -> list[dict]:
+def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None,
+              stop: threading.Event | None = None) -> list[dict]:
     """The file's rows as dicts; a null is a field the row does not have, as in the JSON it came from.
 
-    ``source`` is a path (read from disk batch by batch) or the file's bytes (an upload).
+    ``source`` is a path (read from disk batch by batch) or the file's bytes (an upload). ``stop``: once set, the
+    read ends before its next batch (``CancelledError``).
     Raises a one-line ``DatasetFormatError``: unreadable, no text column, or too large for memory.
     """
     import pyarrow as pa
@@ -71,6 +75,7 @@ def read_rows(source: Path | bytes, name: str, batch_rows: int | None = None) ->
             row_bytes = _row_bytes(pf, len(names))
             size = batch_rows or max(1, min(BATCH_ROWS, BATCH_BYTES // max(1, row_bytes)))
             for batch in pf.iter_batches(batch_size=size):
+                check_stop(stop)
                 _check_room(total - len(rows), row_bytes)  # before this batch's Python copy is made
                 plain = [_plain(col.type) for col in batch.columns]
                 columns = [col.to_pylist() if p else [json_value(v) for v in col.to_pylist()]

@@ -233,7 +233,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 "a split), read as `python -m studio dataset import` reads it.")
 
         def read(stop: threading.Event) -> formats.Parsed:
-            return formats.read_source(src, turns, legacy=True)
+            return formats.read_source(src, turns, legacy=True, stop=stop)  # a stop ends it between batches or rows
     key = f"{origin}:{text}"
     if c2.form_submit_button("Load", key=f"dataset.import.{origin}_load") and text:
         st.session_state["dataset.import.loaded"] = key
@@ -278,7 +278,8 @@ def _keep_choices(file_id: str) -> None:
 
 class _SourceLoad(Task):
     """The read of a Hub dataset or a path, given the task's ``stop``: set when the person picks another source or
-    clears the box, and then what it read is let go (not held by the task) and nothing more is read."""
+    clears the box, and then what it read is let go (not held by the task) and nothing more is read (a file's read ends
+    between its Parquet batches or its rows, not after its last)."""
 
     def __init__(self, label: str, read: Callable[[threading.Event], formats.Parsed]):
         super().__init__(label)

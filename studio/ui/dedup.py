@@ -550,16 +550,18 @@ def _queue(info: store.DatasetInfo, records: list[dict], job: dedup.DedupJob) ->
     b1 = b2 = b3 = b4 = _row()  # each button as wide as its label ("Keep the sugg…", "U…" in columns at 800 px)
     both = config.method == "both"  # each finder's clusters on its own scale, as the thresholds: never one mixed number
     bulk_cos = why_cos = None
+    # An emptied box's line goes below the row (said_in=st): in the row it was one more item, as wide as the row, so
+    # the box took the whole width and the buttons wrapped under it.
     if cos:
         above, why = numbers.number_box(b1, "Clusters with cosine at least", "dedup.bulk_cos", 0.95, lo=0.5, hi=1.0,
-                                        step=0.005)
+                                        step=0.005, said_in=st)
         above *= 100
     else:
         above, why = numbers.number_box(b1, "Fuzzy clusters scoring at least" if both else "Clusters scoring at least",
-                                        "dedup.bulk_score", 95.0, lo=0.0, hi=100.0, step=0.5)
+                                        "dedup.bulk_score", 95.0, lo=0.0, hi=100.0, step=0.5, said_in=st)
     if both:
         bulk_cos, why_cos = numbers.number_box(b1, "Semantic clusters with cosine at least", "dedup.bulk_cos", 0.95,
-                                               lo=0.5, hi=1.0, step=0.005)
+                                               lo=0.5, hi=1.0, step=0.005, said_in=st)
         bulk_cos = None if bulk_cos is None else bulk_cos * 100
     for line in (why, why_cos):
         if line:  # out of range: the bulk keep waits for a value it can use

@@ -102,11 +102,13 @@ def refused_line(label: str, kept: Any, lo: float | None, hi: float | None) -> s
 
 
 def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float | None = None,
-               hi: float | None = None, whole: bool = False, **kwargs: Any) -> tuple[int | float, str | None]:
+               hi: float | None = None, whole: bool = False, said_in: Any = None,
+               **kwargs: Any) -> tuple[int | float, str | None]:
     """``box.number_input`` under this module's rule: returns the value typed (an int where ``whole`` and it is one)
     and its refusal line (None when it fits ``[lo, hi]``). The value stays as set through a visit to another page
     (kept under ``key + ".kept"``, as ``ui.kept`` keeps it, and by Streamlit, ``persist_state``); ``value`` is the
-    first visit's.
+    first visit's. ``said_in``: where the line for an emptied box is drawn (default ``box``); a box in a row of
+    widgets puts it below the row, where in the row it was one more item, as wide as the row, wrapping the rest.
 
     Kept by Streamlit too: a page switch that cut short the run a click elsewhere asked for (a model id typed into
     Evaluate's "Other models", then a sidebar page) left the box's value in the server's state while the browser drew
@@ -126,7 +128,7 @@ def number_box(box: Any, label: str, key: str, value: int | float, *, lo: float 
         state[f"{key}.refused"] = refused_line(label, typed, lo, hi)
     said = state.pop(f"{key}.refused", None)
     if said:
-        box.error(said, icon=":material/error:")
+        (box if said_in is None else said_in).error(said, icon=":material/error:")
     why = refusal(name, typed, lo, hi, whole)
     if whole and not why and isinstance(typed, float):
         typed = int(typed)

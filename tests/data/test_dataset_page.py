@@ -1057,6 +1057,51 @@ def test_a_cleared_box_lets_its_preview_go_and_another_source_stops_a_load_still
     assert task.join(60) and task.state == "stopped" and task.result is None
 
 
+def test_a_cleared_box_stops_a_file_read_between_its_batches_or_rows(monkeypatch, tmp_path):
+    """A stop (the path box cleared, another source picked) was looked at between the read's stages only: a Parquet
+    file's read, or a CSV or JSON Lines file's parse, ran on to the file's end in the background. It ends now within
+    the batch or the rows it is reading. Each read is held at its first batch (Parquet) or cell or line until the box
+    is cleared; then what it went on to read is counted."""
+    import threading
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from studio.data import csv_cells, json_rows, parquet_rows, writers
+
+    rows = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(5000)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "qa.parquet")
+    (tmp_path / "qa.csv").write_bytes(writers.to_csv(rows))
+    (tmp_path / "qa.jsonl").write_bytes(writers.to_jsonl(rows))
+    monkeypatch.setattr(parquet_rows, "BATCH_ROWS", 100)  # 50 batches
+    at = open_page()
+    at.radio(key="dataset.import.origin").set_value("path").run()
+    for name, module, step in (("qa.parquet", parquet_rows, "_check_room"), ("qa.csv", csv_cells, "unsafe_cell"),
+                               ("qa.jsonl", json_rows, "_loads")):
+        reached, gate, calls = threading.Event(), threading.Event(), []
+        real = getattr(module, step)
+
+        def held(*args, real=real, reached=reached, gate=gate, calls=calls):
+            calls.append(1)
+            reached.set()
+            assert gate.wait(60)
+            return real(*args)
+
+        monkeypatch.setattr(module, step, held)
+        at.text_input(key="dataset.import.path.0").input(str(tmp_path / name))
+        at.button(key="dataset.import.path_load").click().run()
+        task = at.session_state["dataset.import.load"]["task"]
+        assert reached.wait(60) and task.running
+        at.text_input(key="dataset.import.path.0").input("")
+        at.button(key="dataset.import.path_load").click().run()
+        assert task.stop.is_set()
+        gate.set()
+        assert task.join(60) and task.state == "stopped" and task.result is None
+        whole = {"qa.parquet": 50, "qa.csv": 2 * len(rows), "qa.jsonl": len(rows)}[name]
+        assert len(calls) < whole / 2, (name, len(calls), whole)  # it did not read on to the file's end
+        monkeypatch.setattr(module, step, real)
+
+
 def test_a_datasets_folder_split_imports_from_a_path_on_this_machine_skipping_the_invalid(tmp_path):
     from datasets import Dataset, DatasetDict
 

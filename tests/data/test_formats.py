@@ -220,6 +220,19 @@ def test_a_field_named_no_name_and_one_named_empty_export_to_distinct_csv_column
         {"question": "How long is a half?", "answer": "45 minutes.", "(no name)": "laws"}]
 
 
+def test_fields_differing_only_in_surrounding_spaces_export_to_csv_and_read_back():
+    """Fields " a" and "a" exported as two columns and the import took the spaces off both headers, then refused the
+    file: "The CSV header repeats a column name". Spaces that tell two headers apart are kept; a lone header's are
+    still taken off (a user's "question " column is the question)."""
+    records = [{"question": "q", "answer": "a", " tag": "spaced", "tag": "plain", "tag ": "trailing"}]
+    assert formats.read_records(writers.to_csv(records), "x.csv") == records
+    own = b"question ,answer,tag,tag\r\nHow long is a half?,45 minutes.,x,y\r\n"
+    with pytest.raises(StudioError, match="repeats a column name"):  # named twice, as written: still refused
+        formats.read_records(own, "mine.csv")
+    assert formats.read_records(b"question ,answer\r\nHow long is a half?,45 minutes.\r\n", "mine.csv") == [
+        {"question": "How long is a half?", "answer": "45 minutes."}]
+
+
 def test_escaped_emoji_read_back_exactly():
     # ``json.dump``'s default (ensure_ascii) writes every emoji as a pair of \u escapes: a whole pair is text.
     data = json.dumps(UNICODE).encode()

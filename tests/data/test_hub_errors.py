@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hub_servers import HubRepo, standin_hub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,3 +215,53 @@ def test_a_hub_config_never_downloaded_is_not_read_offline_from_another_config_s
         "error: Cannot reach the Hub for alice/qa (it refused the connection) and its configuration all was never "
         "downloaded whole here: check the connection and import it again, which downloads it.\n"), other.stderr
     assert json.loads(out.read_text()) == halves  # left as it was
+
+
+def test_a_hub_copy_marked_whole_before_configs_were_told_apart_is_read_offline_where_it_can_be_told(monkeypatch,
+                                                                                                     tmp_path):
+    """A whole-copy mark written before the mark named its config (the snapshot's files alone) counted for no config:
+    offline, a dataset imported whole before was refused as "incomplete (a download that stopped midway)". Where the
+    repository has one config, the mark is that config's and the copy is read; where it has several, the refusal says
+    why and what to do."""
+    import socket
+
+    import datasets
+    from huggingface_hub import constants
+
+    from studio.data import hf_sources
+    from studio.errors import NetworkError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{s.getsockname()[1]}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.chdir(tmp_path)
+
+    def downloaded(repo: str, files: dict[str, str]) -> None:
+        """``repo``'s files in the download cache, marked whole in the older format ({path: size})."""
+        snapshot = tmp_path / "hub" / f"datasets--{repo.replace('/', '--')}" / "snapshots" / "abc123"
+        for path, text in files.items():
+            (snapshot / path).parent.mkdir(parents=True, exist_ok=True)
+            (snapshot / path).write_text(text)
+        (snapshot.parents[1] / hf_sources.WHOLE_FILE).write_text(json.dumps(
+            {"abc123": {path: (snapshot / path).stat().st_size for path in files}}))
+
+    rows = "".join(json.dumps(r) + "\n" for r in ROWS)
+    downloaded("alice/qa", {"data/train.jsonl": rows})  # one config, the default: the mark is its
+    notes: list[str] = []
+    assert hf_sources.read_hub("hub:alice/qa", notes=notes) == ROWS
+    assert notes and notes[0].startswith("Read alice/qa from the local cache")
+    one = "---\nconfigs:\n- config_name: halves\n  data_files: data/halves/*.jsonl\n---\n"
+    downloaded("alice/one", {"README.md": one, "data/halves/train.jsonl": rows})  # one config, named in the README
+    assert hf_sources.read_hub("hub:alice/one:halves") == ROWS
+    two = ("---\nconfigs:\n- config_name: halves\n  data_files: data/halves/*.jsonl\n"
+           "- config_name: all\n  data_files: data/*/*.jsonl\n---\n")
+    downloaded("alice/two", {"README.md": two, "data/halves/train.jsonl": rows})  # which config it was: not said
+    with pytest.raises(NetworkError) as refused:
+        hf_sources.read_hub("hub:alice/two:halves")
+    assert str(refused.value) == (
+        "Cannot reach the Hub for alice/two (it refused the connection) and its copy in the local cache was downloaded "
+        "by an earlier version of the studio, which did not write down which of its configurations it holds: check "
+        "the connection and import it again, which writes that down.")

@@ -1079,6 +1079,25 @@ def test_tab_a_threshold_out_of_range_is_said_and_nothing_runs_on_it():
     at.number_input(key="dedup.bulk_score").set_value(-5.0).run()
     assert [e.value for e in at.error] == ["Clusters scoring at least -5 is out of range: use 0 to 100."]
     assert at.button(key="dedup.bulk").disabled  # the bulk keep waits for a value it can use
+    # Emptied: its line is said below the toolbar, not inside it (there it took the row's width, so the box went full
+    # width and the buttons wrapped under it); the toolbar holds its box and buttons as before.
+    at.number_input(key="dedup.bulk_score").set_value(None).run()
+    assert [e.value for e in at.error] == [
+        "Clusters scoring at least was empty or too large to hold: kept 95; type a number from 0 to 100."]
+    (toolbar,) = [b for b in _blocks(at.main) if any(getattr(c, "key", None) == "dedup.bulk_score"
+                                                     for c in b.children.values())]
+    assert not toolbar.get("error")
+    assert [getattr(c, "key", None) for c in toolbar.children.values()] == [
+        "dedup.bulk_score", "dedup.bulk", "dedup.undo", "dedup.save"]
+
+
+def _blocks(block) -> list:
+    """``block`` and every block inside it (AppTest's tree)."""
+    found = [block]
+    for child in block.children.values():
+        if hasattr(child, "children"):
+            found += _blocks(child)
+    return found
 
 
 def test_tab_a_page_that_is_not_there_is_said_and_the_page_shown_stays():
