@@ -288,6 +288,34 @@ def test_a_finished_run_is_not_resumed_over_its_model(trained, tmp_path, capsys,
     assert _files(run) == before and runs.last_checkpoint(run) is not None
 
 
+def test_resuming_a_run_that_is_not_there_says_so_as_evaluate_does_and_names_the_listing(tmp_path, monkeypatch,
+                                                                                          capsys, offline):
+    """`train --resume --out nope` said "nope is not a training run (no readable run.json): pick another.": a list the
+    command line does not have. It says what `evaluate --run nope` says, naming `python -m studio runs`, whose ids it
+    takes too; a folder that holds no run is named as such. Nothing is made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    capsys.readouterr()
+    assert main(["evaluate", "--run", "nope", "--model", "run:nope", "--out", str(tmp_path / "r.json")]) == 2
+    evaluate_says = capsys.readouterr().err.strip()
+    assert _refused(capsys, "--resume", "--out", "nope") == evaluate_says
+    assert evaluate_says == ("error: No training run 'nope': it may have been deleted. `python -m studio runs` lists "
+                             "the runs there are.")
+    assert _refused(capsys, "--resume", "--out", "notes") == (
+        "error: No training run 'notes': that folder holds no run.json. `python -m studio runs` lists the runs there are.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"] and not config_runs()
+
+
+def test_a_run_is_resumed_by_the_id_runs_lists(trained, tmp_path, capsys, offline):
+    from studio import config
+
+    run = _stopped_copy(trained, tmp_path)
+    shutil.move(run, config.runs_dir() / "faq")
+    code, err = _cli(capsys, "--resume", "--out", "faq")
+    assert code == 0, err
+    assert jobs.read_status(config.runs_dir() / "faq").state == "finished"
+
+
 # --- the run's name -----------------------------------------------------------------------------------------
 
 def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(data, capsys, offline):
