@@ -372,7 +372,8 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # 0 is off, as -1 (the Trainer's 0 ran one step)
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
         gradient_accumulation_steps=cfg.grad_accum,
         eval_strategy="epoch" if (data.test and cfg.eval_per_epoch) else "no", prediction_loss_only=True,

@@ -191,6 +191,15 @@ def test_a_checkpoint_at_an_epoch_s_end_holds_that_epoch_s_evaluation_and_a_resu
     assert history(runs.last_checkpoint(out)) == measured()  # the run's last checkpoint: its whole history
 
 
+def test_max_steps_0_is_off_and_the_run_goes_by_its_epochs(tiny_gpt2, tmp_path, offline):
+    """Max steps 0 is "off" on the page and the command line (as -1), but the Trainer took it as a run of 0 steps and
+    trained one: `train --max-steps 0` said "finished: 1 step" for a run of 2 epochs."""
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, epochs=2, max_steps=0,
+                            test_fraction=0.0, logging_steps=1)
+    result = train.run_job(cfg, RECORDS, tmp_path / "run", dataset=DATASET)
+    assert result.state == "finished" and result.steps == 6  # 6 records, 2 a step: 3 steps an epoch
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
