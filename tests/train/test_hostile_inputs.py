@@ -5,6 +5,7 @@ that is a folder, and runs whose folders were edited or damaged between a stop a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -265,6 +266,27 @@ def test_the_checks_pass_an_intact_run_which_then_resumes(trained, tmp_path, cap
     code, err = _cli(capsys, "--resume", "--out", str(run))
     assert code == 0, err
     assert jobs.read_status(run).state == "finished" and (run / "model").is_dir()
+
+
+def test_resuming_a_run_that_is_still_training_is_refused_and_leaves_it_alone(trained, tmp_path, capsys, offline):
+    """`train --resume --out RUN` while the page's job trains RUN was let through (the device check passed the job
+    in the same folder): it rewound the running run's metrics to its checkpoint, took its status and failed with a
+    traceback once the job rotated that checkpoint away. It is refused as any second job is, and the run's files and
+    status stay as the job has them. The job here sleeps in the run's folder (a stand-in: a real one may end first)."""
+    import signal
+    import sys
+
+    run = _stopped_copy(trained, tmp_path)
+    job = jobs.start_job("train", ["train", "--resume", "--out", str(run)], run,
+                         launcher=[sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        before, status = _files(run), jobs.read_status(run)
+        err = _refused(capsys, "--resume", "--out", str(run))
+        assert err.startswith("error: The device is busy with the training run") and "Stop it or wait" in err
+        assert _files(run) == before
+        assert jobs.read_status(run).pid == status.pid == job.pid and jobs.read_status(run).state == "queued"
+    finally:
+        os.kill(job.pid, signal.SIGTERM)
 
 
 def test_a_resume_whose_dataset_file_was_moved_says_so(trained, tmp_path, capsys, offline):
