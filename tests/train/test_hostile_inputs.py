@@ -338,6 +338,27 @@ def test_a_run_is_resumed_by_the_id_runs_lists(trained, tmp_path, capsys, offlin
     assert jobs.read_status(config.runs_dir() / "faq").state == "finished"
 
 
+def test_start_with_the_picked_dataset_deleted_meanwhile_trains_nothing_and_says_so(offline, monkeypatch):
+    """A dataset deleted in another tab after it was picked: the Start click's own redraw fell back to the first
+    dataset and trained on it, a dataset nobody picked, without a word. Start says why it did not start now. (The start
+    is recorded, not run: what matters is whether one is asked for.)"""
+    from studio.train import job
+
+    started = []
+    monkeypatch.setattr(job, "start_training", lambda *a, **k: started.append(a) or "x")
+    store.create_dataset("Soccer QA", RECORDS)
+    picked = store.create_dataset("Tennis 😀/QA", RECORDS)
+    at = train_page("scratch").run()
+    at.selectbox(key="train.dataset").select(next(d for d in store.list_datasets() if d.id == picked.id)).run()
+    store.delete_dataset(picked.id)  # another tab
+    at.button(key="train.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Not started: the dataset you picked is no longer there (deleted in another tab or session). The form now "
+        "shows another: check it and press Start again."]
+    assert not started and at.selectbox(key="train.dataset").value.name == "Soccer QA"
+
+
 # --- the run's name -----------------------------------------------------------------------------------------
 
 def test_a_run_name_longer_than_a_rename_allows_is_refused_before_anything_runs(data, capsys, offline):
