@@ -512,13 +512,28 @@ def claim_device(kind: str, workdir: Path, title: str = "") -> None:
     busy message."""
     with _locked():
         busy = active_device_job()
-        if busy is not None and Path(busy.workdir).resolve() != Path(workdir).resolve():
+        if busy is not None and not _launched_together(busy, workdir):
             raise _device_busy(busy)
         Path(workdir).mkdir(parents=True, exist_ok=True)
         clear_stop(workdir)
         update_status(workdir, state="running", kind=kind, pid=os.getpid(), error="", progress=0.0,
                       message="starting", uses_device=True, **({TITLE: title} if title else {}))
-        atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid()})
+        atomic.write_json(_entry(workdir), {"workdir": str(Path(workdir).resolve()), "kind": kind, "pid": os.getpid(),
+                                            "parent": os.getppid()})
+
+
+def _launched_together(busy: JobStatus, workdir: Path) -> bool:
+    """Whether ``busy`` is another process of this one's launch (``accelerate launch`` starts one per GPU, each
+    claiming the run's folder, all children of one launcher): the one job. Any other job in the same folder is not:
+    ``train --resume`` of a run still training (the page's job, or another terminal's) trained it twice at once,
+    rewound its metrics and failed with a traceback when the other rotated its checkpoint away."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) < 2 or Path(busy.workdir).resolve() != Path(workdir).resolve():
+        return False  # one process: no other of its launch
+    try:
+        entry = json.loads(_entry(workdir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(entry, dict) and entry.get("parent") == os.getppid()
 
 
 def register_current(kind: str, workdir: Path) -> None:

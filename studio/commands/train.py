@@ -199,7 +199,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if not args.out:
             raise TrainingError("--resume needs --out RUN_DIR: the run to continue.")
-        out = Path(args.out)
+        out = run_folder_arg(args.out)  # a run folder, or a run's id as `python -m studio runs` lists it
         run = runs.load_run_dir(out)
         if run.status.state == "finished":  # resuming would train past its end and write over its model
             raise TrainingError(f"Run {out.name} has finished: nothing to resume. To train its model further, start "
@@ -321,8 +321,8 @@ def run_folder_arg(text: str) -> Path:
     spec, given = run_id_arg(text), Path(text.strip()).expanduser()
     folder = given if parse_spec(text).kind != "run" and run_folders.is_run(given) else config.runs_dir(make=False) / spec
     if not run_folders.is_run(folder):
-        raise StudioError(f"No training run {text.strip()!r}: `python -m studio runs` lists them; a run trained with "
-                          "--out elsewhere is named by its folder.")
+        # the words `evaluate --run` says it in (`runs` itself says a run trained with --out elsewhere is not listed)
+        raise run_folders.no_run(text.strip(), **({"why": "that folder holds no run.json"} if given.is_dir() else {}))
     return folder
 
 

@@ -78,6 +78,6 @@ def load_dataset(spec: str, version: int | None = None) -> tuple[list[dict], Dat
     number = version if version is not None else (info.latest.version if info.latest else None)
     v = next((x for x in info.versions if x.version == number), None)
     if v is None:
-        raise TrainingError(f"Dataset {info.name!r} has no version {number}: pick one from its version list.")
+        raise TrainingError(store.no_version_line(info.name, number, [x.version for x in info.versions]))
     records = store.load_version(info.id, v.version)
     return records, DatasetRef(id=info.id, name=info.name, version=v.version, sha256=v.sha256, count=v.count)

@@ -376,6 +376,15 @@ def _version_info(meta: Path) -> VersionInfo | None:
     return info
 
 
+def no_version_line(name: str, number: object, versions: list[int]) -> str:
+    """The one line for a version a dataset does not have, naming the ones it has (the command line has no list to
+    pick from: "pick one from its version list" named none)."""
+    if not versions:
+        return f"Dataset {name!r} has no saved version yet: save it on the Dataset page."
+    have = f"one, v{versions[0]}" if len(versions) == 1 else f"v{min(versions)} to v{max(versions)}, the latest v{max(versions)}"
+    return f"Dataset {name!r} has no version {number}: it has {have}."
+
+
 def version_path(dataset_id: str, version: int | None = None) -> Path:
     """The JSON file of a version (the latest when ``version`` is None)."""
     path = _dir(dataset_id)
@@ -385,7 +394,9 @@ def version_path(dataset_id: str, version: int | None = None) -> Path:
     number = versions[-1].version if version is None else int(version)
     file = path / "versions" / f"{number:04d}.json"
     if not file.is_file():
-        raise DatasetNotFoundError(f"Dataset {dataset_id!r} has no version {number}; pick one from its version list.")
+        info = find_dataset(dataset_id)
+        raise DatasetNotFoundError(no_version_line(info.name if info else dataset_id, number,
+                                                   [v.version for v in versions]))
     return file
 
 

@@ -150,10 +150,7 @@ def resolve(spec: str | ModelSpec) -> ModelRef:
             raise ModelLoadError(f"Run {run_id!r} has no saved model yet: wait for its first checkpoint or pick another.")
         return ModelRef(spec, str(found), _kind(found, "run"), run_id)
     if parsed.kind == "run":
-        gone = f"No training run {run_id!r}: its files may have been deleted. "
-        exc = ModelLoadError(gone + "Pick another model.")
-        exc.command_line = gone + "`python -m studio runs` lists the runs there are."  # type: ignore[attr-defined]
-        raise exc
+        raise run_folders.no_run(run_id, pick="Pick another model.", kind=ModelLoadError)
     path = Path(spec).expanduser()
     if parsed.kind == "gguf":
         if not path.is_file():

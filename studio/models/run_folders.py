@@ -107,13 +107,21 @@ def read_run(folder: Path) -> RunRecord:
     return RunRecord(folder, meta)
 
 
+def no_run(name: str, *, why: str = "it may have been deleted", pick: str = "Pick another.",
+           kind: type[StudioError] = StudioError) -> StudioError:
+    """The one refusal of a run that is not there (deleted, or a folder that holds none), wherever it is named: the
+    pages' words end ``pick``; the command line's (``command_line``, which ``python -m studio`` prints instead) name
+    the command that lists the runs, since it has no list to pick from."""
+    said = f"No training run {name!r}: {why}. "
+    exc = kind(said + pick)
+    exc.command_line = said + "`python -m studio runs` lists the runs there are."  # type: ignore[attr-defined]
+    return exc
+
+
 def load_run(run_id: str) -> RunRecord:
     folder = run_dir(run_id)
     if not folder.is_dir():
-        exc = StudioError(f"No training run {run_id!r}: it may have been deleted. Pick another.")
-        exc.command_line = (f"No training run {run_id!r}: it may have been deleted. "  # type: ignore[attr-defined]
-                            "`python -m studio runs` lists the runs there are.")
-        raise exc
+        raise no_run(run_id)
     return read_run(folder)
 
 

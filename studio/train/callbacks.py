@@ -140,6 +140,7 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
             self.trained_s = 0.0  # this session's time in training steps: its evaluations and saves left out
             self.step_t = self.t0  # when the last step (or the training) began counting
             self.step_pause_s = 0.0  # evaluations and saves since the last step ended: not the next step's time
+            self.save_after_eval = False  # this step's checkpoint waits for its epoch's evaluation (on_epoch_end)
 
         def close(self) -> None:
             """Write the pending status and end the writer's thread (idempotent). For the loop's ``finally``:
@@ -187,6 +188,11 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 control.should_training_stop = True
                 control.should_save = True  # the Trainer saves right after this callback: resumable
                 self.stopped = True
+            if control.should_save and self._evaluated_next(args, state, control):
+                # A checkpoint at an epoch's end (Stop's, save_steps', the last step's) was saved as the step ended, before
+                # that epoch's evaluation: its trainer_state.json lacked it, and so did the history of a run resumed from
+                # it and of every checkpoint after. It is saved once the evaluation is done, as save-per-epoch does.
+                control.should_save, self.save_after_eval = False, True
             now = clock()
             self.trained_s += max(0.0, now - self.step_t - self.step_pause_s)
             self.step_t, self.step_pause_s = now, 0.0
@@ -209,6 +215,17 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 # (minutes of SmolLM2 on a CPU, "stopping" all along) and the checkpoint saved again; the epoch's
                 # evaluation comes at its real end, after Resume (a Stop at that end keeps it)
                 control.should_evaluate = control.should_save = False
+            elif self.save_after_eval:  # the Trainer evaluates, then saves
+                control.should_save, self.save_after_eval = True, False
+
+        def _evaluated_next(self, args, state, control) -> bool:
+            """Whether the held-out records are evaluated right after this step: it ends an epoch, or the run (max
+            steps mid-epoch), under the per-epoch evaluation; not a Stop mid-epoch (``on_epoch_end`` skips it)."""
+            if str(getattr(args.eval_strategy, "value", args.eval_strategy)) != "epoch":
+                return False
+            epoch = state.epoch or 0.0
+            whole = abs(epoch - round(epoch)) <= 1e-6
+            return whole or (control.should_training_stop and not self.stopped)
 
         def on_evaluate(self, args, state, control, **kwargs):
             self.eta.paused("eval", clock())

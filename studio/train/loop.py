@@ -251,10 +251,10 @@ def train(
 
 def last_losses(rows: Sequence[dict], history: Sequence[dict]) -> tuple[float | None, float | None]:
     """The run's last train loss and last held-out loss: from its ``metrics.jsonl`` rows (every log and evaluation
-    made, across resumes, in order), else from the Trainer's history (a process that writes no rows). The history
-    misses evaluations: a checkpoint saved as a step ends (a Stop's, or every save_steps) comes before that step's
-    epoch-end evaluation, so a resume from it had no record of it, and a run stopped after it said the epoch before's
-    ("stopped: 54 steps · eval loss 5.5820", step 36's; step 54's was 5.4152)."""
+    made, across resumes, in order), else from the Trainer's history (a process that writes no rows). The history was
+    once short of evaluations (a checkpoint at an epoch's end was saved before that epoch's evaluation, so a run
+    resumed from it and stopped again said the epoch before's: "stopped: 54 steps · eval loss 5.5820", step 36's;
+    step 54's was 5.4152); the metrics rows are the record the page draws, so they say it."""
     def last(source: Sequence[dict], key: str) -> float | None:
         values = [h[key] for h in source if isinstance(h.get(key), (int, float))]
         return float(values[-1]) if values else None
@@ -372,7 +372,8 @@ def _trainer(cfg: TrainConfig, base: Base, data: Encoded, records: Sequence[dict
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
         learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1,  # 0 is off, as -1 (the Trainer's 0 ran one step)
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_steps, lr_scheduler_type=cfg.lr_scheduler,
         gradient_accumulation_steps=cfg.grad_accum,
         eval_strategy="epoch" if (data.test and cfg.eval_per_epoch) else "no", prediction_loss_only=True,

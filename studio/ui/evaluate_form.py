@@ -208,6 +208,7 @@ def new_evaluation_form() -> None:
             source = ui.kept_choice(st.radio, "From", list(SOURCES), "evaluate.source", 0 if held_out else 1,
                                     format_func=SOURCES.get, horizontal=True)
         run_id = dataset_id = version = None
+        gone = None  # the questions picked when the form was last drawn, deleted since (in another tab or session)
         # The lines that follow the source and the models, in one container: Sample size below keeps its place in the
         # page whatever they say (a field moved by a pick is drawn anew, losing what was being typed into it).
         questions = st.container()
@@ -219,6 +220,9 @@ def new_evaluation_form() -> None:
             # Named as in the models above (the bare id "20261205-064729-faq" named nothing a person chose).
             if options:
                 ui.follow("evaluate.split_run", options[0])
+            picked = st.session_state.get("evaluate.split_run.kept")
+            if picked is not None and picked not in by_id:
+                gone = "the run whose held-out questions you picked"
             named = {i: _run_name(by_id.get(i), i) for i in options}  # read once: the names stay as offered
             run_id = ui.kept_choice(st.selectbox, "Run", options, "evaluate.split_run",
                                     format_func=lambda i: named.get(i, i)) if options else None
@@ -230,6 +234,9 @@ def new_evaluation_form() -> None:
                 st.info("No datasets yet: create or import one on the Dataset page.")
             else:
                 ids = [d.id for d in datasets]
+                picked = st.session_state.get("evaluate.dataset.kept")
+                if picked is not None and picked not in ids:
+                    gone = "the dataset you picked"
                 at = ids.index(trained_on["id"]) if trained_on.get("id") in ids else 0
                 ui.follow("evaluate.dataset", ids[at])
                 ds = ui.kept_choice(st.selectbox, "Dataset", datasets, "evaluate.dataset", at, ident=lambda d: d.id,
@@ -306,7 +313,10 @@ def new_evaluation_form() -> None:
                        disabled=bool(wrong), help="Set the settings said above first." if wrong else None)
     row.button("Reset to defaults", key="evaluate.reset", on_click=_reset_form, icon=":material/restart_alt:",
                help="Models, questions and settings as on a first visit; the form you set is forgotten.")
-    if start:
+    if start and gone:  # the boxes fell back to another choice as this click redrew them: not what was asked for
+        ui.show_error(f"Not started: {gone} is no longer there (deleted in another tab or session). The form now shows "
+                      "other questions: check them and press Start again.")
+    elif start:
         config = run_or_error(
             evaluate.EvalConfig, models=tuple(specs), run_id=run_id if source == "run" else None,
             dataset_id=dataset_id, dataset_version=version, sample=int(sample) or None, seed=int(seed),

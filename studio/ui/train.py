@@ -46,7 +46,10 @@ def pick_dataset() -> tuple[list[dict], DatasetRef] | None:
     ids = [d.id for d in datasets]
     # This page's own choice, kept while other pages are open (their widgets' state is dropped);
     # the Dataset page's selection only on the first visit.
-    selected = st.session_state.get("train.dataset_id") or st.session_state.get("dataset.selected")
+    picked = st.session_state.get("train.dataset_id")  # this page's pick when it was last drawn
+    # deleted since (another tab or session): the box falls back to another dataset, which Start must not train on
+    st.session_state["train.pick_gone"] = "the dataset you picked" if picked and picked not in ids else None
+    selected = picked or st.session_state.get("dataset.selected")
     index = ids.index(selected) if selected in ids else 0
     c1, c2 = st.columns([3, 1])
     info = c1.selectbox("Dataset", datasets, index=index, format_func=lambda d: d.name, key="train.dataset")
@@ -117,6 +120,9 @@ def pick_base() -> str | None:
                     else "No run has a saved model yet.")
             return None
         repeated = {r.id for r, label in zip(done, runs.distinct_labels(done)) if label == r.id}  # names alike
+        kept = st.session_state.get("train.base_run.kept")
+        if kept is not None and kept not in {r.id for r in done} and not runs.run_dir(kept).is_dir():
+            st.session_state["train.pick_gone"] = st.session_state.get("train.pick_gone") or "the run you picked to continue"
         run = ui.kept_choice(st.selectbox, "Continue training", done, "train.base_run", ident=lambda r: r.id,
                              format_func=lambda r: f"{r.name} ({r.status.state}"
                              + (f", {r.id})" if r.id in repeated else ")"))  # a deleted one: the first
@@ -536,6 +542,11 @@ def gpu_settings() -> str | None:
 
 def start(cfg: TrainConfig, meta: DatasetRef, name: str) -> str | None:
     """Start the training job (``studio.train.job``); returns the run id, or None with the reason shown."""
+    gone = st.session_state.get("train.pick_gone")
+    if gone:  # the boxes fell back to another choice as this click redrew them: not what was asked for
+        ui.show_error(f"Not started: {gone} is no longer there (deleted in another tab or session). The form now "
+                      "shows another: check it and press Start again.")
+        return None
     gpus = int(numbers.last_good("train.gpus", 1))  # Start is off while the count typed is refused
     return ui.run_or_error(job.start_training, cfg, meta, name, gpus=gpus,
                   sharding=st.session_state.get("train.sharding", "none") if gpus > 1 else "none")

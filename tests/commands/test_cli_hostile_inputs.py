@@ -287,7 +287,7 @@ def test_evaluate_with_a_run_or_library_model_that_is_not_there_is_refused_befor
     question, wrote the report, then exited 1: "every model failed"."""
     report = tmp_path / "report.json"
     err = _refused(capsys, ["evaluate", "--dataset", str(data), "--model", model, "--out", str(report)])
-    assert err in ("error: No training run 'faq': its files may have been deleted. `python -m studio runs` lists the "
+    assert err in ("error: No training run 'faq': it may have been deleted. `python -m studio runs` lists the "
                    "runs there are.",
                    "error: No model 'smol' in the library: import it on the Models page or with `python -m studio "
                    "model import FILE.gguf`.")

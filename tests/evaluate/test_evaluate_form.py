@@ -169,3 +169,26 @@ def test_a_run_still_training_is_said_under_the_models_until_it_has_its_model(of
     jobs.update_status(folder, state="failed", error="stopped")  # ended without a model: no line
     at.run()
     assert not [c.value for c in at.caption if c.value.startswith("Still training")]
+
+
+def test_start_with_the_picked_dataset_deleted_meanwhile_starts_nothing_and_says_so(offline):
+    """A dataset deleted in another tab after it was picked: the Start click's own redraw fell back to the first
+    dataset and started the evaluation on it, a dataset nobody picked, without a word. Start now says why it did not
+    start, and the form shows what it fell back to."""
+    from studio.evaluate import results as eval_results
+
+    store.create_dataset("Soccer QA", QA)
+    picked = store.create_dataset("Tennis 😀/QA", QA)
+    at = _app()
+    at.multiselect(key="evaluate.models").set_value([]).run()
+    at.text_area(key="evaluate.other_models").input("distilgpt2").run()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    at.selectbox(key="evaluate.dataset").select(next(d for d in store.list_datasets() if d.id == picked.id)).run()
+    store.delete_dataset(picked.id)  # another tab
+    at.button(key="evaluate.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Not started: the dataset you picked is no longer there (deleted in another tab or session). The form now "
+        "shows other questions: check them and press Start again."]
+    assert not eval_results.list_evals()
+    assert at.selectbox(key="evaluate.dataset").value.name == "Soccer QA"

@@ -272,6 +272,23 @@ def test_a_dataset_version_the_questions_cannot_have_is_refused_not_ignored(tmp_
         assert not (tmp_path / "report.json").exists()
 
 
+def test_a_version_a_workspace_dataset_does_not_have_names_the_ones_it_has(tmp_path, capsys):
+    """`evaluate --dataset faq --dataset-version 9` (and `train`) said "pick one from its version list": the command line
+    has none to pick from. It names the versions there are."""
+    from studio.__main__ import main
+
+    qa = [{"question": "How long is a match?", "answer": "Two halves."}, {"question": "Who rules?", "answer": "Referee."}]
+    ds = store.create_dataset("Soccer 😀/QA", qa)
+    store.save_version(ds.id, qa[:1], base_version=1, message="one record")
+    said = "error: Dataset 'Soccer 😀/QA' has no version 9: it has v1 to v2, the latest v2."
+    for argv in (["evaluate", "--model", "api:good-model", "--base-url", "http://127.0.0.1:9/v1", "--out",
+                  str(tmp_path / "report.json")], ["train", "--base", "scratch", "--preset", "quick"]):
+        capsys.readouterr()
+        assert main([*argv, "--dataset", "Soccer 😀/QA", "--dataset-version", "9"]) == 2
+        assert capsys.readouterr().err.strip() == said, argv
+    assert not (tmp_path / "report.json").exists()
+
+
 def test_an_extractive_model_on_questions_without_passages_is_refused_on_start_and_by_the_command_line(tmp_path,
                                                                                                        capsys):
     """An extractive model answers from a question's passage: on questions none of which has one, it was loaded (or

@@ -5,6 +5,7 @@ that is a folder, and runs whose folders were edited or damaged between a stop a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -267,6 +268,27 @@ def test_the_checks_pass_an_intact_run_which_then_resumes(trained, tmp_path, cap
     assert jobs.read_status(run).state == "finished" and (run / "model").is_dir()
 
 
+def test_resuming_a_run_that_is_still_training_is_refused_and_leaves_it_alone(trained, tmp_path, capsys, offline):
+    """`train --resume --out RUN` while the page's job trains RUN was let through (the device check passed the job
+    in the same folder): it rewound the running run's metrics to its checkpoint, took its status and failed with a
+    traceback once the job rotated that checkpoint away. It is refused as any second job is, and the run's files and
+    status stay as the job has them. The job here sleeps in the run's folder (a stand-in: a real one may end first)."""
+    import signal
+    import sys
+
+    run = _stopped_copy(trained, tmp_path)
+    job = jobs.start_job("train", ["train", "--resume", "--out", str(run)], run,
+                         launcher=[sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        before, status = _files(run), jobs.read_status(run)
+        err = _refused(capsys, "--resume", "--out", str(run))
+        assert err.startswith("error: The device is busy with the training run") and "Stop it or wait" in err
+        assert _files(run) == before
+        assert jobs.read_status(run).pid == status.pid == job.pid and jobs.read_status(run).state == "queued"
+    finally:
+        os.kill(job.pid, signal.SIGTERM)
+
+
 def test_a_resume_whose_dataset_file_was_moved_says_so(trained, tmp_path, capsys, offline):
     run = _stopped_copy(trained, tmp_path)
     meta = json.loads((run / "run.json").read_text())
@@ -286,6 +308,55 @@ def test_a_finished_run_is_not_resumed_over_its_model(trained, tmp_path, capsys,
     assert err == (f"error: Run run has finished: nothing to resume. To train its model further, start a new run "
                    f"with --base {run / 'model'}.")
     assert _files(run) == before and runs.last_checkpoint(run) is not None
+
+
+def test_resuming_a_run_that_is_not_there_says_so_as_evaluate_does_and_names_the_listing(tmp_path, monkeypatch,
+                                                                                          capsys, offline):
+    """`train --resume --out nope` said "nope is not a training run (no readable run.json): pick another.": a list the
+    command line does not have. It says what `evaluate --run nope` says, naming `python -m studio runs`, whose ids it
+    takes too; a folder that holds no run is named as such. Nothing is made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    capsys.readouterr()
+    assert main(["evaluate", "--run", "nope", "--model", "run:nope", "--out", str(tmp_path / "r.json")]) == 2
+    evaluate_says = capsys.readouterr().err.strip()
+    assert _refused(capsys, "--resume", "--out", "nope") == evaluate_says
+    assert evaluate_says == ("error: No training run 'nope': it may have been deleted. `python -m studio runs` lists "
+                             "the runs there are.")
+    assert _refused(capsys, "--resume", "--out", "notes") == (
+        "error: No training run 'notes': that folder holds no run.json. `python -m studio runs` lists the runs there are.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"] and not config_runs()
+
+
+def test_a_run_is_resumed_by_the_id_runs_lists(trained, tmp_path, capsys, offline):
+    from studio import config
+
+    run = _stopped_copy(trained, tmp_path)
+    shutil.move(run, config.runs_dir() / "faq")
+    code, err = _cli(capsys, "--resume", "--out", "faq")
+    assert code == 0, err
+    assert jobs.read_status(config.runs_dir() / "faq").state == "finished"
+
+
+def test_start_with_the_picked_dataset_deleted_meanwhile_trains_nothing_and_says_so(offline, monkeypatch):
+    """A dataset deleted in another tab after it was picked: the Start click's own redraw fell back to the first
+    dataset and trained on it, a dataset nobody picked, without a word. Start says why it did not start now. (The start
+    is recorded, not run: what matters is whether one is asked for.)"""
+    from studio.train import job
+
+    started = []
+    monkeypatch.setattr(job, "start_training", lambda *a, **k: started.append(a) or "x")
+    store.create_dataset("Soccer QA", RECORDS)
+    picked = store.create_dataset("Tennis 😀/QA", RECORDS)
+    at = train_page("scratch").run()
+    at.selectbox(key="train.dataset").select(next(d for d in store.list_datasets() if d.id == picked.id)).run()
+    store.delete_dataset(picked.id)  # another tab
+    at.button(key="train.start").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Not started: the dataset you picked is no longer there (deleted in another tab or session). The form now "
+        "shows another: check it and press Start again."]
+    assert not started and at.selectbox(key="train.dataset").value.name == "Soccer QA"
 
 
 # --- the run's name -----------------------------------------------------------------------------------------

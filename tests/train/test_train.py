@@ -158,6 +158,48 @@ def test_a_resumed_run_stopped_again_reports_the_last_held_out_loss_measured(tin
     assert again.train_loss == pytest.approx([r["loss"] for r in runs.read_metrics(out) if "loss" in r][-1])
 
 
+def test_a_checkpoint_at_an_epoch_s_end_holds_that_epoch_s_evaluation_and_a_resume_goes_on_from_it(tiny_gpt2, tmp_path,
+                                                                                                  offline):
+    """A checkpoint saved as an epoch's last step ended (Stop's, save_steps', the run's last) came before that epoch's
+    held-out evaluation: its trainer_state.json lacked it, and so did the history of the run resumed from it and of every
+    checkpoint after. Each holds every evaluation the run's metrics hold now; the resumed run goes on at the next step,
+    its progress and ETA from there."""
+    import json
+
+    out = tmp_path / "run"
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=1, max_steps=12, logging_steps=1,
+                            test_fraction=0.3, save_steps=100)  # 4 records train: 4 steps an epoch, 3 epochs
+
+    def history(checkpoint: Path) -> list[tuple[int, float]]:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        return [(h["step"], pytest.approx(h["eval_loss"])) for h in state["log_history"] if "eval_loss" in h]
+
+    def measured() -> list[tuple[int, float]]:
+        return [(r["step"], r["eval_loss"]) for r in runs.read_metrics(out) if "eval_loss" in r]
+
+    first = train.run_job(cfg, RECORDS, out, dataset=DATASET,
+                          on_progress=lambda f: f["step"] >= 7 and jobs.request_stop(out))  # seen as step 8 ends
+    assert first.state == "stopped" and first.steps == 8 and runs.last_checkpoint(out).name == "checkpoint-8"
+    assert [s for s, _ in measured()] == [4, 8]
+    assert history(out / "checkpoints" / "checkpoint-8") == measured()
+    seen = []
+    again = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True, on_progress=seen.append)
+    assert again.state == "finished" and again.steps == 12
+    assert [f["step"] for f in seen] == [9, 10, 11, 12] and seen[0]["progress"] == pytest.approx(9 / 12)
+    assert seen[0]["eta_s"] > seen[-1]["eta_s"] >= 0
+    assert [s for s, _ in measured()] == [4, 8, 12]
+    assert history(runs.last_checkpoint(out)) == measured()  # the run's last checkpoint: its whole history
+
+
+def test_max_steps_0_is_off_and_the_run_goes_by_its_epochs(tiny_gpt2, tmp_path, offline):
+    """Max steps 0 is "off" on the page and the command line (as -1), but the Trainer took it as a run of 0 steps and
+    trained one: `train --max-steps 0` said "finished: 1 step" for a run of 2 epochs."""
+    cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, epochs=2, max_steps=0,
+                            test_fraction=0.0, logging_steps=1)
+    result = train.run_job(cfg, RECORDS, tmp_path / "run", dataset=DATASET)
+    assert result.state == "finished" and result.steps == 6  # 6 records, 2 a step: 3 steps an epoch
+
+
 def test_stop_keeps_a_checkpoint_and_resume_finishes(tiny_gpt2, tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base=str(tiny_gpt2), learning_rate=1e-3, batch_size=2, max_steps=6, logging_steps=1,
