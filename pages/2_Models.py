@@ -1,4 +1,4 @@
-"""Models: every model the studio can use; import a GGUF file, download from the Hub, delete."""
+"""Models: every model the studio can use; import a GGUF file, download from the Hub, export as GGUF, delete."""
 
 import streamlit as st
 

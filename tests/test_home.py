@@ -116,6 +116,9 @@ def test_home_links_every_page_with_its_whole_purpose():
     captions = [c.value for c in at.caption]
     assert all(p.said(False) in captions for p in pages.ALL)  # each purpose whole, as text that wraps
     assert "a local or API model, streamed; two models side by side; or a question over a passage." in captions
+    # the Models page exports any model, a finished run too, as a GGUF file: Home's line named import, download and
+    # delete only, so the path through the studio never said where a trained model leaves it
+    assert any(c.startswith("every model the studio can use") and "export as GGUF" in c for c in captions)
     assert all((Path(HOME).parent / p.path).is_file() for p in pages.ALL)
 
 

@@ -217,7 +217,7 @@ def train(
     split = _split(cfg, records, out, resume)
     device = loading.pick_device()
     kernels = _liger_here(cfg, device, resume)
-    doing = f"loading {cfg.base}" if ckpt is None else f"loading the model to go on from step {ckpt.name.split('-')[-1]}"
+    doing = loading_line(cfg, ckpt)
     jobs.update_status(out, state="running", message=doing, pid=jobs.read_status(out).pid or os.getpid())
     if not resume:
         runs.start_run(out, cfg, name=name, dataset=dataset, device=device)
@@ -247,6 +247,17 @@ def train(
     train_loss, eval_loss = last_losses(runs.read_metrics(out) if first_process() else [], trainer.state.log_history)
     return TrainResult(state, out, trainer.state.global_step, train_loss, eval_loss, data.truncated,
                        time.time() - t_start, tokens / step_s if tokens > 0 and step_s > 0 else None)
+
+
+def loading_line(cfg: TrainConfig, ckpt: Path | None = None) -> str:
+    """What a run does before its first step, as its status line says it: a scratch run has no base to load (the Train
+    page said "loading scratch" for the 10-20 s it learns a tokenizer and builds its model); a resume's model is its
+    checkpoint's."""
+    if ckpt is not None:
+        return f"loading the model to go on from step {ckpt.name.split('-')[-1]}"
+    if cfg.base == SCRATCH:
+        return "building a new GPT-2 from zero: learning its tokenizer from the training records"
+    return f"loading {cfg.base}"
 
 
 def last_losses(rows: Sequence[dict], history: Sequence[dict]) -> tuple[float | None, float | None]:

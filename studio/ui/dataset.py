@@ -617,6 +617,7 @@ def _rebuild(d: Draft, added: list[Record]) -> None:
     st.rerun()
 
 
+FIELD_WIDTH = 100  # pixels: the list of changes' Field column, "(new record)" whole ("small", 75 px, cut it)
 CELLS_SHOWN = 500  # changed cells listed under the table; the banner above counts them all
 REASONS_SHOWN = 100  # records to fix whose reasons are written out in full under the table
 
@@ -643,11 +644,18 @@ def _changed_cells(cells: list[editing.CellChange]) -> None:
             for c in cells[:CELLS_SHOWN]]  # cut as the table's cells are: whole, a 50 MB answer went at each rerun
     st.caption(f"{plural(len(cells), 'change')}, cell by cell (the record numbers are the table's # column; deleted "
                "records last)" + (f"; the first {CELLS_SHOWN:,} are listed" if len(cells) > CELLS_SHOWN else "") + ":")
-    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 248),
+    # Rows that wrap each text over three lines where one is longer than a line, as the table above does: at 800 px a
+    # record added by hand read "Q: What time does the shop open? · A: The sh" and its field "(new recorc"
+    long_text = any(len(str(row[c] or "")) > LINE_CHARS for row in rows for c in ("saved", "now"))
+    row_h = WRAPPED_ROW if long_text else ROW
+    in_sight = 4 if long_text else 6  # rows before the list scrolls
+    st.dataframe(rows, hide_index=True, width="stretch", height=min(38 + row_h * len(rows), 38 + row_h * in_sight),
+                 row_height=row_h,
                  column_config={"record": st.column_config.NumberColumn("Record", width="small", format="%d"),
-                                "field": st.column_config.TextColumn("Field", width="small"),
-                                "saved": st.column_config.TextColumn("Saved"),
-                                "now": st.column_config.TextColumn("Now")})
+                                "field": st.column_config.TextColumn("Field", width=FIELD_WIDTH),
+                                # narrow starts that grow to fill the list: sized to their text, Now ran past its edge
+                                "saved": st.column_config.TextColumn("Saved", width=WRAPPED_WIDTH),
+                                "now": st.column_config.TextColumn("Now", width=WRAPPED_WIDTH)})
 
 
 def save(info: store.DatasetInfo, d: Draft, message: str, *, base_version: int) -> None:

@@ -22,7 +22,7 @@ class Page:
 _DATASET_PURPOSE = "create, import, edit, check, version and export Q&A datasets"  # the same in API mode
 DATASET = Page("pages/1_Dataset.py", "Dataset", _DATASET_PURPOSE, _DATASET_PURPOSE)
 MODELS = Page("pages/2_Models.py", "Models", "every model the studio can use; import a GGUF file, download from the "
-                                             "Hub, delete")
+                                             "Hub, export as GGUF (llama.cpp, Ollama, LM Studio), delete")
 TRAIN = Page("pages/3_Train.py", "Train", "pick a dataset version, a base and a preset; preview; launch a background "
                                           "run; watch, stop, resume, ask")
 CHAT = Page("pages/4_Chat.py", "Chat", "a local or API model, streamed; two models side by side; or a question over "

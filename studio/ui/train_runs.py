@@ -7,16 +7,20 @@ Session state: ``train.run_id`` is the run shown on the New run tab; ``train.tab
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from studio import jobs, ui
 from studio.data.ref import DatasetRef
 from studio.train import plots as train_plots
 from studio.train import runs
+from studio.ui.narrow_table import narrow_table_css
 
 TAB = "train.tab"
 TABS = ("New run", "Runs")
 _GOTO = "train.goto_tab"
+RUNS_KEY = "train-runs"  # the runs table's container, which its narrow-column style is scoped to
+FAILED_COLUMN = "why it failed"
 
 
 def apply_tab_request() -> None:
@@ -60,15 +64,18 @@ def runs_table() -> None:
     if not all_runs:
         st.caption("No runs yet.")
         return
-    # name and state first, the id (a 40-character folder name) last: first, at 800 px it took half the table and
-    # pushed the state out of sight ("stop")
-    st.dataframe([{"name": r.name, "state": r.status.state, "base": r.base,
-                   "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "",
-                   "created": jobs.readable_time(r.created), "training time": took(r), "reason": r.status.error or "",
-                   "id": r.id}
-                  for r in all_runs], hide_index=True, width="stretch",
-                 column_config={"reason": st.column_config.TextColumn("Why it failed", width="large")})
     failed = sum(1 for r in all_runs if r.status.state == "failed")
+    # name and state first, the id (a 40-character folder name) last: first, at 800 px it took half the table and
+    # pushed the state out of sight ("stop"). A static table whose cells wrap, a card per run in a narrow column
+    # (studio.ui.narrow_table): in the data grid at 800 px the training time, why a run failed and its id were past the
+    # column's edge, a sideways scroll away. Why it failed is a column only where a run failed.
+    rows = [{"name": r.name, "state": r.status.state, "base": r.base,
+             "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "",
+             "created": jobs.readable_time(r.created), "training time": took(r)}
+            | ({FAILED_COLUMN: r.status.error or ""} if failed else {}) | {"id": r.id} for r in all_runs]
+    with st.container(key=RUNS_KEY):
+        st.html(narrow_table_css(RUNS_KEY, list(rows[0])))
+        st.table(pd.DataFrame([{k: ui.md(v) for k, v in row.items()} for row in rows]), hide_index=True)
     st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
                + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
     st.markdown("**Open, rename or delete a run**")

@@ -1985,6 +1985,27 @@ def test_the_tables_rows_wrap_long_questions_and_answers_and_the_page_says_how_t
     assert at.data_editor[0].proto.row_height == 35
 
 
+def test_the_list_of_changes_wraps_a_record_added_by_hand_and_names_its_field_whole():
+    """At 800 px the list under the table cut a record added by hand to one line, "Q: What time does the shop open? ·
+    A: The sh", and its field to "(new recorc". Its rows wrap a text longer than a line over three, as the table's do,
+    and the Field column fits "(new record)"; short edits keep one-line rows."""
+    from studio.ui import dataset as dui
+
+    at, _ = open_mine()
+    edit(at, edited={0: {"answer": "45'"}})  # a short edit: one-line rows
+    changes = next(d for d in at.dataframe if "now" in d.value.columns)
+    assert changes.proto.row_height == dui.ROW
+    edit(at, edited={0: {"answer": "45'"}}, added=[{"question": "What time does the shop open?",
+                                                      "answer": "The shop opens at 9 am every day."}])
+    changes = next(d for d in at.dataframe if "now" in d.value.columns)
+    assert "(new record)" in changes.value["field"].tolist()
+    assert changes.proto.row_height == dui.WRAPPED_ROW
+    columns = json.loads(changes.proto.columns)
+    assert columns["field"].get("width", 0) >= 100  # "(new record)" whole: "small" (75 px) cut it
+    # narrow starts that grow to fill the list, so their text wraps: sized to it, Now ran past the list's edge
+    assert columns["saved"].get("width") == columns["now"].get("width") == dui.WRAPPED_WIDTH
+
+
 def test_the_table_numbers_its_rows_as_the_list_of_changes_names_them():
     """The list of unsaved changes named "record 3", and the table showed no record numbers to find it by (and after a
     deletion, the records below it moved up a number the table never showed). The table has a # column, numbered as

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -300,6 +301,10 @@ def test_the_runs_tab_buttons_show_their_whole_labels_at_800_px(page, studio):
     runs.write_run(folder, {"id": folder.name, "name": "Soccer FAQ", "created": "2026-12-07T00:00:00+00:00",
                             "config": {}, "base": "scratch", "dataset": {}})
     jobs.update_status(folder, kind="train", state="finished", progress=1.0, message="finished")
+    failed = config.runs_dir() / "20261207-000100-faq-again"
+    runs.write_run(failed, {"id": failed.name, "name": "Soccer FAQ again", "created": "2026-12-07T00:01:00+00:00",
+                            "config": {}, "base": "model:smollm2-135m-instruct", "dataset": {}})
+    jobs.update_status(failed, kind="train", state="failed", error=WHY_FAILED)
     page.set_viewport_size({"width": 800, "height": 1000})
     open_page(page, studio, "Train")
     # the New run tab's Preset box, each preset as it shows there: it read "recommended: epochs, learning rate, warm-up
@@ -321,7 +326,28 @@ def test_the_runs_tab_buttons_show_their_whole_labels_at_800_px(page, studio):
         button.wait_for()
         cut[name] = button.evaluate("b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)")
     assert not any(cut.values()), cut
+    # the runs themselves: in the data grid the training time, why a run failed and its id were past the column's edge
+    # at 800 px; each run is a card now, each fact after its column's name, all inside the page's column
+    table = page.get_by_test_id("stMain").locator(".st-key-train-runs").get_by_test_id("stTable")
+    expect(table).to_contain_text(WHY_FAILED, timeout=30_000)
+    row = table.locator("tbody tr").filter(has_text="Soccer FAQ again")
+    deadline = time.time() + 30  # the table can be drawn before its style (st.html): wait for the cards
+    while True:
+        cells = row.locator("td").evaluate_all("""tds => tds.map(td => [getComputedStyle(td, '::before').content,
+            td.innerText, td.getBoundingClientRect().right, td.scrollWidth <= td.clientWidth + 1])""")
+        if cells and cells[-1][0].strip('"') == "id: " or time.time() > deadline:
+            break
+        page.wait_for_timeout(250)
+    right = page.get_by_test_id("stMainBlockContainer").evaluate(
+        "m => m.getBoundingClientRect().right - parseFloat(getComputedStyle(m).paddingRight)")
+    assert [c.strip('"') for c, _, _, _ in cells[-2:]] == ["why it failed: ", "id: "], cells
+    assert WHY_FAILED in cells[-2][1] and failed.name in cells[-1][1], cells
+    assert all(whole for _, _, _, whole in cells), cells  # none clipped
+    assert [r for _, _, r, _ in cells if r > right + 1] == [], (cells, right)  # none past the column
     assert_no_exception(page)
+
+
+WHY_FAILED = "Out of memory while loading the base: pick a smaller model or close other programs"
 
 
 def test_a_finished_runs_buttons_show_their_whole_labels_at_800_px(page, studio, tiny_llama, monkeypatch):

@@ -239,6 +239,23 @@ def test_scratch_quick_run_is_loadable_by_run_id(tmp_path, offline):
     assert runs.list_runs()[0].id == out.name and runs.count_runs() == 1
 
 
+def test_a_scratch_run_says_it_builds_its_model_while_it_loads(tmp_path, offline, monkeypatch):
+    """Before its first step a scratch run's status line (the Train page's "running · ...") read "loading scratch" for
+    10-20 s, as if "scratch" were a model to load; it says what the run does."""
+    from studio.train import base as base_mod
+
+    out = tmp_path / "run"
+    said: list[str] = []
+
+    def load_and_note(*args, **kwargs):
+        said.append(jobs.read_status(out).message)
+        return base_mod.load_base(*args, **kwargs)
+
+    monkeypatch.setattr(train, "load_base", load_and_note)
+    train.run_job(train.preset("quick", max_steps=1), RECORDS, out, dataset=DATASET)
+    assert said and "scratch" not in said[0] and "building a new GPT-2 from zero" in said[0]
+
+
 def test_offline_hub_base_fails_fast_with_the_remedy(tmp_path, offline):
     out = tmp_path / "run"
     cfg = train.TrainConfig(base="distilgpt2-not-cached")

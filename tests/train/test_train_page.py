@@ -31,8 +31,13 @@ PAGE = str(REPO / "pages" / "3_Train.py")
 
 
 def table_rows(at: AppTest, column: str) -> list[dict]:
-    """The rows of the first table on the page that has ``column``."""
-    return next(d.value for d in at.dataframe if column in d.value.columns).to_dict("records")
+    """The rows of the first table on the page (a data grid or a static table) that has ``column``."""
+    return next(d.value for d in [*at.dataframe, *at.table] if column in d.value.columns).to_dict("records")
+
+
+def runs_listed(at: AppTest):
+    """The Runs tab's table of runs (a static table, a card per run in a narrow column)."""
+    return next(t.value for t in at.table if "training time" in t.value.columns)
 
 
 def _no_exception(at: AppTest) -> None:
@@ -331,7 +336,7 @@ def test_start_a_run_watch_it_finish_and_ask(offline):
     assert any(m.value.startswith("<div") and "<b>Answer:</b> " in m.value for m in at.markdown)  # literal text
     assert any(c.value.startswith("Loaded models: 1 ") for c in at.caption)  # counts the model it just loaded
     # The run is listed on the Runs tab.
-    assert run_id in at.dataframe[-1].value["id"].tolist()
+    assert run_id in runs_listed(at)["id"].tolist()
     # Push it: without a token the page says how to add one, and the card is there to read first.
     at.text_input(key=f"train.push.repo.{run_id}").set_value("alice/tuned").run()
     at.button(key=f"train.push.go.{run_id}").click().run()
@@ -566,8 +571,9 @@ def test_the_runs_table_shows_when_a_run_was_created_as_a_date(offline):
     row = next(r for r in table_rows(at, "training time") if r["id"] == folder.name)
     assert row["created"] == "2026-12-05 00:12 UTC"  # as the Evaluate page shows its start times
     # the id (a 40-character folder name) first took half the table at 800 px, the state cut to "stop"
-    table = next(d.value for d in at.dataframe if "training time" in d.value.columns)
+    table = runs_listed(at)
     assert list(table.columns)[:2] == ["name", "state"] and list(table.columns)[-1] == "id"
+    assert "why it failed" not in table.columns  # no run failed: no column of empty cells (a card of empty lines)
 
 
 def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same_on_home(offline, tmp_path):
@@ -585,9 +591,9 @@ def test_failed_runs_are_listed_with_their_reason_deletable_and_counted_the_same
     _jobs.update_status(died, state="running", kind="train", pid=999_999_999, message="starting")
     at = train_page().run()
     _no_exception(at)
-    table = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    table = runs_listed(at)
     assert set(table["id"]) == {bad.name, died.name} and set(table["state"]) == {"failed"}
-    assert all(table["reason"].str.len() > 0)
+    assert all(table["why it failed"].str.len() > 0)
     assert any(c.value.startswith("2 runs, 2 failed") for c in at.caption)
     home = AppTest.from_file(str(REPO / "Home.py"), default_timeout=60).run()
     assert next(m for m in home.metric if m.label == "Training runs").value == "2"
