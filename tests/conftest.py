@@ -41,7 +41,7 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setattr(config, "_before_write", None)
     from studio import jobs
 
-    monkeypatch.setattr(jobs, "_caps", (None, None))  # nor its bound on jobs
+    monkeypatch.setattr(jobs, "_caps", (None, None, None))  # nor its bound on jobs
     import sys
 
     if "studio.ui.cloud" in sys.modules:  # AppTest sends no cookies: all its visitors are one browser without them;

@@ -403,7 +403,7 @@ def setup() -> None:
     for line in refused:
         st.error(line, icon=":material/error:")
     config.set_private_servers(limits_.private_servers)
-    jobs.set_caps(limits_.jobs_per_visitor, limits_.jobs_total)
+    jobs.set_caps(limits_.jobs_per_visitor, limits_.jobs_total, _job_group)
     _cap_uploads(limits_.upload_mb)
     path = _workspace()
     st.session_state[PATH] = str(path)
@@ -419,6 +419,16 @@ def setup() -> None:
         running = sync.current(path, kind)
         if running is not None:
             running.poke()
+
+
+def _job_group() -> str | None:
+    """Every browser without cookies is one visitor for background jobs as for the deployer's token (``COOKIELESS``):
+    each of its page loads is a new anonymous workspace, which had an allowance of its own. Asked by ``jobs`` as a job
+    starts, on the page's own thread (elsewhere: None, the workspace's own allowance)."""
+    if not streamlit_internals.in_script_run():
+        return None
+    path = st.session_state.get(PATH)
+    return COOKIELESS if path and workspaces.is_anonymous(Path(path)) and not browser_secret() else None
 
 
 def _configure_previews() -> None:
