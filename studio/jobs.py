@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,29 +71,44 @@ class JobStatus:
 
 _KNOWN = {f for f in JobStatus.__dataclass_fields__}
 _reapers: dict[int, subprocess.Popen] = {}
-_caps: tuple[int | None, int | None] = (None, None)  # (per workspace, in all): set_caps
+_caps: tuple[int | None, int | None, Callable[[], str | None] | None] = (None, None, None)  # set_caps
+_groups: dict[int, str] = {}  # pid of a job this server started -> the group its workspace shares an allowance with
 _start_lock = threading.Lock()  # the count in all and the start it allows happen together, across workspaces
 
 
-def set_caps(per_workspace: int | None = None, total: int | None = None) -> None:
+def set_caps(per_workspace: int | None = None, total: int | None = None,
+             group: Callable[[], str | None] | None = None) -> None:
     """Bound the jobs one workspace, and this whole server process, may run at once (a public deployment: each job
-    is a process of its own, in the memory the server shares with every visitor). None: no bound (a local install)."""
+    is a process of its own, in the memory the server shares with every visitor). None: no bound (a local install).
+    ``group``: asked at each start, the name of workspaces that share one allowance (every workspace of browsers
+    without cookies, each page load of theirs a new one), or None for the workspace's own."""
     global _caps
-    _caps = (per_workspace, total)
+    _caps = (per_workspace, total, group)
 
 
-def _check_caps() -> None:
-    """Raise ``JobBusyError`` (one line) when starting one more job would pass a bound of ``set_caps``."""
-    per, total = _caps
+def _check_caps() -> str | None:
+    """Raise ``JobBusyError`` (one line) when starting one more job would pass a bound of ``set_caps``; the group the
+    job counts in (``set_caps``), if any."""
+    per, total, group_of = _caps
+    for pid in [pid for pid, proc in _reapers.items() if proc.poll() is not None]:
+        del _reapers[pid]
+        _groups.pop(pid, None)
+    group = group_of() if group_of is not None and per is not None else None
+    if group is not None:
+        shared = sum(1 for pid in _reapers if _groups.get(pid) == group)
+        if shared >= per:
+            raise JobBusyError(f"Browsers that send no cookies count as one visitor on this app, who runs at most {per} "
+                               f"background job{'s' if per != 1 else ''} (evaluations) at a time, and {shared} "
+                               f"{'is' if shared == 1 else 'are'} running: allow cookies for this site and reload, or "
+                               "wait for one to finish.")
     mine = sum(1 for s in registered_jobs() if s.active) if per is not None else 0
     if per is not None and mine >= per:
         raise JobBusyError(f"You already have {mine} background job{'s' if mine != 1 else ''} (evaluations) running and "
                            f"this app runs at most {per} per visitor at a time: wait for one to finish, or stop it.")
-    for pid in [pid for pid, proc in _reapers.items() if proc.poll() is not None]:
-        del _reapers[pid]
     if total is not None and len(_reapers) >= total:
         raise JobBusyError(f"This app is running its limit of {total} background jobs (evaluations) for all its "
                            "visitors together: start yours again in a few minutes.")
+    return group
 
 
 def readable_time(iso: str | float | None) -> str:
@@ -467,7 +482,7 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
     fresh = not config.jobs_dir(make=False).is_dir()  # the registry's folder, made for this start
     with _start_lock, _locked():
         try:
-            _check_caps()
+            group = _check_caps()
             if uses_device:
                 busy = active_device_job()
                 if busy is not None:
@@ -499,6 +514,8 @@ def start_job(kind: str, argv: list[str], workdir: Path, *, uses_device: bool = 
             update_status(workdir, state="failed", error=f"could not start the worker: {exc}")
             raise StudioError(f"Could not start the {kind} job: {exc}") from None
         _reapers[proc.pid] = proc
+        if group is not None:
+            _groups[proc.pid] = group
         # Reap the child when it exits so its pid does not linger as a zombie of this process.
         threading.Thread(target=proc.wait, daemon=True).start()
         status = update_status(workdir, pid=proc.pid)

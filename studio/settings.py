@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -62,7 +63,8 @@ def choices(cls: Any, name: str) -> tuple[str, ...] | None:
     return meta(cls, name).get("choices")
 
 
-def _fmt(x: float) -> str:
+def fmt(x: float) -> str:
+    """A bound or default as a person writes it: 1048576, not 1.04858e+06; 0.1, not 0.1000."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
@@ -79,7 +81,8 @@ def _wrong_type(cls: Any, name: str, value: Any) -> str | None:
         return f"{what} must be text, not {value!r}."
     if typ is bool and not isinstance(value, bool):
         return f"{what} must be true or false, not {value!r}."
-    if typ is int and isinstance(value, float) and value == value and not value.is_integer():
+    # inf (TOML has it) is no whole number to suggest: int(inf) raised OverflowError; it is out of range below
+    if typ is int and isinstance(value, float) and math.isfinite(value) and not value.is_integer():
         return f"{what} {value} is not a whole number: use one like {int(value)}."
     return None
 
@@ -110,8 +113,8 @@ def problem(cls: Any, name: str, value: Any, *, command_line: bool = False) -> s
             lo is not None and value < lo) or (hi is not None and value > hi):
         default = "{label} {value} is out of range: use {lo} to {hi}." if hi is not None else \
             "{label} {value} is out of range: use {lo} or more."
-        return m.get("error", default).format(label=label(cls, name), value=value, lo=_fmt(lo) if lo is not None else "",
-                                              hi=_fmt(hi) if hi is not None else "", unset=unset)
+        return m.get("error", default).format(label=label(cls, name), value=value, lo=fmt(lo) if lo is not None else "",
+                                              hi=fmt(hi) if hi is not None else "", unset=unset)
     return None
 
 
@@ -135,7 +138,7 @@ def flag_help(cls: Any, name: str) -> str:
     text = help_text(cls, name)
     lo, hi = bounds(cls, name)
     if lo is not None or hi is not None:
-        text += f" [{_fmt(lo) if lo is not None else ''}..{_fmt(hi) if hi is not None else ''}]"
+        text += f" [{fmt(lo) if lo is not None else ''}..{fmt(hi) if hi is not None else ''}]"
     return text.replace("%", "%%")
 
 

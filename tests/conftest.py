@@ -41,7 +41,9 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setattr(config, "_before_write", None)
     from studio import jobs
 
-    monkeypatch.setattr(jobs, "_caps", (None, None))  # nor its bound on jobs
+    monkeypatch.setattr(jobs, "_caps", (None, None, None))  # nor its bound on jobs
+    monkeypatch.setattr(jobs, "_groups", {})  # AppTest's visitors, all without cookies, share one allowance of jobs:
+    # each test's start with the jobs of tests before (still running where a test left them) not counted in it
     import sys
 
     if "studio.ui.cloud" in sys.modules:  # AppTest sends no cookies: all its visitors are one browser without them;

@@ -243,6 +243,42 @@ def test_a_start_refused_for_too_many_jobs_leaves_the_workspace_as_it_was(kind, 
     assert tree(studio_home) == before
 
 
+def test_the_workspaces_of_browsers_without_cookies_share_one_allowance_of_jobs(tmp_path):
+    """Each page load of a browser without cookies is a new anonymous workspace, and each had its own
+    ``jobs_per_visitor``: a script loading the app again and again ran that many evaluations per load, up to the app's
+    total, which every other visitor then waited on. Such workspaces now share one allowance (``set_caps``' group);
+    a workspace of no group (a browser with its cookie) keeps its own."""
+    import sys
+
+    from studio import config
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]  # a job that runs until killed
+    group = {"now": "browser:none"}
+    started = []
+
+    def start(workspace: str) -> None:
+        with config.use_workspace(tmp_path / workspace):
+            started.append(jobs.start_job("evaluate", [], tmp_path / workspace / "jobs" / "e", uses_device=False,
+                                          launcher=sleeper))
+
+    jobs.set_caps(1, None, lambda: group["now"])
+    try:
+        start("a-first-load")
+        with pytest.raises(JobBusyError) as refused:
+            start("a-second-load")
+        assert not (tmp_path / "a-second-load" / "jobs" / "e").exists()
+        group["now"] = None  # a browser with its cookie, in a workspace of its own
+        start("a-browser-with-cookies")
+    finally:
+        jobs.set_caps()
+        for status in started:
+            os.kill(status.pid, signal.SIGKILL)
+    assert str(refused.value) == ("Browsers that send no cookies count as one visitor on this app, who runs at most 1 "
+                                  "background job (evaluations) at a time, and 1 is running: allow cookies for this "
+                                  "site and reload, or wait for one to finish.")
+    assert len(started) == 2
+
+
 @pytest.mark.parametrize("kind", ["training", "local evaluation"])
 def test_a_start_refused_for_a_busy_device_leaves_the_workspace_as_it_was(kind, dataset_file, studio_home, tmp_path,
                                                                           tiny_gpt2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from studio import atomic, config, jobs
-from studio.cloud import limits, usage, workspaces
+from studio.cloud import deployment, limits, usage, workspaces
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["Home.py", *sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))]
@@ -750,7 +751,11 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
     monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-with-cookies-0123456789")
     assert not visit("Home.py", **settings).error
     monkeypatch.setattr(cloud, "browser_secret", lambda: None)
-    wrong = visit("Home.py", studio={"cookieless_per_hour": "many"})  # the default's 30: room for a third
-    assert [e.value for e in wrong.error] == ["[studio] cookieless_per_hour must be a whole number of 1 or more, not "
-                                              "'many': fix it in the app's secrets. Meanwhile it is 30."]
+    # every [studio] limit mistyped (int("many") failed every page): one line each, the defaults in force (the
+    # default's 30 new workspaces an hour: room for a third)
+    wrong = visit("Home.py", studio={f.name: "many" for f in dataclasses.fields(deployment.Deployment)})
+    said = [e.value for e in wrong.error]
+    assert "[studio] cookieless_per_hour must be a whole number from 1 to 1000000, not 'many': fix it in the app's " \
+           "secrets. Meanwhile it is 30." in said
+    assert sorted(line.split()[1] for line in said) == sorted(f.name for f in dataclasses.fields(deployment.Deployment))
     assert workspace_of(wrong).parent == studio_home / "visitors"

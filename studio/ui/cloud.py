@@ -28,6 +28,7 @@ Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, jobs
-from studio.cloud import handoff, limits, store, sync, workspaces
+from studio.cloud import deployment, handoff, limits, store, sync, workspaces
 from studio.data import held
 from studio.errors import MissingTokenError, StudioError
 from studio.ui import streamlit_internals
@@ -95,6 +96,18 @@ def _studio_setting(name: str, default: object) -> object:
         return default
 
 
+def deployment_limits() -> tuple[deployment.Deployment, list[str]]:
+    """The ``[studio]`` limits in force, and one line for each value there that does not fit (its default in force
+    meanwhile; ``setup`` shows the lines at every page run)."""
+    unset = object()
+    return deployment.read({f.name: value for f in dataclasses.fields(deployment.Deployment)
+                            if (value := _studio_setting(f.name, unset)) is not unset})
+
+
+def _limits() -> deployment.Deployment:
+    return deployment_limits()[0]
+
+
 def _forced() -> bool | None:
     """Tenancy as ``STUDIO_TENANCY`` or the ``[studio] tenancy`` secret sets it; None where neither does."""
     env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
@@ -126,9 +139,8 @@ def _resolve() -> Path | None:
 
 
 def limit_bytes(anonymous: bool = True) -> int:
-    if anonymous:
-        return int(float(_studio_setting("anonymous_workspace_mb", workspaces.ANONYMOUS_LIMIT_MB)) * 1e6)
-    return int(float(_studio_setting("workspace_mb", workspaces.KEPT_LIMIT_MB)) * 1e6)
+    limits_ = _limits()
+    return int((limits_.anonymous_workspace_mb if anonymous else limits_.workspace_mb) * 1e6)
 
 
 def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
@@ -151,11 +163,11 @@ def _fits(path: Path, adding: int) -> None:
 
 def idle_hours() -> float:
     """How long an anonymous workspace nobody opens is kept."""
-    return float(_studio_setting("anonymous_idle_hours", workspaces.ANONYMOUS_IDLE_HOURS))
+    return _limits().anonymous_idle_hours
 
 
 def _total_bytes() -> int:
-    return int(float(_studio_setting("workspaces_total_mb", workspaces.TOTAL_LIMIT_MB)) * 1e6)
+    return int(_limits().workspaces_total_mb * 1e6)
 
 
 def _in_use() -> set[Path]:
@@ -236,14 +248,8 @@ def _workspace() -> Path:
 
 
 def cookieless_per_hour() -> int:
-    """``[studio] cookieless_per_hour``; a value that is not a whole number of 1 or more is said in one line on the page,
-    and the default holds meanwhile."""
-    value = _studio_setting("cookieless_per_hour", limits.DEFAULT_COOKIELESS_PER_HOUR)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    st.error(f"[studio] cookieless_per_hour must be a whole number of 1 or more, not {value!r}: fix it in the app's "
-             f"secrets. Meanwhile it is {limits.DEFAULT_COOKIELESS_PER_HOUR}.", icon=":material/error:")
-    return limits.DEFAULT_COOKIELESS_PER_HOUR
+    """``[studio] cookieless_per_hour`` (a bad value: the default, said by ``setup``)."""
+    return _limits().cookieless_per_hour
 
 
 def _new_anonymous() -> Path:
@@ -359,7 +365,7 @@ def sign_in(name: str) -> None:
 
 def upload_mb() -> int:
     """The largest file (or Hub dataset) a visitor may import, in MB."""
-    return max(1, int(float(_studio_setting("upload_mb", limits.DEFAULT_UPLOAD_MB))))
+    return _limits().upload_mb
 
 
 def _cap_uploads(mb: int | None) -> None:
@@ -393,10 +399,12 @@ def setup() -> None:
         st.warning(ENTRY_UNKNOWN, icon=":material/info:")
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
     _configure_previews()
-    config.set_private_servers(_studio_setting("private_servers", False) is True)
-    jobs.set_caps(max(1, int(_studio_setting("jobs_per_visitor", limits.DEFAULT_JOBS_PER_VISITOR))),
-                  max(1, int(_studio_setting("jobs_total", limits.DEFAULT_JOBS_TOTAL))))
-    _cap_uploads(upload_mb())
+    limits_, refused = deployment_limits()
+    for line in refused:
+        st.error(line, icon=":material/error:")
+    config.set_private_servers(limits_.private_servers)
+    jobs.set_caps(limits_.jobs_per_visitor, limits_.jobs_total, _job_group)
+    _cap_uploads(limits_.upload_mb)
     path = _workspace()
     st.session_state[PATH] = str(path)
     _record_session(path)
@@ -411,6 +419,16 @@ def setup() -> None:
         running = sync.current(path, kind)
         if running is not None:
             running.poke()
+
+
+def _job_group() -> str | None:
+    """Every browser without cookies is one visitor for background jobs as for the deployer's token (``COOKIELESS``):
+    each of its page loads is a new anonymous workspace, which had an allowance of its own. Asked by ``jobs`` as a job
+    starts, on the page's own thread (elsewhere: None, the workspace's own allowance)."""
+    if not streamlit_internals.in_script_run():
+        return None
+    path = st.session_state.get(PATH)
+    return COOKIELESS if path and workspaces.is_anonymous(Path(path)) and not browser_secret() else None
 
 
 def _configure_previews() -> None:
@@ -533,8 +551,9 @@ def spend_inference(requests: int) -> None:
     """Count ``requests`` Inference Providers calls made with the deployer's token (raises when over the
     visitor's share or the app's total, counting nothing then)."""
     if requests > 0 and not visitor_token() and deployer_token():
-        mine = _limit(int(_studio_setting("inference_rpm", limits.DEFAULT_RPM)))
-        total = _limit(int(_studio_setting("inference_rpm_total", limits.DEFAULT_TOTAL_RPM)), everyone=True)
+        limits_ = _limits()
+        mine = _limit(limits_.inference_rpm)
+        total = _limit(limits_.inference_rpm_total, everyone=True)
         key = visitor_key()
         mine.check(key, requests)
         total.take("everyone", requests)
@@ -576,7 +595,7 @@ def token_note() -> tuple[str, str | None]:
                              "sidebar).")
         return "yours", None
     if deployer_token():
-        rpm = int(_studio_setting("inference_rpm", limits.DEFAULT_RPM))
+        rpm = _limits().inference_rpm
         return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "
                               "give your own Hugging Face token under Your workspace in the sidebar to push datasets, "
                               "evaluate hosted models and keep your workspace across restarts.")

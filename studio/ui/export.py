@@ -17,6 +17,7 @@ from studio.models.export import fmt_size
 from studio.models.export import job as export_job
 from studio.models.export.writer import QUANTS
 from studio.models.library import EXPORT_SPEC
+from studio.ui import streamlit_internals
 
 _QUANT_HELP = {"f16": "F16: exact, twice the size of Q8_0", "q8_0": "Q8_0: near-exact, half of F16 (default)",
                "q4_0": "Q4_0: smallest; the output head stays Q8_0"}
@@ -107,10 +108,13 @@ def export_status(state: str, key: str, spec: str) -> None:
     size = s.extra.get("size") or 0
     # The job's message is a log line ("wrote X.gguf (138.1 MB)"); on the page it is a sentence.
     st.success(f"{s.message[:1].upper()}{s.message[1:]}.", icon=":material/check_circle:")
-    with open(zipped, "rb") as fh:
-        # the size as the line above says it: "(0 MB GGUF + Modelfile)" under "Wrote ... (0.1 MB)"
-        st.download_button(f"Download {zipped.name} ({fmt_size(size)} GGUF + Modelfile)", fh, file_name=zipped.name,
-                           mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
+    # the size as the line above says it: "(0 MB GGUF + Modelfile)" under "Wrote ... (0.1 MB)". The zip is read when
+    # the button is pressed, not at every run of this fragment (each second): an open file handed to the button was
+    # read whole into Streamlit's media store at every run, and stayed at a /media address anyone with it could fetch.
+    # Streamlit 1.67 holds a download in memory (no serving from disk): read once into the one copy it keeps.
+    st.download_button(f"Download {zipped.name} ({fmt_size(size)} GGUF + Modelfile)",
+                       streamlit_internals.made_when_pressed(zipped.read_bytes), file_name=zipped.name,
+                       mime="application/zip", key=f"{key}.export.download", icon=":material/download:")
     st.caption("Unzip, then in that folder:")
     st.code(_ollama_line(s.extra.get("ollama", ""), zipped), language="bash")
     if s.extra.get("system"):  # whose system prompt the Ollama model gets: the model's own, not Chat's default

@@ -588,13 +588,17 @@ def start_evaluation(at, base_url: str) -> list[str]:
     return [e.value for e in at.main.error]
 
 
-def test_a_visitor_runs_two_evaluations_at_once_and_all_visitors_together_the_app_s_total(api_mode, silent_server):
+def test_a_visitor_runs_two_evaluations_at_once_and_all_visitors_together_the_app_s_total(api_mode, silent_server,
+                                                                                        monkeypatch):
     """Each evaluation is a process of its own: one visitor pressing Start again and again (or many visitors) would
-    take the one server past its memory, and every visitor's work with it."""
+    take the one server past its memory, and every visitor's work with it. Browsers without cookies are one visitor:
+    each of their page loads is a new workspace, which had two of its own."""
     from studio import config
     from studio.evaluate import results
+    from studio.ui import cloud
 
-    alice = visit("pages/5_Evaluate.py", studio={"jobs_total": 3})
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "alice-browser-secret-0123456789ab")
+    alice = visit("pages/5_Evaluate.py", studio={"jobs_total": 5})
     assert start_evaluation(alice, silent_server) == []
     assert start_evaluation(alice, silent_server) == []
     (err,) = start_evaluation(alice, silent_server)
@@ -603,10 +607,22 @@ def test_a_visitor_runs_two_evaluations_at_once_and_all_visitors_together_the_ap
     with config.use_workspace(workspace(alice)):
         assert len(results.list_evals()) == 2  # the refused one left nothing behind
 
-    bob = visit("pages/5_Evaluate.py", studio={"jobs_total": 3})
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    first_load = visit("pages/5_Evaluate.py", studio={"jobs_total": 5})
+    assert start_evaluation(first_load, silent_server) == []
+    assert start_evaluation(first_load, silent_server) == []
+    next_load = visit("pages/5_Evaluate.py", studio={"jobs_total": 5})
+    assert workspace(next_load) != workspace(first_load)
+    (err,) = start_evaluation(next_load, silent_server)
+    assert err == ("Browsers that send no cookies count as one visitor on this app, who runs at most 2 background jobs "
+                   "(evaluations) at a time, and 2 are running: allow cookies for this site and reload, or wait for one "
+                   "to finish.")
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: "bob-browser-secret-0123456789abcd")
+    bob = visit("pages/5_Evaluate.py", studio={"jobs_total": 5})
     assert start_evaluation(bob, silent_server) == []
     (err,) = start_evaluation(bob, silent_server)
-    assert err.startswith("This app is running its limit of 3 background jobs (evaluations) for all its visitors together")
+    assert err.startswith("This app is running its limit of 5 background jobs (evaluations) for all its visitors together")
 
 
 @pytest.fixture
