@@ -754,3 +754,25 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
     assert [e.value for e in wrong.error] == ["[studio] cookieless_per_hour must be a whole number of 1 or more, not "
                                               "'many': fix it in the app's secrets. Meanwhile it is 30."]
     assert workspace_of(wrong).parent == studio_home / "visitors"
+
+
+def test_where_streamlit_gives_no_browser_its_cookie_visitors_are_not_refused_as_cookieless(api_mode, monkeypatch,
+                                                                                           studio_home):
+    """A deployment with ``server.enableXsrfProtection = false`` (often advised where uploads failed): Streamlit gives
+    no browser its session cookie, so every visitor was one browser without cookies, and past ``cookieless_per_hour``
+    new ones an hour every new visitor was refused, told to allow cookies. Each tab now gets its workspace as before
+    the bound; with the protection on, the bound holds (the test above)."""
+    from streamlit import config as st_config
+
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    before = st_config.get_option("server.enableXsrfProtection")
+    st_config.set_option("server.enableXsrfProtection", False)
+    try:
+        first = visit("Home.py", studio={"cookieless_per_hour": 1})
+        second = visit("Home.py", studio={"cookieless_per_hour": 1})
+    finally:
+        st_config.set_option("server.enableXsrfProtection", before)
+    assert not second.error and workspace_of(second) != workspace_of(first)
+    assert workspace_of(second).parent == studio_home / "visitors"
