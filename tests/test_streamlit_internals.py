@@ -327,7 +327,8 @@ def test_the_thread_name_that_tells_a_page_run_is_the_one_streamlit_gives_it():
 def test_a_pressed_download_leaving_the_server_takes_no_other_visitors_file_made_just_before(monkeypatch):
     """A minute after a press, the studio took every pressed download's file out of Streamlit's media store (its own
     clean-up, run twice): another visitor's, made a moment before, was gone before their browser fetched it (a failed
-    download). Now only the file that press made goes; one a session shows stays too."""
+    download). Now only the file that press made goes, after the last press that made the same file; one a session
+    shows stays too."""
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
@@ -357,3 +358,12 @@ def test_a_pressed_download_leaving_the_server_takes_no_other_visitors_file_made
         function, args, kwargs = timers[1]
         function(*args, **kwargs)
         assert manager.read_file(ids[1]) is None
+        sample = lambda: "the sample, exported as it is"  # noqa: E731 - two visitors, one file, one address
+        presses = [manager.add_deferred(streamlit_internals.made_when_pressed(sample), "text/plain", c) for c in "cd"]
+        (same,) = {manager.execute_deferred(p).rsplit("/", 1)[-1].split(".")[0] for p in presses}
+        function, args, kwargs = timers[2]
+        function(*args, **kwargs)  # the first press's minute: the second's is still running
+        assert manager.read_file(same) is not None
+        function, args, kwargs = timers[3]
+        function(*args, **kwargs)
+        assert manager.read_file(same) is None

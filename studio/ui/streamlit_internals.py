@@ -51,6 +51,8 @@ UNTOLD_OPEN_S = 3600  # where Streamlit cannot say whether a session is connecte
 DOWNLOAD_KEPT_S = 60.0  # a file a download button made when pressed stays at its /media address at most this long
 # (the browser fetches it at once; Streamlit's own clean-up may take it sooner, at the second page run of any session)
 
+_pressed: dict[bytes, int] = {}  # a pressed download's content hash -> its presses still within DOWNLOAD_KEPT_S
+_pressed_lock = threading.Lock()
 _clock = time.monotonic
 _seen: dict[str, float] = {}  # session id -> its last page run (``session_id``), the oldest first
 _seen_lock = threading.Lock()
@@ -189,7 +191,10 @@ def made_when_pressed(make: Callable[[], T]) -> Callable[[], T]:
         data = make()
         content = data.encode() if isinstance(data, str) else data  # as Streamlit stores it (download_data_util)
         if isinstance(content, bytes):  # other kinds (a stream) stay until Streamlit's own clean-up
-            timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_download, args=(hashlib.sha256(content).digest(),))
+            digest = hashlib.sha256(content).digest()
+            with _pressed_lock:
+                _pressed[digest] = _pressed.get(digest, 0) + 1
+            timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_download, args=(digest,))
             timer.daemon = True
             timer.start()
         return data
@@ -199,8 +204,14 @@ def made_when_pressed(make: Callable[[], T]) -> Callable[[], T]:
 
 def _forget_download(digest: bytes) -> None:
     """Take out of Streamlit's media store the downloaded file whose content hashes to ``digest``, unless a session
-    shows it. Not Streamlit's own clean-up (``remove_orphaned_files``) run twice, which took every pressed download's
-    file at once: another visitor's, made a moment before, was gone before their browser fetched it."""
+    shows it or a press made the same file since (two visitors exporting the same sample: one file, one address; the
+    last press's minute counts). Not Streamlit's own clean-up (``remove_orphaned_files``) run twice, which took every
+    pressed download's file at once: another visitor's, made a moment before, was gone before their browser fetched it."""
+    with _pressed_lock:
+        _pressed[digest] -= 1
+        if _pressed[digest]:
+            return
+        del _pressed[digest]
     try:
         from streamlit.runtime import Runtime
         from streamlit.runtime.media_file_storage import MediaFileKind
