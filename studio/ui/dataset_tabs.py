@@ -217,8 +217,8 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 return dataclasses.replace(parsed, source_note=" ".join(said))
             # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
-            repo, config, split = hf_sources.parse_hub_id(src)
             try:
+                repo, config, split = hf_sources.parse_hub_id(src)
                 files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
                 rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache[0], files=files))
             finally:

@@ -472,6 +472,12 @@ def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_dis
     go_on.set()
     assert task.join(60) and task.state == "stopped"
     assert folders and not Path(folders[0]).exists()
+    at.text_input(key=box).input("not a hub id")  # refused before any download: its folder not counted as read into
+    at.button(key="dataset.import.hub_load").click().run()
+    if dataset_tabs.LOAD in at.session_state:  # still reading (else it ended within the click's run)
+        assert at.session_state[dataset_tabs.LOAD]["task"].join(60)
+    assert any("Bad Hub dataset" in e.value for e in at.run().error)
+    assert not dataset_tabs._reading  # else the hourly sweep skipped its folder for the server's life
 
 
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
