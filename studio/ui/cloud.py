@@ -252,9 +252,14 @@ def cookies_given() -> bool:
     (as often advised where uploads failed) gets the cookie from no browser: every visitor would count as one browser
     without cookies, the 31st new one of an hour refused."""
     try:
-        return bool(st.get_option("server.enableXsrfProtection")) or "auth" in _secrets()
+        if st.get_option("server.enableXsrfProtection"):
+            return True
     except Exception:  # noqa: BLE001 - an option Streamlit no longer has: counted as given, the bound holds
         return True
+    try:
+        return "auth" in _secrets()
+    except Exception:  # noqa: BLE001 - no secrets file at all (st.secrets raises as it is read): no [auth] section
+        return False
 
 
 def _new_anonymous() -> Path:
