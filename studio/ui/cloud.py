@@ -41,7 +41,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import handoff, limits, store, sync, workspaces
-from studio.data import held
+from studio.data import held, import_folders
 from studio.errors import MissingTokenError, StudioError
 from studio.ui import streamlit_internals
 
@@ -421,6 +421,7 @@ def setup() -> None:
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
         workspaces.clean_idle(idle_hours())
+        import_folders.sweep()  # the Hub downloads of Import tabs closed with a preview
     if signed_in() is not None:
         _keep_in_store(path)
     for kind in ("account", "store"):

@@ -11,14 +11,10 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
-import shutil
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +22,20 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, device, jobs, ui
-from studio.data import csv_cells, csv_rows, editing, formats, held, hub, plots, stats, store, validate, writers
+from studio.data import (
+    csv_cells,
+    csv_rows,
+    editing,
+    formats,
+    held,
+    hub,
+    import_folders,
+    plots,
+    stats,
+    store,
+    validate,
+    writers,
+)
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
@@ -222,7 +231,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
                 rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache[0], files=files))
             finally:
-                _read_ends(own_cache[0])
+                import_folders.read_ends(own_cache[0])
             return formats.parse_rows(rows, "hub", turns)
     else:
         text = c1.text_input("Path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.path.{nonce}",
@@ -254,7 +263,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         _stop_load()  # another source's read, or this one's with other turns
         if origin == "hub" and ui.upload_limit_bytes() is not None:  # made here: the worker has no session
             own_cache.append(_hub_cache(src))
-            _read_starts(own_cache[0])
+            import_folders.read_starts(own_cache[0])
         job = {"key": (key, turns), "origin": origin, "task": _SourceLoad(label, read).start()}
         st.session_state[LOAD] = job
     task: Task = job["task"]
@@ -343,62 +352,24 @@ def _drop_import(files_too: bool = True) -> None:
     if handle:
         held.previews.drop(handle.get("key", ""))
     if files_too and (kept := st.session_state.pop(HUB_CACHE, None)):
-        _remove_hub_folder(kept[1])
+        import_folders.remove(kept[1])
 
 
 HUB_CACHE = "dataset.import.hub_cache"  # (the Hub dataset read, the folder its files were downloaded into)
-HUB_CACHE_KEPT_S = 3600  # a folder not read for this long is another session's that ended: removed
-_reading: dict[str, int] = {}  # a Hub folder -> the reads (worker threads) downloading into it now
-_let_go: set[str] = set()  # folders of ``_reading`` their tab let go of: removed again as their last read ends
-_reading_lock = threading.Lock()
-
-
-def _read_starts(folder: str) -> None:
-    """A read (a worker thread) is about to download into ``folder``: said by the page before it starts the worker, so
-    a tab letting go of the folder at once knows of it (``_read_ends``)."""
-    with _reading_lock:
-        _reading[folder] = _reading.get(folder, 0) + 1
-
-
-def _read_ends(folder: str) -> None:
-    """A read that downloaded into ``folder`` ended. A folder its tab let go of meanwhile (the box cleared, another
-    source picked: its read stopped) is removed again now: the download went on writing in it, making it again, and
-    nothing named it any more (it stayed until a sweep, or the machine's end)."""
-    with _reading_lock:
-        _reading[folder] -= 1
-        gone = not _reading[folder] and folder in _let_go
-        if not _reading[folder]:
-            del _reading[folder]
-            _let_go.discard(folder)
-    if gone:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _remove_hub_folder(folder: str) -> None:
-    """Remove a Hub folder this tab lets go of; a read still downloading into it removes it again as it ends."""
-    with _reading_lock:
-        if folder in _reading:
-            _let_go.add(folder)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _hub_cache(src: str) -> str:
     """The folder a public app downloads Hub dataset ``src`` into for this session, kept while its preview is: a
     preview dropped to keep the app's memory within its budget was downloaded again, into a new folder, at each
-    visit of the tab; it is read again from these files. Another dataset's folder is let go, and so are folders of
-    sessions that ended (unread for ``HUB_CACHE_KEPT_S``)."""
+    visit of the tab; it is read again from these files. Another dataset's folder is let go (``import_folders``)."""
     kept = st.session_state.get(HUB_CACHE)
     if kept and kept[0] == src and Path(kept[1]).is_dir():
-        Path(kept[1]).touch()  # read now: not another session's left behind
+        import_folders.touch(kept[1])
         return kept[1]
     if kept:
-        _remove_hub_folder(kept[1])
-    now = time.time()
-    for old in Path(tempfile.gettempdir()).glob("hub-import-*"):
-        with contextlib.suppress(OSError):
-            if now - old.stat().st_mtime > HUB_CACHE_KEPT_S and str(old) not in _reading:  # not one being read into
-                shutil.rmtree(old, ignore_errors=True)
-    folder = tempfile.mkdtemp(prefix="hub-import-")
+        import_folders.remove(kept[1])
+    import_folders.sweep()
+    folder = import_folders.make()
     st.session_state[HUB_CACHE] = (src, folder)
     return folder
 

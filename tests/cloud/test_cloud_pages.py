@@ -446,7 +446,7 @@ def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_dis
     the download went on writing in it, making it again, and nothing named it any more (it stayed until another tab's
     download an hour later swept it, or for the server's life). The read removes it again as it ends. The Hub's
     download is a fake here (one that writes its file after the tab let go): the race cannot be timed for real."""
-    from studio.data import hf_sources
+    from studio.data import hf_sources, import_folders
     from studio.ui import dataset_tabs
 
     go_on, folders = threading.Event(), []
@@ -477,7 +477,27 @@ def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_dis
     if dataset_tabs.LOAD in at.session_state:  # still reading (else it ended within the click's run)
         assert at.session_state[dataset_tabs.LOAD]["task"].join(60)
     assert any("Bad Hub dataset" in e.value for e in at.run().error)
-    assert not dataset_tabs._reading  # else the hourly sweep skipped its folder for the server's life
+    assert not import_folders._reading  # else the hourly sweep skipped its folder for the server's life
+
+
+def test_the_hub_folder_of_a_tab_closed_with_its_preview_goes_at_the_app_s_next_clean_up(monkeypatch, tmp_path):
+    """A tab closed with a Hub preview never let go of its folder: it was swept only when another tab downloaded a
+    Hub dataset, so on an app where nobody did again it stayed for the machine's life. The public app's clean-up,
+    run at a page run of any visitor every 10 minutes, now removes it once unread for an hour; a newer one stays."""
+    import os
+    import tempfile
+
+    from studio.data import import_folders
+    from studio.ui import cloud
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the machine's own temporary folder left alone
+    closed, open_ = Path(import_folders.make()), Path(import_folders.make())
+    (closed / "train.jsonl").write_text("{}\n")
+    hour_ago = time.time() - import_folders.KEPT_S - 60
+    os.utime(closed, (hour_ago, hour_ago))
+    monkeypatch.setattr(cloud, "_last_clean", 0.0)
+    visit("Home.py")
+    assert not closed.exists() and open_.is_dir()
 
 
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
