@@ -322,3 +322,48 @@ def test_the_thread_name_that_tells_a_page_run_is_the_one_streamlit_gives_it():
     from streamlit.runtime.scriptrunner import script_runner
 
     assert f'name="{streamlit_internals.SCRIPT_THREAD}"' in inspect.getsource(script_runner.ScriptRunner)
+
+
+def test_a_pressed_download_leaving_the_server_takes_no_other_visitors_file_made_just_before(monkeypatch):
+    """A minute after a press, the studio took every pressed download's file out of Streamlit's media store (its own
+    clean-up, run twice): another visitor's, made a moment before, was gone before their browser fetched it (a failed
+    download). Now only the file that press made goes, after the last press that made the same file; one a session
+    shows stays too."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    manager = MediaFileManager(MemoryMediaFileStorage("/media"))
+    timers: list[tuple] = []  # each press's clean-up, run below when the test says its minute has passed
+    with monkeypatch.context() as served:  # the server's store, only meanwhile: the clean-up after a test reads it
+        served.setattr(Runtime, "_instance", SimpleNamespace(media_file_mgr=manager))
+
+        class Later:
+            def __init__(self, interval, function, args=(), kwargs=None):
+                timers.append((function, args, kwargs or {}))
+
+            def start(self):
+                pass
+
+        served.setattr(threading, "Timer", Later)
+        shown = manager.add(b"a table on a page", "text/csv", "shown", is_for_static_download=True)
+        first = manager.add_deferred(streamlit_internals.made_when_pressed(lambda: "visitor one's export"), "text/csv", "a")
+        second = manager.add_deferred(streamlit_internals.made_when_pressed(lambda: b"visitor two's export"), None, "b")
+        urls = [manager.execute_deferred(first), manager.execute_deferred(second)]  # two presses, a moment apart
+        ids = [url.rsplit("/", 1)[-1].split(".")[0] for url in urls]
+        function, args, kwargs = timers[0]
+        function(*args, **kwargs)  # the first press's minute has passed; the second's browser is still fetching its file
+        assert manager.read_file(ids[0]) is None
+        assert manager.read_file(ids[1]).content == b"visitor two's export"
+        assert manager.read_file(shown.rsplit("/", 1)[-1].split(".")[0]) is not None
+        function, args, kwargs = timers[1]
+        function(*args, **kwargs)
+        assert manager.read_file(ids[1]) is None
+        sample = lambda: "the sample, exported as it is"  # noqa: E731 - two visitors, one file, one address
+        presses = [manager.add_deferred(streamlit_internals.made_when_pressed(sample), "text/plain", c) for c in "cd"]
+        (same,) = {manager.execute_deferred(p).rsplit("/", 1)[-1].split(".")[0] for p in presses}
+        function, args, kwargs = timers[2]
+        function(*args, **kwargs)  # the first press's minute: the second's is still running
+        assert manager.read_file(same) is not None
+        function, args, kwargs = timers[3]
+        function(*args, **kwargs)
+        assert manager.read_file(same) is None

@@ -759,3 +759,49 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
            "secrets. Meanwhile it is 30." in said
     assert sorted(line.split()[1] for line in said) == sorted(f.name for f in dataclasses.fields(deployment.Deployment))
     assert workspace_of(wrong).parent == studio_home / "visitors"
+
+
+def test_where_streamlit_gives_no_browser_its_cookie_visitors_are_not_refused_as_cookieless(api_mode, monkeypatch,
+                                                                                           studio_home):
+    """A deployment with ``server.enableXsrfProtection = false`` (often advised where uploads failed): Streamlit gives
+    no browser its session cookie, so every visitor was one browser without cookies, and past ``cookieless_per_hour``
+    new ones an hour every new visitor was refused, told to allow cookies. Each tab now gets its workspace as before
+    the bound; with the protection on, the bound holds (the test above)."""
+    from streamlit import config as st_config
+
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    before = st_config.get_option("server.enableXsrfProtection")
+    st_config.set_option("server.enableXsrfProtection", False)
+    try:
+        first = visit("Home.py", studio={"cookieless_per_hour": 1})
+        second = visit("Home.py", studio={"cookieless_per_hour": 1})
+    finally:
+        st_config.set_option("server.enableXsrfProtection", before)
+    assert not second.error and workspace_of(second) != workspace_of(first)
+    assert workspace_of(second).parent == studio_home / "visitors"
+
+
+def test_with_the_protection_off_and_no_secrets_file_no_browser_counts_as_refusing_cookies(monkeypatch):
+    """Without a secrets file, st.secrets raises as it is read: that was taken for cookies given, and with the
+    protection off every visitor past the hour's first 30 refused. An [auth] section turns the protection (and the
+    cookie) back on."""
+    from streamlit import config as st_config
+
+    from studio.ui import cloud
+
+    class NoFile:
+        def __contains__(self, key):
+            raise FileNotFoundError("No secrets found.")
+
+    before = st_config.get_option("server.enableXsrfProtection")
+    st_config.set_option("server.enableXsrfProtection", False)
+    try:
+        monkeypatch.setattr(cloud, "_secrets", NoFile)
+        assert cloud.cookies_given() is False
+        monkeypatch.setattr(cloud, "_secrets", lambda: {"auth": {"client_id": "c"}})
+        assert cloud.cookies_given() is True
+    finally:
+        st_config.set_option("server.enableXsrfProtection", before)
+    assert cloud.cookies_given() is True

@@ -42,7 +42,7 @@ import streamlit as st
 
 from studio import config, jobs
 from studio.cloud import deployment, handoff, limits, store, sync, workspaces
-from studio.data import held
+from studio.data import held, import_folders
 from studio.errors import MissingTokenError, StudioError
 from studio.ui import streamlit_internals
 
@@ -252,12 +252,28 @@ def cookieless_per_hour() -> int:
     return _limits().cookieless_per_hour
 
 
+def cookies_given() -> bool:
+    """Whether Streamlit gives every browser its session cookie: only with XSRF protection on (``server.
+    enableXsrfProtection``, Streamlit's default, or turned on by an ``[auth]`` section). A deployment that turned it off
+    (as often advised where uploads failed) gets the cookie from no browser: every visitor would count as one browser
+    without cookies, the 31st new one of an hour refused."""
+    try:
+        if st.get_option("server.enableXsrfProtection"):
+            return True
+    except Exception:  # noqa: BLE001 - an option Streamlit no longer has: counted as given, the bound holds
+        return True
+    try:
+        return "auth" in _secrets()
+    except Exception:  # noqa: BLE001 - no secrets file at all (st.secrets raises as it is read): no [auth] section
+        return False
+
+
 def _new_anonymous() -> Path:
     """This browser's anonymous workspace; for a browser without cookies (every page load a new session with nothing
     that brings it back) a new one, at most ``cookieless_per_hour`` of those an hour for all such browsers together:
     past that the page stops with one line, and nothing is made."""
     secret = browser_secret()
-    if not secret:
+    if not secret and cookies_given():
         count = cookieless_per_hour()
         wait = _cookieless.take(count)
         if wait is not None:
@@ -413,6 +429,7 @@ def setup() -> None:
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
         workspaces.clean_idle(idle_hours())
+        import_folders.sweep()  # the Hub downloads of Import tabs closed with a preview
     if signed_in() is not None:
         _keep_in_store(path)
     for kind in ("account", "store"):
@@ -533,12 +550,15 @@ def visitor_key() -> str:
     """Who a request on the deployer's token (or a list of a server's models) counts for: a signed-in account, else the
     browser (its tabs and reloads share one count: a reload starts a new anonymous workspace, not a new minute's
     allowance); every browser without cookies is one visitor (``COOKIELESS``): each of its page loads is a new
-    session, which counted as a new visitor with a fresh allowance."""
+    session, which counted as a new visitor with a fresh allowance. Where Streamlit gives no browser the cookie
+    (``cookies_given``), each tab's workspace is the visitor."""
     who = signed_in()
     if who:
         return f"user:{who[0]}:{who[1]}"
     secret = browser_secret()
-    return f"browser:{digest(secret)}" if secret else COOKIELESS
+    if secret:
+        return f"browser:{digest(secret)}"
+    return COOKIELESS if cookies_given() else f"ws:{st.session_state.get(PATH)}"  # no cookie for anyone: per tab
 
 
 @st.cache_resource(show_spinner=False)

@@ -11,14 +11,10 @@ holds the Hub push job (a ``studio.tasks.Task`` run by a worker thread).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
-import shutil
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +22,20 @@ from pathlib import Path
 import streamlit as st
 
 from studio import config, device, jobs, ui
-from studio.data import csv_cells, csv_rows, editing, formats, held, hub, plots, stats, store, validate, writers
+from studio.data import (
+    csv_cells,
+    csv_rows,
+    editing,
+    formats,
+    held,
+    hub,
+    import_folders,
+    plots,
+    stats,
+    store,
+    validate,
+    writers,
+)
 from studio.errors import CancelledError, StudioError
 from studio.tasks import Task
 from studio.ui import dataset as dui
@@ -217,9 +226,12 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
                 return dataclasses.replace(parsed, source_note=" ".join(said))
             # A public app: the Hub says this visitor may read it, and that it fits, before anything is downloaded;
             # then a cache of this import's own (load_dataset answers from a cache when the Hub refuses or fails).
-            repo, config, split = hf_sources.parse_hub_id(src)
-            files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
-            rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache[0], files=files))
+            try:
+                repo, config, split = hf_sources.parse_hub_id(src)
+                files = _unless_stopped(stop, hf_sources.check_hub_access(repo, limit, token, config, split))
+                rows = _unless_stopped(stop, hf_sources.read_hub(src, token, cache_dir=own_cache[0], files=files))
+            finally:
+                import_folders.read_ends(own_cache[0])
             return formats.parse_rows(rows, "hub", turns)
     else:
         text = c1.text_input("Path on this machine", max_chars=ui.SHORT_TEXT_CHARS, key=f"dataset.import.path.{nonce}",
@@ -251,6 +263,7 @@ def _loaded_source(origin: str, nonce: int, turns: str) -> tuple[str, dict] | No
         _stop_load()  # another source's read, or this one's with other turns
         if origin == "hub" and ui.upload_limit_bytes() is not None:  # made here: the worker has no session
             own_cache.append(_hub_cache(src))
+            import_folders.read_starts(own_cache[0])
         job = {"key": (key, turns), "origin": origin, "task": _SourceLoad(label, read).start()}
         st.session_state[LOAD] = job
     task: Task = job["task"]
@@ -340,30 +353,24 @@ def _drop_import(files_too: bool = True) -> None:
     if handle:
         held.previews.drop(handle.get("key", ""))
     if files_too and (kept := st.session_state.pop(HUB_CACHE, None)):
-        shutil.rmtree(kept[1], ignore_errors=True)
+        import_folders.remove(kept[1])
 
 
 HUB_CACHE = "dataset.import.hub_cache"  # (the Hub dataset read, the folder its files were downloaded into)
-HUB_CACHE_KEPT_S = 3600  # a folder not read for this long is another session's that ended: removed
 
 
 def _hub_cache(src: str) -> str:
     """The folder a public app downloads Hub dataset ``src`` into for this session, kept while its preview is: a
     preview dropped to keep the app's memory within its budget was downloaded again, into a new folder, at each
-    visit of the tab; it is read again from these files. Another dataset's folder is let go, and so are folders of
-    sessions that ended (unread for ``HUB_CACHE_KEPT_S``)."""
+    visit of the tab; it is read again from these files. Another dataset's folder is let go (``import_folders``)."""
     kept = st.session_state.get(HUB_CACHE)
     if kept and kept[0] == src and Path(kept[1]).is_dir():
-        Path(kept[1]).touch()  # read now: not another session's left behind
+        import_folders.touch(kept[1])
         return kept[1]
     if kept:
-        shutil.rmtree(kept[1], ignore_errors=True)
-    now = time.time()
-    for old in Path(tempfile.gettempdir()).glob("hub-import-*"):
-        with contextlib.suppress(OSError):
-            if now - old.stat().st_mtime > HUB_CACHE_KEPT_S:
-                shutil.rmtree(old, ignore_errors=True)
-    folder = tempfile.mkdtemp(prefix="hub-import-")
+        import_folders.remove(kept[1])
+    import_folders.sweep()
+    folder = import_folders.make()
     st.session_state[HUB_CACHE] = (src, folder)
     return folder
 

@@ -29,6 +29,7 @@ here answers a safe value where a name is missing or raises (a newer Streamlit),
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import secrets
 import threading
@@ -50,6 +51,8 @@ UNTOLD_OPEN_S = 3600  # where Streamlit cannot say whether a session is connecte
 DOWNLOAD_KEPT_S = 60.0  # a file a download button made when pressed stays at its /media address at most this long
 # (the browser fetches it at once; Streamlit's own clean-up may take it sooner, at the second page run of any session)
 
+_pressed: dict[bytes, int] = {}  # a pressed download's content hash -> its presses still within DOWNLOAD_KEPT_S
+_pressed_lock = threading.Lock()
 _clock = time.monotonic
 _seen: dict[str, float] = {}  # session id -> its last page run (``session_id``), the oldest first
 _seen_lock = threading.Lock()
@@ -180,28 +183,48 @@ def made_when_pressed(make: Callable[[], T]) -> Callable[[], T]:
     """``make`` as a download button's data: run when the button is pressed (no file at a /media address before), and
     the file it makes taken out of Streamlit's media store ``DOWNLOAD_KEPT_S`` later. Streamlit serves that address to
     anyone who has it, without asking whose session it is, and keeps a pressed download's file until two page runs of
-    any session have ended since: on a quiet server, for hours."""
+    any session have ended since: on a quiet server, for hours. Only that file is taken (``_forget_download``): the
+    files other visitors' presses made just before stay for their browsers to fetch."""
 
     @functools.wraps(make)
     def run() -> T:
         data = make()
-        timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_made_downloads)
-        timer.daemon = True
-        timer.start()
+        content = data.encode() if isinstance(data, str) else data  # as Streamlit stores it (download_data_util)
+        if isinstance(content, bytes):  # other kinds (a stream) stay until Streamlit's own clean-up
+            digest = hashlib.sha256(content).digest()
+            with _pressed_lock:
+                _pressed[digest] = _pressed.get(digest, 0) + 1
+            timer = threading.Timer(DOWNLOAD_KEPT_S, _forget_download, args=(digest,))
+            timer.daemon = True
+            timer.start()
         return data
 
     return run
 
 
-def _forget_made_downloads() -> None:
-    """Streamlit's own clean-up, run twice: it marks every downloadable file no session shows (a pressed download's
-    file is never shown by one), then takes those it marked before."""
+def _forget_download(digest: bytes) -> None:
+    """Take out of Streamlit's media store the downloaded file whose content hashes to ``digest``, unless a session
+    shows it or a press made the same file since (two visitors exporting the same sample: one file, one address; the
+    last press's minute counts). Not Streamlit's own clean-up (``remove_orphaned_files``) run twice, which took every
+    pressed download's file at once: another visitor's, made a moment before, was gone before their browser fetched it."""
+    with _pressed_lock:
+        _pressed[digest] -= 1
+        if _pressed[digest]:
+            return
+        del _pressed[digest]
     try:
         from streamlit.runtime import Runtime
+        from streamlit.runtime.media_file_storage import MediaFileKind
 
-        if Runtime.exists():
-            manager = Runtime.instance().media_file_mgr
-            manager.remove_orphaned_files()
-            manager.remove_orphaned_files()
+        if not Runtime.exists():
+            return
+        manager = Runtime.instance().media_file_mgr
+        with manager._lock:
+            for file_id in manager._get_inactive_file_ids():
+                if manager._file_metadata[file_id].kind != MediaFileKind.DOWNLOADABLE:
+                    continue
+                stored = manager.read_file(file_id)
+                if stored is not None and hashlib.sha256(stored.content).digest() == digest:
+                    manager._delete_file(file_id)
     except Exception:  # noqa: BLE001 - any failure of an internal API: the file stays until Streamlit's own clean-up
         pass

@@ -441,6 +441,65 @@ def test_a_hub_preview_dropped_to_keep_the_memory_bound_is_read_again_from_its_f
     assert not folder.exists() and dataset_tabs.HUB_CACHE not in at.session_state
 
 
+def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_disk(monkeypatch, upload_limit):
+    """The box cleared while a Hub dataset was downloading: the tab removed the folder, the read was told to stop, but
+    the download went on writing in it, making it again, and nothing named it any more (it stayed until another tab's
+    download an hour later swept it, or for the server's life). The read removes it again as it ends. The Hub's
+    download is a fake here (one that writes its file after the tab let go): the race cannot be timed for real."""
+    from studio.data import hf_sources, import_folders
+    from studio.ui import dataset_tabs
+
+    go_on, folders = threading.Event(), []
+
+    def download(src, token=None, cache_dir=None, files=None, notes=None):
+        folders.append(cache_dir)
+        go_on.wait(60)
+        Path(cache_dir, "datasets").mkdir(parents=True, exist_ok=True)  # what a download does into its folder
+        Path(cache_dir, "datasets", "train.jsonl").write_text('{"question": "Offside?", "answer": "Behind."}\n')
+        return [{"question": "Offside?", "answer": "Behind."}]
+
+    monkeypatch.setattr(hf_sources, "check_hub_access", lambda *a, **k: None)
+    monkeypatch.setattr(hf_sources, "read_hub", download)
+    at = visit("pages/1_Dataset.py", studio={"upload_mb": 1})
+    at.radio(key="dataset.import.origin").set_value("hub").run()
+    box = f"dataset.import.hub.{at.session_state['dataset.import.nonce']}"
+    at.text_input(key=box).input("someone/slow-qa")
+    at.button(key="dataset.import.hub_load").click().run()
+    task = at.session_state[dataset_tabs.LOAD]["task"]
+    at.text_input(key=box).input("")  # the box cleared (committed with the form): its read stopped, its folder let go
+    at.button(key="dataset.import.hub_load").click().run()
+    assert not at.exception and dataset_tabs.HUB_CACHE not in at.session_state
+    go_on.set()
+    assert task.join(60) and task.state == "stopped"
+    assert folders and not Path(folders[0]).exists()
+    at.text_input(key=box).input("not a hub id")  # refused before any download: its folder not counted as read into
+    at.button(key="dataset.import.hub_load").click().run()
+    if dataset_tabs.LOAD in at.session_state:  # still reading (else it ended within the click's run)
+        assert at.session_state[dataset_tabs.LOAD]["task"].join(60)
+    assert any("Bad Hub dataset" in e.value for e in at.run().error)
+    assert not import_folders._reading  # else the hourly sweep skipped its folder for the server's life
+
+
+def test_the_hub_folder_of_a_tab_closed_with_its_preview_goes_at_the_app_s_next_clean_up(monkeypatch, tmp_path):
+    """A tab closed with a Hub preview never let go of its folder: it was swept only when another tab downloaded a
+    Hub dataset, so on an app where nobody did again it stayed for the machine's life. The public app's clean-up,
+    run at a page run of any visitor every 10 minutes, now removes it once unread for an hour; a newer one stays."""
+    import os
+    import tempfile
+
+    from studio.data import import_folders
+    from studio.ui import cloud
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the machine's own temporary folder left alone
+    closed, open_ = Path(import_folders.make()), Path(import_folders.make())
+    (closed / "train.jsonl").write_text("{}\n")
+    hour_ago = time.time() - import_folders.KEPT_S - 60
+    os.utime(closed, (hour_ago, hour_ago))
+    monkeypatch.setattr(cloud, "_last_clean", 0.0)
+    visit("Home.py")
+    assert not closed.exists() and open_.is_dir()
+
+
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
     auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
             "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
