@@ -805,3 +805,25 @@ def test_with_the_protection_off_and_no_secrets_file_no_browser_counts_as_refusi
     finally:
         st_config.set_option("server.enableXsrfProtection", before)
     assert cloud.cookies_given() is True
+
+
+def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_streamlit_gives_the_cookie(monkeypatch):
+    """With XSRF protection off no browser gets the cookie: every visitor's anonymous workspace was put in the one
+    cookieless group for background jobs, so two visitors' evaluations filled every visitor's allowance. Each tab keeps
+    its own allowance there (as its requests do); with the protection on, cookieless tabs share one."""
+    from streamlit import config as st_config
+
+    from studio.ui import cloud, streamlit_internals
+
+    monkeypatch.setattr(streamlit_internals, "in_script_run", lambda: True)
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    monkeypatch.setattr(cloud, "signed_in", lambda: None)
+    monkeypatch.setattr(cloud.st, "session_state", {cloud.PATH: "/srv/visitors/a-0123"})
+    before = st_config.get_option("server.enableXsrfProtection")
+    try:
+        st_config.set_option("server.enableXsrfProtection", True)
+        assert cloud._job_group() == cloud.COOKIELESS
+        st_config.set_option("server.enableXsrfProtection", False)
+        assert cloud._job_group() is None
+    finally:
+        st_config.set_option("server.enableXsrfProtection", before)

@@ -441,11 +441,12 @@ def setup() -> None:
 def _job_group() -> str | None:
     """Every browser without cookies is one visitor for background jobs as for the deployer's token (``COOKIELESS``):
     each of its page loads is a new anonymous workspace, which had an allowance of its own. Asked by ``jobs`` as a job
-    starts, on the page's own thread (elsewhere: None, the workspace's own allowance)."""
+    starts, on the page's own thread (elsewhere: None, the workspace's own allowance). Where Streamlit gives no browser
+    its cookie (``cookies_given``) each tab's workspace keeps its own allowance, as ``visitor_key`` counts it."""
     if not streamlit_internals.in_script_run():
         return None
     path = st.session_state.get(PATH)
-    return COOKIELESS if path and workspaces.is_anonymous(Path(path)) and not browser_secret() else None
+    return COOKIELESS if path and workspaces.is_anonymous(Path(path)) and visitor_key() == COOKIELESS else None
 
 
 def _configure_previews() -> None:
