@@ -105,6 +105,19 @@ def test_held_out_questions_that_fill_max_length_are_refused_not_trained_to_an_e
     assert not config_runs()  # no failed run left in the workspace's list
 
 
+def test_prompts_that_fill_a_pretrained_base_s_positions_are_refused_before_a_run_folder(tiny_gpt2, tmp_path, capsys,
+                                                                                          offline):
+    """Records are cut where the base's positions end (tiny_gpt2: 256) when Max length is longer: prompts filling
+    them are refused at that length, before a run folder (or a failed run) exists."""
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{"question": "Why is it so? " * 80 + str(i), "answer": "Because."} for i in range(4)]),
+                    encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(path), "--base", str(tiny_gpt2), "--max-length", "1024",
+                   "--test-fraction", "0", "--max-steps", "2")
+    assert err.startswith("error: No training record keeps any of its answer within Max length (256 tokens)"), err
+    assert not config_runs()
+
+
 def config_runs() -> list[Path]:
     from studio import config
 
