@@ -141,8 +141,11 @@ def check_writable(path: Path) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
     except OSError as exc:
-        if exc.errno == 2:  # ENOENT
+        if exc.errno == 2 and not folder.is_dir():  # ENOENT
             raise StudioError(f"The folder of {path} does not exist: create it or choose another path.") from None
+        if exc.errno == 2:  # a folder that is there, where no file can be made (/proc): not a missing folder
+            raise StudioError(f"cannot write {path}: {folder} is there but no file can be made in it "
+                              f"({exc.strerror}); choose a writable folder.") from None
         if exc.errno in (1, 13, 30):  # EPERM, EACCES, EROFS
             raise StudioError(f"cannot write {path}: the folder is read-only or not yours ({exc.strerror}); choose "
                               "a writable folder.") from None

@@ -48,8 +48,8 @@ def test_distinct_files_still_work(data, capsys):
     ("{dir}/folder", "error: --out {dir}/folder is a folder: give a file name, e.g. {dir}/folder/qa.json."),
     ("{dir}/note.txt/x.json", "error: {dir}/note.txt is a file, not a folder: choose another path for "
                               "{dir}/note.txt/x.json."),
-    ("/proc/x.json", "error: Cannot write /proc/x.json (No such file or directory): check the folder exists and is "
-                     "writable."),
+    ("/proc/x.json", "error: cannot write /proc/x.json: /proc is there but no file can be made in it (No such file or "
+                     "directory); choose a writable folder."),
 ])
 def test_export_to_a_path_that_cannot_be_a_file_is_one_line(out, said, data, capsys):
     """These ended in an IsADirectoryError, FileExistsError or FileNotFoundError traceback."""
@@ -101,4 +101,22 @@ def test_dedup_replaces_an_existing_out_only_with_force(data, capsys):
 def test_a_report_that_cannot_be_written_is_one_line(data, capsys):
     """dedup's report says what stops the write as export does (and evaluate's report: one writer for both)."""
     err = _refused(capsys, ["dedup", str(data), "--threshold", "90", "--report", "/proc/r.json"])
-    assert err == "error: Cannot write /proc/r.json (No such file or directory): check the folder exists and is writable."
+    assert err == ("error: cannot write /proc/r.json: /proc is there but no file can be made in it (No such file or "
+                   "directory); choose a writable folder.")
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--dataset", "{data}", "--model", "no/such-model-anywhere", "--csv", "/proc/x.csv"],
+    ["evaluate", "--dataset", "{data}", "--model", "no/such-model-anywhere", "--out", "/proc/x.json"],
+    ["evaluate", "--dataset", "{data}", "--model", "no/such-model-anywhere", "--html", "/proc/x.html"],
+    ["dedup", "{data}", "--threshold", "90", "--report", "{dir}/r.json", "--out", "/proc/x.json"],
+])
+def test_an_output_in_a_folder_that_is_there_but_takes_no_file_is_not_called_missing(argv, data, capsys, offline):
+    """``evaluate --csv /proc/x.csv`` said "The folder of /proc/x.csv does not exist": /proc is there; no file can be
+    made in it. Every output flag goes through one check, before anything runs."""
+    argv = [a.format(data=data, dir=data.parent) for a in argv]
+    target = argv[-1]
+    err = _refused(capsys, argv)
+    assert err == (f"error: cannot write {target}: /proc is there but no file can be made in it (No such file or "
+                   "directory); choose a writable folder.")
+    assert not (data.parent / "r.json").exists()  # refused before the report beside it was written

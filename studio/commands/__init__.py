@@ -25,13 +25,16 @@ def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: dic
     """A file named both as something a command reads and something it writes (``evaluate --dataset qa.json
     --out qa.json``), or twice as an output, is refused before anything runs: writing it would replace what the
     user had with a report. So is an output whose folder does not exist (``--out typo/x.json``): every command
-    says so in one line, as ``atomic.write_output`` does, rather than creating the typo'd folder. ``outputs`` and
-    ``inputs`` map each flag to its path (None: not given)."""
+    says so in one line, as ``atomic.write_output`` does, rather than creating the typo'd folder; and one where no file
+    can be written (a read-only folder, ``/proc``), before the work whose result it was to hold. The one output-path
+    check of every command's ``--out``, ``--csv``, ``--html`` and ``--report``. ``outputs`` and ``inputs`` map each
+    flag to its path (None: not given)."""
     from studio import atomic
 
     for path in outputs.values():
         if path:
             atomic.refuse_missing_folder(Path(path))
+            atomic.check_writable(Path(path))
     seen: dict[Path, str] = {}
     for flag, path in inputs.items():
         if path and Path(path).expanduser().is_file():

@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from studio import atomic
 from studio import config as studio_config
 from studio.commands import refuse_overwriting_inputs
 from studio.data import store
@@ -307,11 +306,8 @@ def run(args: argparse.Namespace) -> int:
                 if Path(target).expanduser().is_dir():  # "results.json/" a folder: it failed after every answer
                     example = Path(target) / f"report{Path(target).suffix}"
                     raise StudioError(f"{target} is a folder: give a file name, e.g. {example}.")
-                if not Path(target).expanduser().resolve().parent.is_dir():
-                    raise StudioError(f"The folder of {target} does not exist: create it or choose another path.")
                 if Path(target).expanduser().is_file() and not args.force:  # said before the answers, not after
                     raise StudioError(f"{target} exists: add --force to replace it, or choose another file name.")
-                atomic.check_writable(Path(target))  # a read-only folder failed only after every answer
         cfg, note = _config(args)
         questions = load_questions(cfg)  # questions that cannot be read fail now, with nothing stored
         evaluate.check_models_there(cfg)

@@ -238,6 +238,7 @@ def _train(args: argparse.Namespace) -> int:
             if base_ref.kind == "hub" and not loading.hub_reachable() and not loading.in_hub_cache(cfg.base):
                 raise HubUnreachableError(cfg.base, OFFLINE_REMEDY)
             memory.check_folder(base_ref)  # a config.json alone, or sizes that are no sizes: not a job that fails
+        loop.check_answers_fit(cfg, records)  # every prompt filling Max length: refused before a run folder exists
         out = Path(args.out) if args.out else config.runs_dir(make=False) / runs.new_run_id(args.name or ref.name or "run")
         if out.exists() and not out.is_dir():
             raise TrainingError(f"--out {out} is a file: give a folder for the run (it is created if needed).")

@@ -174,9 +174,13 @@ def make(out: Path, on_progress: Callable[[dict], None] | None, eval_batches: in
                 self._stop_before_first_step(state)
 
         def _stop_before_first_step(self, state) -> None:
-            """Stop at once when asked before any step of this session: waiting out a step would cost minutes."""
+            """Stop at once when asked before any step of this session: waiting out a step would cost minutes. The
+            status keeps where the run stands (a resume's checkpoint step of its steps: a job's start wrote 0, and a
+            resumed run stopped as its model loaded said 0.0 at step 2 of 4)."""
             if jobs.stop_requested(out):
                 self.stopped = True
+                if state.is_world_process_zero:
+                    jobs.update_status(out, progress=state.global_step / max(1, state.max_steps))
                 raise StopBeforeFirstStep(state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):

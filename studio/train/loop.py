@@ -335,6 +335,42 @@ def _split(cfg: TrainConfig, records: Sequence[dict], out: Path, resume: bool) -
     return split
 
 
+def check_answers_fit(cfg: TrainConfig, records: Sequence[dict], token: str | None = None) -> None:
+    """Refuse a new run (``TrainingError``, one line: ``recipe.nothing_kept``'s) whose training records, or held-out
+    ones, keep no token of their answer within Max length, before its run folder is made: ``train --max-length 8``
+    left a failed run behind. Stops at the first record of each side that keeps one (a record or two encoded, as a
+    rule; a scratch run's tokenizer is learned for it, as ``base.load_base`` learns it again in the run). ``_encode``
+    checks again with the loaded model's positions."""
+    from studio.train import scratch
+
+    split = recipe.split_indices(recipe.usable_indices(records), cfg.test_fraction, cfg.seed)
+    limit = cfg.max_length
+    if cfg.base == SCRATCH:
+        tokenizer = scratch.train_tokenizer(scratch.corpus(records[i] for i in split["train"]), cfg.vocab_size)
+    else:
+        from studio.train.config import offline_remedy
+
+        with offline_remedy():
+            tokenizer = loading.load_tokenizer(cfg.base, token)
+        try:  # where the base's positions end sooner, records are cut there (``_encode``)
+            context = memory.shape_for_base(cfg.base, token=token).context
+        except (StudioError, OSError, ValueError):
+            context = 0
+        limit = min(limit, context or limit)
+
+    def kept(indices: Sequence[int]) -> list[int]:  # the loss tokens up to the first record that keeps any
+        found = []
+        for i in indices:
+            found.append(recipe.encode_records(tokenizer, records, [i], limit)[0].loss_tokens)
+            if found[-1]:
+                break
+        return found
+
+    refused = recipe.nothing_kept(kept(split["train"]), kept(split["test"]), limit)
+    if refused:
+        raise TrainingError(refused)
+
+
 @dataclass
 class Encoded:
     train: list  # recipe.encode_records' rows

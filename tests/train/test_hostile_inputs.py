@@ -85,8 +85,7 @@ def test_a_dataset_whose_questions_fill_max_length_is_refused_not_trained_to_a_l
                    "--max-steps", "2", "--out", str(tmp_path / "run"))
     assert err == ("error: No training record keeps any of its answer within Max length (64 tokens): each prompt fills "
                    "it, so the run would learn nothing (a loss of 0). Raise Max length or shorten the questions.")
-    assert jobs.read_status(tmp_path / "run").state == "failed"
-    assert not (tmp_path / "run" / "model").exists()
+    assert not (tmp_path / "run").exists()  # decided by the settings and data: refused before a run folder exists
 
 
 def test_held_out_questions_that_fill_max_length_are_refused_not_trained_to_an_eval_loss_of_nan(tmp_path, capsys,
@@ -99,11 +98,24 @@ def test_held_out_questions_that_fill_max_length_are_refused_not_trained_to_an_e
     path.write_text(json.dumps([{"question": "Why is it so? " * 60 + str(i) if i in test else f"What is law {i}?",
                                  "answer": "Because."} for i in range(10)]), encoding="utf-8")
     err = _refused(capsys, "--dataset", str(path), "--base", "scratch", "--preset", "quick", "--max-length", "64",
-                   "--test-fraction", "0.2", "--seed", "42", "--max-steps", "2", "--out", str(tmp_path / "run"))
+                   "--test-fraction", "0.2", "--seed", "42", "--max-steps", "2")
     assert err == ("error: No held-out record keeps any of its answer within Max length (64 tokens): each prompt fills "
                    "it, so the held-out loss cannot be measured (it would read nan). Raise Max length, shorten the "
                    "questions, or set Held-out fraction to 0.")
-    assert not (tmp_path / "run" / "model").exists()
+    assert not config_runs()  # no failed run left in the workspace's list
+
+
+def test_prompts_that_fill_a_pretrained_base_s_positions_are_refused_before_a_run_folder(tiny_gpt2, tmp_path, capsys,
+                                                                                          offline):
+    """Records are cut where the base's positions end (tiny_gpt2: 256) when Max length is longer: prompts filling
+    them are refused at that length, before a run folder (or a failed run) exists."""
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{"question": "Why is it so? " * 80 + str(i), "answer": "Because."} for i in range(4)]),
+                    encoding="utf-8")
+    err = _refused(capsys, "--dataset", str(path), "--base", str(tiny_gpt2), "--max-length", "1024",
+                   "--test-fraction", "0", "--max-steps", "2")
+    assert err.startswith("error: No training record keeps any of its answer within Max length (256 tokens)"), err
+    assert not config_runs()
 
 
 def config_runs() -> list[Path]:

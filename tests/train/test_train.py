@@ -596,8 +596,10 @@ def test_stop_while_the_base_loads_ends_the_run_before_its_first_step(tiny_gpt2,
     before = _weights(runs.last_checkpoint(out))
     monkeypatch.setattr(train, "load_base", load_then_stop)
     steps.clear()
+    jobs.update_status(out, state="running", progress=0.0)  # as a job's start writes it (jobs.start_job, claim_device)
     again = train.run_job(cfg, RECORDS, out, dataset=DATASET, resume=True, on_progress=lambda f: steps.append(f["step"]))
     assert again.state == "stopped" and again.steps == 2 and steps == []
+    assert jobs.read_status(out).progress == pytest.approx(0.5)  # where it stands (step 2 of 4); it said 0.0
     after = _weights(runs.last_checkpoint(out))
     assert runs.last_checkpoint(out).name == "checkpoint-2" and all(after[k].equal(v) for k, v in before.items())
     assert jobs.read_status(out).message.startswith("stopped at step 2: resume from its checkpoint")
