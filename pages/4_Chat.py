@@ -51,11 +51,13 @@ if mode == passage_ui.PASSAGE:
                "one answers with the passage in its prompt. Compare mode asks both.")
     with st.container():  # a caption or the dataset and record boxes
         passage_ui.record_picker(busy)
-    context, question = passage_ui.passage_inputs(busy)
+    context, too_long = passage_ui.passage_box(busy)
+    question = passage_ui.question_box(busy)
     passage_ui.keep(context, question)
     row = st.container(horizontal=True, vertical_alignment="center")  # Ask as wide as its label: in a sixth of the
     # page (a column) it read "A…" in an 800 px window
-    if row.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
+    if row.button("Ask", type="primary", icon=":material/search:", key=passage_ui.ASK_KEY,
+                  disabled=busy or not ready or bool(too_long)):  # too long: said in the line under the passage
         if passage_ui.ask(question, context, specs, system, params):
             st.rerun()
     if not ready and not busy:  # say why Ask is off
