@@ -77,7 +77,8 @@ with st.container():  # the conversation grows with each question: the buttons b
     chat_ui.left_out()
 
 chat_ui.put_back()
-question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.LONG_TEXT_CHARS, key="chat.input",
+ui.hide_counter("chat.input")  # it counted out of 1,000,001: a paste past the bound is refused and put back, whole
+question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.PASTE_CHARS, key="chat.input",
                          submit_mode="disable")
 with st.container():
     if not ready and not busy:

@@ -35,12 +35,12 @@ PERSIST = "session"
 # model name's 1,000, a version note's 5,000). Both stay well inside the 16 MB a message may be (server.maxMessageSize
 # in .streamlit/config.toml): a paste past that closed the connection and lost what was typed.
 LONG_TEXT_CHARS = 1_000_001  # studio.models.extractive.MAX_PASSAGE_CHARS + 1 (a test holds them so)
-PASTE_CHARS = 1_400_000  # Chat's passage and question: 40% past MAX_PASSAGE_CHARS, their counter hidden (``hide_counter``)
-"""Chat's passage and question boxes take 40% more than the engine's bound in the browser (the two and a system prompt
-at 4 bytes a character still fit in a 16 MB message), so that a paste past the bound reaches the page and is refused in
-one line, kept in its box for the user to cut: a box of ``LONG_TEXT_CHARS`` dropped a longer paste whole with no word,
-and its counter named 1,000,001, not the bound. Their counter would name this number, not the bound the page says:
-``hide_counter`` hides it."""
+PASTE_CHARS = 1_400_000  # Chat's question boxes and passage: 40% past MAX_PASSAGE_CHARS, their counter hidden
+"""Chat's question boxes (a conversation's, passage mode's) and its passage take 40% more than the engine's bound in
+the browser (a passage, a question and a system prompt at 4 bytes a character still fit in a 16 MB message), so that a
+paste past the bound reaches the page and is refused in one line, kept in its box for the user to cut: a box of
+``LONG_TEXT_CHARS`` dropped a longer paste whole with no word, and its counter named 1,000,001, not the bound. Their
+counter would name this number, not the bound the page says: ``hide_counter`` hides it."""
 SHORT_TEXT_CHARS = 10_000
 """``persist_state=`` for a widget drawn without a ``value=`` (its state set through session state) whose value
 outlives a visit to another page: Streamlit drops a widget's state in a run that does not draw it. Setting it again
