@@ -51,11 +51,13 @@ if mode == passage_ui.PASSAGE:
                "one answers with the passage in its prompt. Compare mode asks both.")
     with st.container():  # a caption or the dataset and record boxes
         passage_ui.record_picker(busy)
-    context, question = passage_ui.passage_inputs(busy)
+    context, too_long = passage_ui.passage_box(busy)
+    question = passage_ui.question_box(busy)
     passage_ui.keep(context, question)
     row = st.container(horizontal=True, vertical_alignment="center")  # Ask as wide as its label: in a sixth of the
     # page (a column) it read "A…" in an 800 px window
-    if row.button("Ask", type="primary", icon=":material/search:", key="chat.passage.ask", disabled=busy or not ready):
+    if row.button("Ask", type="primary", icon=":material/search:", key=passage_ui.ASK_KEY,
+                  disabled=busy or not ready or bool(too_long)):  # too long: said in the line under the passage
         if passage_ui.ask(question, context, specs, system, params):
             st.rerun()
     if not ready and not busy:  # say why Ask is off
@@ -75,7 +77,8 @@ with st.container():  # the conversation grows with each question: the buttons b
     chat_ui.left_out()
 
 chat_ui.put_back()
-question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.LONG_TEXT_CHARS, key="chat.input",
+ui.hide_counter("chat.input")  # it counted out of 1,000,001: a paste past the bound is refused and put back, whole
+question = st.chat_input(chat_ui.INPUT_PLACEHOLDER, disabled=busy or not ready, max_chars=ui.PASTE_CHARS, key="chat.input",
                          submit_mode="disable")
 with st.container():
     if not ready and not busy:

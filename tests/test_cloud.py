@@ -85,8 +85,9 @@ def test_a_message_the_server_takes_holds_every_long_box_of_a_page_and_nothing_n
 
     server = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]
     assert ui.LONG_TEXT_CHARS == extractive.MAX_PASSAGE_CHARS + 1  # one past: refused by the engine, never kept cut
+    assert ui.PASTE_CHARS > extractive.MAX_PASSAGE_CHARS + 1  # a paste past the bound reaches the page's refusal
     # the Chat page's passage, question and system prompt at 4 bytes a character, in one message
-    assert 3 * 4 * ui.LONG_TEXT_CHARS <= server["maxMessageSize"] * 1_000_000 <= 32_000_000
+    assert 4 * (2 * ui.PASTE_CHARS + ui.LONG_TEXT_CHARS) <= server["maxMessageSize"] * 1_000_000 <= 32_000_000
 
 
 def test_in_api_mode_models_and_train_say_what_works_here_and_offer_it(api_mode):

@@ -41,6 +41,16 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     return hits
 
 
+def answered(at: AppTest, timeout: float = 300) -> None:
+    """Wait for the answers being streamed to end (their worker threads, not a count of page runs, which under
+    load ran out before a slow answer ended), then draw the page once: it moves them into the conversation (one that
+    ended while the page was drawn is there already)."""
+    for job in list(at.session_state["chat.jobs"]):
+        assert job.join(timeout), f"{job.label} was still answering after {timeout:.0f} s"
+    at.run()
+    assert not at.session_state["chat.jobs"] and not at.exception
+
+
 @pytest.mark.parametrize("mode", ["good", "unauthorized", "echo-auth", "not-json", "html", "down"])
 def test_backend_answers_and_errors_never_carry_the_token(faults, mode, caplog):
     caplog.set_level(logging.DEBUG)
@@ -70,11 +80,7 @@ def test_the_page_keeps_the_token_in_the_session_only(faults, studio_home):
     next(t for t in at.text_input if t.label == "API key (optional)").set_value(SECRET).run()
     for text in ("first", "second"):
         at.chat_input(key="chat.input").set_value(text).run()
-        for _ in range(100):
-            if not at.session_state["chat.jobs"]:
-                break
-            time.sleep(0.1)
-            at.run()
+        answered(at)
     turns = at.session_state["chat.messages"]
     assert len(turns) == 4 and all("error" in t for t in turns[1::2])
     shown = [e.value for e in at.error] + [m.value for m in at.markdown] + [c.value for c in at.caption]
@@ -111,11 +117,7 @@ def test_chat_exports_hide_a_token_typed_into_a_question(faults, studio_home, mo
     at.text_input(key="chat.a.base_url").set_value(faults.url("good")).run()
     at.text_input(key="chat.a.api_model").set_value("m").run()
     at.chat_input(key="chat.input").set_value(f"Is my token {SECRET} and my key {TYPED_KEY} safe?").run()
-    for _ in range(100):
-        if not at.session_state["chat.jobs"]:
-            break
-        time.sleep(0.1)
-        at.run()
+    answered(at)
     assert at.session_state["chat.messages"][0]["content"].startswith("Is my token hf_")  # the page still shows it
     downloads.clear()
     at.run()
@@ -219,11 +221,7 @@ def test_the_chat_page_never_sends_a_server_secret_to_a_typed_url(faults, studio
     at.text_input(key="chat.a.api_model").set_value("m").run()
     sent = len(faults.headers)
     at.chat_input(key="chat.input").set_value("hello").run()
-    for _ in range(100):
-        if not at.session_state["chat.jobs"]:
-            break
-        time.sleep(0.1)
-        at.run()
+    answered(at)
     assert "error" not in at.session_state["chat.messages"][-1]
     assert [h.get("authorization") for h in faults.headers[sent:]] == [None]
 

@@ -35,6 +35,12 @@ PERSIST = "session"
 # model name's 1,000, a version note's 5,000). Both stay well inside the 16 MB a message may be (server.maxMessageSize
 # in .streamlit/config.toml): a paste past that closed the connection and lost what was typed.
 LONG_TEXT_CHARS = 1_000_001  # studio.models.extractive.MAX_PASSAGE_CHARS + 1 (a test holds them so)
+PASTE_CHARS = 1_400_000  # Chat's question boxes and passage: 40% past MAX_PASSAGE_CHARS, their counter hidden
+"""Chat's question boxes (a conversation's, passage mode's) and its passage take 40% more than the engine's bound in
+the browser (a passage, a question and a system prompt at 4 bytes a character still fit in a 16 MB message), so that a
+paste past the bound reaches the page and is refused in one line, kept in its box for the user to cut: a box of
+``LONG_TEXT_CHARS`` dropped a longer paste whole with no word, and its counter named 1,000,001, not the bound. Their
+counter would name this number, not the bound the page says: ``hide_counter`` hides it."""
 SHORT_TEXT_CHARS = 10_000
 """``persist_state=`` for a widget drawn without a ``value=`` (its state set through session state) whose value
 outlives a visit to another page: Streamlit drops a widget's state in a run that does not draw it. Setting it again
@@ -365,6 +371,16 @@ def show_text(text: str, suffix: str = "") -> None:
 # short of everything above it (the Export panel's status, the picked model's line).
 _STRUT_CSS = ('<style>[data-testid="stLayoutWrapper"]:has(> [class*="st-key-strut-"]) '
               "{min-width: 0; width: 0; flex: 0 0 0}</style>")
+
+
+def hide_counter(*keys: str) -> None:
+    """Hide the character counter of the boxes drawn with these keys (Streamlit draws it last in the box's
+    instructions, after "Press Enter to ..."), where it would name a browser bound (``PASTE_CHARS``) that is not the
+    one the page says."""
+    from studio.ui.editor_place import css_class
+
+    scopes = ", ".join(f'.{css_class(k)} [data-testid="InputInstructions"] > span:last-child' for k in keys)
+    st.html(f"<style>{scopes} {{display: none}}</style>")
 
 
 def least_height(key: str, height: int | None):

@@ -33,9 +33,9 @@ from studio.ui.chat_settings import after_restore, local_available, models_back,
 POLL_S = 0.5  # how often a streaming answer is redrawn, seconds
 SHOWN_CHARS = 50_000  # of one turn, drawn at most: ~12,000 words, more than an 8,192-token answer holds
 INPUT_PLACEHOLDER = f"Ask something (up to {extractive.MAX_PASSAGE_CHARS:,} characters)"
-"""The question box's placeholder says how much it takes: the browser drops a paste that would take it past that
-whole (``ui.LONG_TEXT_CHARS``: the box stays as it was, and nothing reaches the page to say why), so a 1,200,000-
-character paste left an empty box and no word. The box that stays empty now says its bound."""
+"""The question box's placeholder says how much it takes. The box takes ``ui.PASTE_CHARS`` (its counter hidden), so a
+paste past the bound reaches the page, which refuses it in one line and puts it back whole; the browser drops a paste
+past ``ui.PASTE_CHARS`` whole (nothing reaches the page to say why), and the box that stays empty says its bound."""
 
 STATE = {
     "chat.messages": [],  # history: user turns, assistant turns ({content, model, stats, alt?, error?})

@@ -8,6 +8,7 @@ passage: every piece of the passage is HTML-escaped (``display.highlighted_block
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ MODES = (CONVERSATION, PASSAGE)
 EXTRACTIVE, GENERATIVE = "Extractive", "Generative"
 WHERE = {"local": "Local model", "provider": "Hugging Face Inference Providers"}
 QA_PROVIDERS = ["hf-inference", "auto"] + [p for p in chat_settings.PROVIDERS if p not in ("auto", "hf-inference")]
+PASSAGE_KEY, QUESTION_KEY, ASK_KEY = "chat.passage.text", "chat.passage.question", "chat.passage.ask"
 MAX_RECORDS = 1000  # records with a context offered from one dataset: a picker, not a browser
 RUN = "chat.passage.run"  # {"question", "context", "tasks"}: the last question asked and its answers
 
@@ -299,12 +301,50 @@ def record_picker(disabled: bool) -> None:
                    placeholder="choose a record", help=f"Records with a context (the first {MAX_RECORDS} at most).")
 
 
-def passage_inputs(disabled: bool) -> tuple[str, str]:
-    context = st.text_area("Passage", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.text", height=180, disabled=disabled, persist_state=ui.PERSIST,
+def passage_box(disabled: bool) -> tuple[str, str]:
+    """The passage, and why it cannot be asked about ("" when it can): over the bound it stays in the box, refused in
+    one line under it (``ui.PASTE_CHARS``: its counter showed 1,000,001, and a longer paste was dropped with no word)."""
+    ui.hide_counter(PASSAGE_KEY, QUESTION_KEY)
+    context = st.text_area("Passage", max_chars=ui.PASTE_CHARS, key=PASSAGE_KEY, height=180, disabled=disabled, persist_state=ui.PERSIST,
                            placeholder=f"Paste the text the question is about (up to {extractive.MAX_PASSAGE_CHARS:,} characters).")
-    question = st.text_input("Question", max_chars=ui.LONG_TEXT_CHARS, key="chat.passage.question", disabled=disabled, persist_state=ui.PERSIST,
-                             placeholder=f"What to look for in the passage (up to {extractive.MAX_PASSAGE_CHARS:,} characters)")
-    return context, question
+    why = str(extractive.passage_too_long(len(context))) if len(context) > extractive.MAX_PASSAGE_CHARS else ""
+    if why:
+        ui.show_error(why)
+    return context, why
+
+
+# Enter in the question does what a click on Ask does: the focus moves to Ask (Streamlit takes the box's text as the box
+# loses it), then Ask is clicked. Clicked at once, Ask's run read the question as it was before (the new one reverted in
+# the box). A script, because Streamlit 1.67 tells the page nothing of how a box's text came (Enter and leaving the box
+# alike), and a form, whose Enter does submit, sends a box's text only then: a question typed and not asked was lost on
+# a visit to another page or a reload. Where a later Streamlit renames the classes it reads, Enter does what it did
+# (nothing) and Ask still asks; the script catches its own errors.
+_ENTER_ASKS = """<span data-studio-enter-asks></span><style>
+[data-testid="stElementContainer"]:has([data-studio-enter-asks]) {display: none}</style><script>(() => { try {
+if (window.__studioEnterAsks) return;
+window.__studioEnterAsks = true;
+document.addEventListener("keydown", (e) => { try {
+  if (e.key !== "Enter" || e.isComposing || e.shiftKey || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!(e.target instanceof Element) || !e.target.closest(%(box)s)) return;
+  const ask = document.querySelector(%(ask)s);
+  if (!ask || ask.disabled) return;
+  ask.focus();  // as a click does: the box loses the focus, and Streamlit takes its text then
+  setTimeout(() => { try { if (!ask.disabled) ask.click(); } catch (err) {} }, 100);
+} catch (err) {} });
+} catch (err) {} })();</script>"""
+
+
+def question_box(disabled: bool) -> str:
+    """The question; Enter in it asks, as in a conversation's box (it only applied the text, so Enter did nothing a
+    person could see). Over the bound, Ask refuses it in one line and it stays in the box (``ui.PASTE_CHARS``)."""
+    from studio.ui.editor_place import css_class
+
+    st.html(_ENTER_ASKS % {"box": json.dumps(f".{css_class(QUESTION_KEY)} input"),
+                           "ask": json.dumps(f".{css_class(ASK_KEY)} button")}, unsafe_allow_javascript=True)
+    return st.text_input("Question", max_chars=ui.PASTE_CHARS, key=QUESTION_KEY, disabled=disabled,
+                         persist_state=ui.PERSIST,
+                         placeholder=f"What to look for in the passage (up to {extractive.MAX_PASSAGE_CHARS:,} characters); "
+                                     "Enter asks")
 
 
 # --- asking and answering -------------------------------------------------------------------------

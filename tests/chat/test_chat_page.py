@@ -528,12 +528,11 @@ def test_a_question_longer_than_a_passage_may_be_is_refused_and_put_back_in_the_
     use_api(at, faults.url("good"))
     send(at, "Como estás?")
     asked = faults.hits["good"]
-    huge = "Summarize this: " + "word " * 200_000  # 1,000,016 characters
-    at.chat_input(key="chat.input").set_value(huge).run()
-    huge = huge[:1_000_001]  # what the input holds and sends of it (its max_chars: one past the bound)
+    huge = "Summarize this: " + "word " * 240_000  # 1,200,016 characters: whole (the input took and showed
+    at.chat_input(key="chat.input").set_value(huge).run()  # 1,000,001, its counter naming that, not the bound)
     assert not at.session_state["chat.jobs"] and not at.exception
     assert [e.value for e in at.error] == [
-        "Not sent. The question is 1,000,001 characters, more than the 1,000,000 a question may hold (no model "
+        "Not sent. The question is 1,200,016 characters, more than the 1,000,000 a question may hold (no model "
         "reads that much): keep only the part it is about. It is back in the input."]
     assert [t["role"] for t in at.session_state["chat.messages"]] == ["user", "assistant"]
     assert faults.hits["good"] == asked and huge not in saved.path().read_text(encoding="utf-8")
@@ -1078,13 +1077,14 @@ def test_a_provider_typed_past_its_bound_is_one_line_and_nothing_else_is_lost():
 def test_the_question_boxes_say_how_long_a_text_they_take():
     """The browser drops a paste that would take a box past its bound whole: a 1,200,000-character question pasted
     into the chat input left it empty, and nothing said why (nothing reached the page). The empty box says it."""
+    from studio import ui
     from studio.models import extractive
     from studio.ui.passage import PASSAGE
 
     bound = f"up to {extractive.MAX_PASSAGE_CHARS:,} characters"
     at = page()
     (box,) = at.get("chat_input")
-    assert bound in box.proto.placeholder and box.proto.max_chars == extractive.MAX_PASSAGE_CHARS + 1
+    assert bound in box.proto.placeholder and box.proto.max_chars == ui.PASTE_CHARS  # its counter hidden
     at.radio(key="chat.mode").set_value(PASSAGE).run()
     assert bound in at.text_area(key="chat.passage.text").placeholder
     assert bound in at.text_input(key="chat.passage.question").placeholder  # the Question box too: it said nothing

@@ -207,17 +207,23 @@ def test_a_hosted_extractive_model_without_a_token_says_where_to_set_one(offline
     assert at.session_state[RUN]["tasks"][0].state == "failed"
 
 
-def test_a_passage_above_the_bound_is_refused_in_one_line(trained_qa: Path, offline):
+def test_a_passage_above_the_bound_is_refused_in_one_line_and_stays_in_its_box(trained_qa: Path, offline):
+    """A passage over 1,000,000 characters is said in one line under its box as soon as it is there, Ask is off, and
+    the box keeps it whole for the user to cut: the box took one character past the bound (its counter read
+    1,000,001) and a browser dropped a longer paste with no word."""
     from studio.models import extractive
 
     at = page(**{"chat.passage.a.qa_model": str(trained_qa)})
-    at.text_area(key="chat.passage.text").set_value("w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1))
-    at.text_input(key="chat.passage.question").set_value(QUESTION)
-    at.button(key="chat.passage.ask").click().run()
-    # the box holds and sends one character past the bound (its max_chars) of the 1,000,002 given
-    assert [e.value for e in at.error] == ["The passage is 1,000,001 characters, more than the 1,000,000 a passage "
+    huge = "w " * 600_000
+    at.text_area(key="chat.passage.text").set_value(huge).run()
+    assert [e.value for e in at.error] == ["The passage is 1,200,000 characters, more than the 1,000,000 a passage "
                                            "may hold: keep only the part the question is about."]
+    assert at.button(key="chat.passage.ask").disabled  # the line above says why
+    assert at.text_area(key="chat.passage.text").value == huge  # whole, not cut at the box's bound
+    at.text_input(key="chat.passage.question").set_value(QUESTION).run()
     assert at.session_state[RUN] is None  # nothing was sent
+    at.text_area(key="chat.passage.text").set_value(huge[:extractive.MAX_PASSAGE_CHARS]).run()
+    assert not at.error and not at.button(key="chat.passage.ask").disabled  # cut to the bound: it can be asked
 
 
 def test_a_question_above_the_bound_is_refused_in_one_line_and_stays_in_its_box(trained_qa: Path, offline):
@@ -228,16 +234,15 @@ def test_a_question_above_the_bound_is_refused_in_one_line_and_stays_in_its_box(
 
     at = page(**{"chat.passage.a.qa_model": str(trained_qa)})
     at.text_area(key="chat.passage.text").set_value("The match lasts ninety minutes.")
-    huge = "w " * (extractive.MAX_PASSAGE_CHARS // 2 + 1)
+    huge = "w " * 600_000
     at.text_input(key="chat.passage.question").set_value(huge)
     at.button(key="chat.passage.ask").click().run()
-    huge = huge[:1_000_001]  # what the box holds and sends of it (its max_chars: one past the bound)
     assert [e.value for e in at.error] == [
-        "The question is 1,000,001 characters, more than the 1,000,000 a question may hold (no model reads that "
+        "The question is 1,200,000 characters, more than the 1,000,000 a question may hold (no model reads that "
         "much): keep only the part it is about."]
     assert extractive.question_too_long(huge) in at.error[0].value
     assert at.session_state[RUN] is None  # nothing was sent
-    assert at.text_input(key="chat.passage.question").value == huge  # the typed text is not lost
+    assert at.text_input(key="chat.passage.question").value == huge  # the typed text is not lost, nor cut
 
 
 def test_offline_without_an_extractive_model_it_starts_generative_and_says_why_ask_is_off(offline, monkeypatch):

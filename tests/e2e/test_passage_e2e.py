@@ -38,12 +38,22 @@ def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_
     box.fill(str(trained_qa))
     box.press("Enter")
     wait_idle(page)
-    page.get_by_label("Passage", exact=True).fill(CONTEXT)
+    passage = page.get_by_label("Passage", exact=True)
+    # a paste past the bound stays in the box, said in one line (the box dropped it with no word, its counter
+    # reading 0/1000001: a number past the bound the page names)
+    passage.fill("w" * 1_000_005)
+    passage.press("Tab")
+    expect(page.get_by_text("The passage is 1,000,005 characters, more than the 1,000,000")).to_be_visible(timeout=30_000)
+    assert len(passage.input_value()) == 1_000_005
+    passage.focus()
+    shown = page.locator("[data-testid='InputInstructions'] span:visible").all_inner_texts()
+    assert not [s for s in shown if "/" in s], shown  # no counter naming another bound than the page's
+    passage.fill(CONTEXT)
     question = page.get_by_label("Question", exact=True)
     question.fill(QUESTION)
-    question.press("Enter")
-    wait_idle(page)
-    page.get_by_role("button", name="Ask").click()
+    expect(page.get_by_text("The passage is 1,000,005 characters")).to_have_count(0, timeout=30_000)
+    expect(page.get_by_role("button", name="Ask")).to_be_enabled(timeout=30_000)  # the shorter passage reached it
+    question.press("Enter")  # asks, as the conversation's box does (it only applied the text)
     mark = page.locator("mark", has_text=NAME)
     mark.wait_for(timeout=120_000)
     assert mark.inner_text() == NAME
@@ -53,4 +63,5 @@ def test_paste_a_passage_ask_and_see_the_span_highlighted(page, studio, trained_
     page.get_by_text("score 0.").first.wait_for()
     wait_idle(page)
     expect(page.get_by_role("button", name="Ask")).to_be_enabled(timeout=30_000)
+    expect(question).to_have_value(QUESTION)  # the question asked stays in its box
     assert_no_exception(page)
