@@ -827,3 +827,12 @@ def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_strea
         assert cloud._job_group() is None
     finally:
         st_config.set_option("server.enableXsrfProtection", before)
+
+
+@pytest.mark.parametrize(("entry", "default"), [("cloud", "true (the public app)"), (".", "false (a local install)")])
+def test_a_tenancy_secret_that_is_not_true_or_false_is_said_with_the_default_in_force(studio_home, entry, default):
+    """``[studio] tenancy = "maybe"`` was ignored without a word: the deployer thought it set tenancy."""
+    at = visit("Home.py", entry=entry, studio={"tenancy": "maybe"})
+    assert [e.value for e in at.error] == [f"[studio] tenancy must be true or false, not 'maybe': fix it in the "
+                                           f"app's secrets. Meanwhile it is {default}."]
+    assert config.tenancy() is (entry == "cloud")

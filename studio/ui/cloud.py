@@ -119,6 +119,17 @@ def _forced() -> bool | None:
     return setting if isinstance(setting, bool) else None
 
 
+def _tenancy_refused() -> str | None:
+    """The one line for a ``[studio] tenancy`` that is not true or false (ignored: the default in force), or None."""
+    env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
+    setting = _studio_setting("tenancy", None)
+    if env in ("1", "true", "on", "yes", "0", "false", "off", "no") or setting is None or isinstance(setting, bool):
+        return None
+    default = "true (the public app)" if streamlit_internals.runs_cloud_entry() is not False else "false (a local install)"
+    return (f"[studio] tenancy must be true or false, not {setting!r}: fix it in the app's secrets. "
+            f"Meanwhile it is {default}.")
+
+
 def tenancy_on() -> bool:
     forced = _forced()
     if forced is not None:
@@ -400,6 +411,8 @@ def _cap_uploads(mb: int | None) -> None:
 def setup() -> None:
     """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
     global _deployer_token, _last_clean
+    if (line := _tenancy_refused()) is not None:
+        st.error(line, icon=":material/error:")
     if not tenancy_on():
         config.set_tenancy(False)
         _configure_previews()
