@@ -745,7 +745,8 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
     third = visit("Home.py", **settings)
     assert [e.value for e in third.error] == [
         "This browser sends no cookies, and this app has made the 2 workspaces an hour it makes for such browsers: "
-        "allow cookies for this site and reload, or try again in 60 minutes."]
+        "give your Hugging Face token below (your account's own workspace), allow cookies for this site and reload, "
+        "or try again in 60 minutes."]
     assert "workspace.path" not in third.session_state and sorted((studio_home / "visitors").iterdir()) == made
     assert workspace_of(visit("Home.py", at=first)) == workspace_of(first)  # its own session goes on
     monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-with-cookies-0123456789")

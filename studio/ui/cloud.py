@@ -78,7 +78,9 @@ _sessions_pruned_at = 1_000  # closed sessions are forgotten when the count pass
 _cookieless = limits.Window(3600)  # the new workspaces of browsers without cookies (``cookieless_per_hour``)
 COOKIELESS = "browser:none"  # the one visitor every browser without cookies counts as (``visitor_key``)
 COOKIELESS_FULL = ("This browser sends no cookies, and this app has made the {count} workspaces an hour it makes for "
-                   "such browsers: allow cookies for this site and reload, or try again in {minutes} minutes.")
+                   "such browsers: {way_in}, allow cookies for this site and reload, or try again in {minutes} minutes.")
+WAY_IN_TOKEN = "give your Hugging Face token below (your account's own workspace)"
+WAY_IN_SIGN_IN = "sign in or " + WAY_IN_TOKEN
 
 
 def _secrets() -> Mapping:
@@ -288,9 +290,32 @@ def _new_anonymous() -> Path:
         count = cookieless_per_hour()
         wait = _cookieless.take(count)
         if wait is not None:
-            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60))), icon=":material/error:")
+            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60)), way_in=WAY_IN_SIGN_IN
+                                            if auth_providers() else WAY_IN_TOKEN), icon=":material/error:")
+            _way_in()
             st.stop()
     return workspaces.anonymous(secret)
+
+
+def _way_in() -> None:
+    """What still lets a browser refused a new anonymous workspace in (the sidebar that offers it is not drawn): sign-in,
+    or its Hugging Face token, which opens the account's own workspace (the sidebar then connects its repo)."""
+    from studio import ui
+
+    for name in auth_providers() or []:
+        if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
+            sign_in(name)
+    token = ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace "
+                            "is kept in a private dataset repo on your account and restored on your next visit.")
+    if token is None:
+        return
+    try:
+        account = sync.identify(token)
+    except StudioError as exc:  # a refused token, or the Hub out of reach: said, tried again at the next click
+        ui.show_error(" ".join(str(exc).split()))
+        return
+    st.session_state[ACCOUNT] = str(workspaces.hub_account(account.id))
+    st.rerun()
 
 
 def move_in(source: Path, target: Path) -> None:
