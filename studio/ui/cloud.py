@@ -490,11 +490,12 @@ def _job_group() -> str | None:
 def _configure_previews() -> None:
     """The Import tab's memory budget (``held``) as ``[studio] previews_mb`` sets it; a bad value is said in one line
     on the page and the budget in force stays."""
+    value = _studio_setting("previews_mb", None)
     try:
-        held.configure(_studio_setting("previews_mb", None))
-    except StudioError as exc:
-        st.error(f"{exc} Meanwhile the parsed imports of every tab together are held within "
-                 f"{held.previews.budget / 2**20:,.0f} MB.", icon=":material/error:")
+        held.configure(value)
+    except StudioError:  # said as the [studio] limits are (``deployment.refused``), with the budget in force
+        st.error(deployment.refused(held.Budget, "previews_mb", value, held.previews.budget / 2**20),
+                 icon=":material/error:")
 
 
 def _store_config() -> store.StoreConfig | None:
