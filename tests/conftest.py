@@ -42,6 +42,10 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     from studio import jobs
 
     monkeypatch.setattr(jobs, "_caps", (None, None, None))  # nor its bound on jobs
+    from studio.data import import_folders
+
+    # the Import tab's Hub download folders: AppTest sessions never let theirs go, so they stay in the test's own
+    monkeypatch.setattr(import_folders, "ROOT", str(tmp_path))
     monkeypatch.setattr(jobs, "_groups", {})  # AppTest's visitors, all without cookies, share one allowance of jobs:
     # each test's start with the jobs of tests before (still running where a test left them) not counted in it
     import sys

@@ -745,7 +745,8 @@ def test_browsers_without_cookies_get_a_bounded_number_of_workspaces_and_one_all
     third = visit("Home.py", **settings)
     assert [e.value for e in third.error] == [
         "This browser sends no cookies, and this app has made the 2 workspaces an hour it makes for such browsers: "
-        "allow cookies for this site and reload, or try again in 60 minutes."]
+        "give your Hugging Face token below (your account's own workspace), allow cookies for this site and reload, "
+        "or try again in 60 minutes."]
     assert "workspace.path" not in third.session_state and sorted((studio_home / "visitors").iterdir()) == made
     assert workspace_of(visit("Home.py", at=first)) == workspace_of(first)  # its own session goes on
     monkeypatch.setattr(cloud, "browser_secret", lambda: "a-browser-with-cookies-0123456789")
@@ -827,3 +828,12 @@ def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_strea
         assert cloud._job_group() is None
     finally:
         st_config.set_option("server.enableXsrfProtection", before)
+
+
+@pytest.mark.parametrize(("entry", "default"), [("cloud", "true (the public app)"), (".", "false (a local install)")])
+def test_a_tenancy_secret_that_is_not_true_or_false_is_said_with_the_default_in_force(studio_home, entry, default):
+    """``[studio] tenancy = "maybe"`` was ignored without a word: the deployer thought it set tenancy."""
+    at = visit("Home.py", entry=entry, studio={"tenancy": "maybe"})
+    assert [e.value for e in at.error] == [f"[studio] tenancy must be true or false, not 'maybe': fix it in the "
+                                           f"app's secrets. Meanwhile it is {default}."]
+    assert config.tenancy() is (entry == "cloud")

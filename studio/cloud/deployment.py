@@ -52,18 +52,22 @@ class Deployment:
         settings.check(self, StudioError)
 
 
-def _refused(name: str, value: Any) -> str:
-    """The one line for a value of ``name`` that does not fit: the setting, what it takes, and the default in force."""
-    default = Deployment.__dataclass_fields__[name].default
-    typ = settings.field_type(Deployment, name)
+def refused(cls: Any, name: str, value: Any, in_force: Any) -> str:
+    """The one line for a ``[studio]`` value of field ``name`` of ``cls`` that does not fit: the setting, what it
+    takes, and the value in force meanwhile (``Deployment``'s limits, and ``held.Budget``'s ``previews_mb``)."""
+    typ = settings.field_type(cls, name)
     if typ is bool:
-        wanted, default = "true or false", str(default).lower()
+        wanted, in_force = "true or false", str(in_force).lower()
     else:
-        lo, hi = (settings.fmt(b) for b in settings.bounds(Deployment, name))
+        lo, hi = (settings.fmt(b) for b in settings.bounds(cls, name))
         wanted = f"{'a whole number' if typ is int else 'a number'} from {lo} to {hi}"
-        default = settings.fmt(default)
+        in_force = settings.fmt(in_force)
     return (f"[studio] {name} must be {wanted}, not {value!r}: fix it in the app's secrets. "
-            f"Meanwhile it is {default}.")
+            f"Meanwhile it is {in_force}.")
+
+
+def _refused(name: str, value: Any) -> str:
+    return refused(Deployment, name, value, Deployment.__dataclass_fields__[name].default)
 
 
 def read(section: Mapping | None) -> tuple[Deployment, list[str]]:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 PREFIX = "hub-import-"
+ROOT: str | None = None  # the folder they are made in: None, the system's temporary folder (tests give their own)
 KEPT_S = 3600  # a folder not read for this long is a closed tab's (or an idle one's, which downloads again if it must)
 _reading: dict[str, int] = {}  # a folder -> the reads (worker threads) downloading into it now
 _let_go: set[str] = set()  # folders of ``_reading`` their tab let go of: removed again as their last read ends
@@ -25,7 +26,7 @@ _lock = threading.Lock()
 
 def make() -> str:
     """A new folder to download a Hub dataset into."""
-    return tempfile.mkdtemp(prefix=PREFIX)
+    return tempfile.mkdtemp(prefix=PREFIX, dir=ROOT)
 
 
 def touch(folder: str) -> None:
@@ -66,7 +67,7 @@ def remove(folder: str) -> None:
 def sweep(now: float | None = None) -> None:
     """Remove every folder unread for ``KEPT_S`` that no read is downloading into."""
     now = time.time() if now is None else now
-    for old in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+    for old in Path(ROOT or tempfile.gettempdir()).glob(PREFIX + "*"):
         with contextlib.suppress(OSError):
             if now - old.stat().st_mtime > KEPT_S and str(old) not in _reading:
                 shutil.rmtree(old, ignore_errors=True)

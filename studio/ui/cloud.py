@@ -78,7 +78,9 @@ _sessions_pruned_at = 1_000  # closed sessions are forgotten when the count pass
 _cookieless = limits.Window(3600)  # the new workspaces of browsers without cookies (``cookieless_per_hour``)
 COOKIELESS = "browser:none"  # the one visitor every browser without cookies counts as (``visitor_key``)
 COOKIELESS_FULL = ("This browser sends no cookies, and this app has made the {count} workspaces an hour it makes for "
-                   "such browsers: allow cookies for this site and reload, or try again in {minutes} minutes.")
+                   "such browsers: {way_in}, allow cookies for this site and reload, or try again in {minutes} minutes.")
+WAY_IN_TOKEN = "give your Hugging Face token below (your account's own workspace)"
+WAY_IN_SIGN_IN = "sign in or " + WAY_IN_TOKEN
 
 
 def _secrets() -> Mapping:
@@ -117,6 +119,17 @@ def _forced() -> bool | None:
         return False
     setting = _studio_setting("tenancy", None)
     return setting if isinstance(setting, bool) else None
+
+
+def _tenancy_refused() -> str | None:
+    """The one line for a ``[studio] tenancy`` that is not true or false (ignored: the default in force), or None."""
+    env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
+    setting = _studio_setting("tenancy", None)
+    if env in ("1", "true", "on", "yes", "0", "false", "off", "no") or setting is None or isinstance(setting, bool):
+        return None
+    default = "true (the public app)" if streamlit_internals.runs_cloud_entry() is not False else "false (a local install)"
+    return (f"[studio] tenancy must be true or false, not {setting!r}: fix it in the app's secrets. "
+            f"Meanwhile it is {default}.")
 
 
 def tenancy_on() -> bool:
@@ -277,9 +290,32 @@ def _new_anonymous() -> Path:
         count = cookieless_per_hour()
         wait = _cookieless.take(count)
         if wait is not None:
-            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60))), icon=":material/error:")
+            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60)), way_in=WAY_IN_SIGN_IN
+                                            if auth_providers() else WAY_IN_TOKEN), icon=":material/error:")
+            _way_in()
             st.stop()
     return workspaces.anonymous(secret)
+
+
+def _way_in() -> None:
+    """What still lets a browser refused a new anonymous workspace in (the sidebar that offers it is not drawn): sign-in,
+    or its Hugging Face token, which opens the account's own workspace (the sidebar then connects its repo)."""
+    from studio import ui
+
+    for name in auth_providers() or []:
+        if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
+            sign_in(name)
+    token = ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace "
+                            "is kept in a private dataset repo on your account and restored on your next visit.")
+    if token is None:
+        return
+    try:
+        account = sync.identify(token)
+    except StudioError as exc:  # a refused token, or the Hub out of reach: said, tried again at the next click
+        ui.show_error(" ".join(str(exc).split()))
+        return
+    st.session_state[ACCOUNT] = str(workspaces.hub_account(account.id))
+    st.rerun()
 
 
 def move_in(source: Path, target: Path) -> None:
@@ -400,6 +436,8 @@ def _cap_uploads(mb: int | None) -> None:
 def setup() -> None:
     """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
     global _deployer_token, _last_clean
+    if (line := _tenancy_refused()) is not None:
+        st.error(line, icon=":material/error:")
     if not tenancy_on():
         config.set_tenancy(False)
         _configure_previews()
@@ -452,11 +490,12 @@ def _job_group() -> str | None:
 def _configure_previews() -> None:
     """The Import tab's memory budget (``held``) as ``[studio] previews_mb`` sets it; a bad value is said in one line
     on the page and the budget in force stays."""
+    value = _studio_setting("previews_mb", None)
     try:
-        held.configure(_studio_setting("previews_mb", None))
-    except StudioError as exc:
-        st.error(f"{exc} Meanwhile the parsed imports of every tab together are held within "
-                 f"{held.previews.budget / 2**20:,.0f} MB.", icon=":material/error:")
+        held.configure(value)
+    except StudioError:  # said as the [studio] limits are (``deployment.refused``), with the budget in force
+        st.error(deployment.refused(held.Budget, "previews_mb", value, held.previews.budget / 2**20),
+                 icon=":material/error:")
 
 
 def _store_config() -> store.StoreConfig | None:

@@ -500,6 +500,31 @@ def test_the_hub_folder_of_a_tab_closed_with_its_preview_goes_at_the_app_s_next_
     assert not closed.exists() and open_.is_dir()
 
 
+def test_a_browser_without_cookies_past_the_hour_s_workspaces_can_still_sign_in_or_give_its_token(hub, monkeypatch,
+                                                                                                  studio_home):
+    """Past ``cookieless_per_hour`` the page stopped before the sidebar: the refusal said to allow cookies or wait an
+    hour, and the sign-in and token field that would have let the visitor in were not drawn."""
+    from studio.ui import cloud
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    studio = {"cookieless_per_hour": 1}
+    visit("Home.py", studio=studio)  # the hour's one
+    auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
+            "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
+    signing = visit("Home.py", studio=studio, auth=auth)
+    assert "sign in or give your Hugging Face token below" in signing.error[0].value
+    assert [b.label for b in signing.button] == ["Sign in"]
+    refused = visit("Home.py", studio=studio)
+    assert "workspace.path" not in refused.session_state
+    refused.text_input(key="auth.hf_token.input").input("hf_not_a_token_0123456789").run()
+    assert any(e.value.startswith("That Hugging Face token was refused") for e in refused.error)  # said; still stopped
+    assert "workspace.path" not in refused.session_state
+    refused.button(key="auth.hf_token.forget").click().run()
+    at = give_token(refused, TOKEN)
+    assert workspace(at).name.startswith("h-") and not at.error
+    assert any(c.value.startswith("Private to your Hugging Face account") for c in at.sidebar.caption)
+
+
 def test_an_anonymous_visitor_is_told_that_signing_in_keeps_their_work_where_sign_in_is_offered():
     auth = {"redirect_uri": "http://127.0.0.1:1/oauth2callback", "cookie_secret": "x" * 32, "client_id": "c",
             "client_secret": "s", "server_metadata_url": "http://127.0.0.1:1/.well-known/openid-configuration"}
