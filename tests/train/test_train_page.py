@@ -1756,3 +1756,20 @@ def test_a_hub_lora_adapter_picked_as_the_base_starts_on_lora_and_continues_it(o
     meta = json.loads((run.dir / "run.json").read_text())
     assert meta["base_as"] == "adapter"
     assert meta["parameters"] == {e.spec: e for e in library.list_models()}[ADAPTER_ID].parameters
+
+
+def test_a_run_stopped_before_its_first_step_is_listed_as_having_trained_nothing(offline):
+    """A run stopped while its base loaded was listed as "stopped" with a training time (the load's seconds), as a run
+    to resume reads; it has no checkpoint, so nothing resumes (its view offers no Resume: the test above). It reads
+    "stopped before step 1", with no time; a run stopped after a checkpoint stays "stopped", with its time."""
+    early = hand_made_run("early", run_id="20261201-000000-early", state="stopped", message="stopped")
+    later = hand_made_run("later", run_id="20261201-000001-later", state="stopped", message="stopped at step 3")
+    (later / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (later / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    for folder in (early, later):
+        runs.add_training_time(folder, 42.0)
+    at = train_page().run()
+    _no_exception(at)
+    listed = {r["name"]: r for r in table_rows(at, "training time")}
+    assert (listed["early"]["state"], listed["early"]["training time"]) == (runs.STOPPED_EARLY, "")
+    assert (listed["later"]["state"], listed["later"]["training time"]) == ("stopped", "42s")
