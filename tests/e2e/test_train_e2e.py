@@ -72,7 +72,7 @@ def test_lora_steps_on_the_bundled_model_show_the_share_and_the_curve(page, stud
     open_page(page, studio)
     open_page(page, studio, "Train")
     body = page.locator("body")
-    expect(body).to_contain_text("SmolLM2-135M-Instruct (bundled Q4_1 copy)", timeout=30_000)
+    expect(body).to_contain_text(bundled.LABEL, timeout=30_000)
     after_rerun(page, page.get_by_test_id("stRadio").filter(has_text="Method").get_by_text("LoRA", exact=True).click)
     for said in ("158 records: a FAQ, 10% held out for Evaluate, 12 epochs at 2e-3 (LoRA rank 16",
                  "parameters trainable", "LoRA:"):

@@ -580,7 +580,7 @@ def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(o
     store.create_dataset("Soccer QA", QA)
     at = _app()
     assert at.multiselect(key="evaluate.models").value == [bundled.SPEC]
-    said = at.multiselect(key="evaluate.models").format_func(bundled.SPEC)  # "... (bundled Q4_1 copy) · bundled"
+    said = at.multiselect(key="evaluate.models").format_func(bundled.SPEC)  # it read "... (bundled Q4_1 copy) · bundled"
     assert said.lower().count("bundled") == 1 and len(said) <= 17, said  # its chip, whole in an 800 px window
     assert at.radio(key="evaluate.source").value == "dataset"
     at.button(key="evaluate.start").click().run()

