@@ -41,11 +41,8 @@ with new_tab:
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)
         train_live.ask_panel(run_id)
-        # Not while it trains: the page re-attached to it at once (the button did nothing), and the device is its
-        with st.container():  # there once the run ends: "Start another run" below keeps its place
-            if not jobs.read_status(runs.run_dir(run_id)).active and st.button(
-                    "Close this run and start another", key="train.close", icon=":material/add:"):
-                train_runs.open_run(None)
+        # "Start another run" below is the one way on to the next run: a "Close this run and start another" button
+        # beside it, once the run ended, was a second control for the same thing
         st.divider()
     else:
         train_runs.latest_run_offer()

@@ -34,7 +34,7 @@ REGISTRY: tuple[Metric, ...] = (
     Metric("chrf", "chrF", True, scale="0-100"),
     Metric("similarity", "Semantic similarity", True, scale="cosine, -1 to 1"),
     Metric("in_passage", "Found in passage", True, scale="0-1"),  # questions with a context: the answer occurs in it (0/1)
-    Metric("perplexity", "Reference perplexity", False, scale="1 and up",
+    Metric("perplexity", "Perplexity", False, scale="1 and up",  # of the reference answer; the plots' name too
            absent="computed for local models only: an API model gives no probabilities for the reference's words"),
     Metric("judge", "Judge (1-5)", True, per_question=False, scale="1-5"),
     Metric("answer_words", "Answer length (words)", None, scale="words"),

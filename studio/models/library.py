@@ -185,7 +185,8 @@ def workspace_models(load: bool = True) -> list[ModelEntry]:
         if not card.get("source") and not card.get("bundled"):
             card = {**_facts_of_folder(folder, cfg), **card}  # copied in by hand: no import wrote its model.json
         out.append(ModelEntry(
-            name=card.get("label") or folder.name, spec=str(library_spec(folder.name)),
+            # the bundled copy by today's label (a workspace imported before keeps the old one in its card)
+            name=bundled.LABEL if card.get("bundled") else card.get("label") or folder.name, spec=str(library_spec(folder.name)),
             source="bundled" if card.get("bundled") else "workspace", architecture=arch,
             parameters=card.get("parameters"), context_length=card.get("context_length"),
             chat_template=card.get("chat_template"), dtype=card.get("dtype"), disk_bytes=card.get("disk_bytes"),
@@ -433,7 +434,7 @@ def list_models(include_hub_cache: bool = True, *, load: bool = True) -> list[Mo
     return out + run_models(load)
 
 
-BUNDLED_PICKER_NAME = "SmolLM2 · bundled"  # whole in a chip in a column, and in an 800 px window
+BUNDLED_PICKER_NAME = bundled.SHORT  # the start of bundled.LABEL, which tables use
 
 
 def picker_name(entry: ModelEntry) -> str:
@@ -840,6 +841,8 @@ def display_name(spec: str) -> str:
         parsed = parse_spec(spec)
     except StudioError:
         return spec
+    if spec == bundled.SPEC:  # today's label, whatever an older import wrote into its card
+        return bundled.LABEL
     if parsed.kind == "model":
         card = read_card(config.models_dir(make=False) / parsed.name)
         if card.get("label"):

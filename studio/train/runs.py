@@ -234,6 +234,20 @@ def training_time(folder: Path) -> tuple[float, int]:
         return 0.0, 0
 
 
+STOPPED_EARLY = "stopped before step 1"
+
+
+def trained_nothing(run: RunInfo) -> bool:
+    """Stopped before its first step: no checkpoint and no model, so nothing resumes and its time was the base's load."""
+    return run.status.state == "stopped" and last_checkpoint(run.dir) is None and not run.has_model
+
+
+def state_text(run: RunInfo) -> str:
+    """The run's state as lists show it: ``stopped before step 1`` where it trained nothing (a bare "stopped" beside
+    a training time read as a run to resume, and there is nothing to resume), else the job's state."""
+    return STOPPED_EARLY if trained_nothing(run) else run.status.state
+
+
 def fmt_duration(seconds: float) -> str:
     """``15m02s``, ``1h05m``, ``42s``."""
     s = int(round(seconds))

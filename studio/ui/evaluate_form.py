@@ -292,8 +292,9 @@ def new_evaluation_form() -> None:
         lo, hi = map(int, _range("leakage_threshold"))
         threshold = ui.kept(s2.slider, "Leakage threshold", "evaluate.leakage", _DEFAULTS["leakage"], min_value=lo, max_value=hi,
                             help="Evaluation questions this similar to a training question are flagged as leaked.")
-        perplexity = ui.kept(flags.toggle, "Reference perplexity (local models)", "evaluate.perplexity",
-                             not caps.api_only, disabled=caps.api_only)
+        perplexity = ui.kept(flags.toggle, "Perplexity (local models)", "evaluate.perplexity",
+                             not caps.api_only, disabled=caps.api_only,
+                             help="Of each reference answer under each local model: lower is better.")
         no_embeddings = None if caps.semantic else "Needs sentence-transformers and torch: the full install adds them."
         similarity = flags.toggle("Semantic similarity of answers", key="evaluate.similarity", persist_state=ui.PERSIST, disabled=not caps.semantic,
                                   help=no_embeddings or "Cosine similarity of each answer and its reference (all-MiniLM-L6-v2).")

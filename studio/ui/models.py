@@ -69,8 +69,10 @@ def model_picker(key: str, label: str, default: str, *, include_runs: bool = Tru
     """A model from the library, or any other spec typed into the same box (a Hub id, a folder, a
     .gguf file, run:<id>). ``default`` is preselected (added to the list when the library lacks it)."""
     entries = _entries(include_runs)
-    names = {e.spec: picker_name(e) + (f" · {e.params_text}" if e.parameters else "")
-             + (_picker_note(e.note) if e.note else "") for e in entries}
+    # the Models page's picker's labels (``library.picker_labels``), a note where a model cannot be used as it is: the
+    # parameter count added here made a second name ("SmolLM2 · bundled · 135 M" there, "SmolLM2 · bundled" on Models)
+    labels = library.picker_labels(entries)
+    names = {e.spec: labels[e.spec] + (_picker_note(e.note) if e.note else "") for e in entries}
     options = [e.spec for e in entries]
     for extra in (default, st.session_state.get(key)):  # the default, and a spec typed in before
         if extra and extra not in options:

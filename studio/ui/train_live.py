@@ -159,7 +159,7 @@ def live(run_id: str) -> None:
             ui.show_error(f"Training failed: {s.error}")
         elif s.state == "stopped":
             if runs.last_checkpoint(run.dir) is None:  # stopped before its first step
-                st.info("Stopped before its first step: nothing was trained. Start a new run when ready.")
+                st.info("Stopped before its first step: nothing was trained. Start another run below when ready.")
             else:
                 st.info("Stopped. Its last checkpoint is kept: resume to continue from there.")
         elif s.state == "finished":
@@ -191,13 +191,12 @@ def live(run_id: str) -> None:
                      help="Continue from the last checkpoint with the same settings."):
             if ui.run_or_error(job.resume_training, run.dir, run.name) is not None:
                 st.session_state.pop("train.ended", None)  # its next end redraws the page, even if it ends as before
-                # the whole page, not this fragment: "Close this run and start another" (drawn while it was stopped)
-                # stayed under a running run, and clicking it only re-attached to it
+                # the whole page, not this fragment: what the page draws for a stopped run stayed under a running one
                 st.rerun(scope="app")
     _log(run.dir)
     # The ask panel is drawn by the full page: rerun it once when the run reaches an end state. Forgotten while it
     # runs again: a resumed run stopped a second time ended in "stopped" again, the page was not redrawn, and it
-    # offered neither "Close this run and start another" nor anything else a stopped run has until the next click.
+    # offered nothing a stopped run has (the ask panel's hand-offs...) until the next click.
     if s.active:
         st.session_state.pop("train.ended", None)
     if s.state in jobs.DONE and st.session_state.get("train.ended") != (run_id, s.state):

@@ -39,7 +39,10 @@ def open_run(run_id: str | None) -> None:
 
 
 def took(run: runs.RunInfo) -> str:
-    """The training time across every start and resume (``15m02s, 2 sessions``)."""
+    """The training time across every start and resume (``15m02s, 2 sessions``); none for a run that trained nothing
+    (its seconds were the base's load)."""
+    if runs.trained_nothing(run):
+        return ""
     seconds, sessions = runs.training_time(run.dir)
     return f"{runs.fmt_duration(seconds)}" + (f", {sessions} sessions" if sessions > 1 else "") if sessions else ""
 
@@ -52,7 +55,7 @@ def latest_run_offer() -> None:
     st.caption("Your latest runs (all of them are on the Runs tab):")
     for r in ended:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.markdown(f"**{ui.md(r.name)}** · {r.status.state}" + (f" · {took(r)}" if took(r) else "")
+        c1.markdown(f"**{ui.md(r.name)}** · {runs.state_text(r)}" + (f" · {took(r)}" if took(r) else "")
                     + f" · {ui.md(r.dataset.get('name') or '')}")
         if c2.button("Open", key=f"train.open_latest.{r.id}", help="Its curves, log, answers, merge and push."):
             open_run(r.id)
@@ -69,7 +72,7 @@ def runs_table() -> None:
     # pushed the state out of sight ("stop"). A static table whose cells wrap, a card per run in a narrow column
     # (studio.ui.narrow_table): in the data grid at 800 px the training time, why a run failed and its id were past the
     # column's edge, a sideways scroll away. Why it failed is a column only where a run failed.
-    rows = [{"name": r.name, "state": r.status.state, "base": r.base,
+    rows = [{"name": r.name, "state": runs.state_text(r), "base": r.base,
              "dataset": DatasetRef.from_dict(r.dataset).label if r.dataset else "",
              "created": jobs.readable_time(r.created), "training time": took(r)}
             | ({FAILED_COLUMN: r.status.error or ""} if failed else {}) | {"id": r.id} for r in all_runs]
@@ -79,7 +82,7 @@ def runs_table() -> None:
     st.caption(f"{len(all_runs):,} run{'s' if len(all_runs) != 1 else ''}"
                + (f", {failed:,} failed (delete them below)" if failed else "") + ".")
     st.markdown("**Open, rename or delete a run**")
-    target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({r.status.state}, {r.id})",
+    target = st.selectbox("Run", all_runs, format_func=lambda r: f"{r.name} ({runs.state_text(r)}, {r.id})",
                           key="train.manage_run")
     new = st.text_input("New name", value=target.name, max_chars=ui.SHORT_TEXT_CHARS, key=f"train.rename.{target.id}")
     # as wide as their labels, wrapping: in thirds of an 800 px window they read "Open on the New …" and "Delete

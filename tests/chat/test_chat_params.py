@@ -244,7 +244,7 @@ def test_a_library_model_s_label_and_where_it_runs_share_one_pair_of_brackets(st
     from studio.chat import BackendSpec
     from studio.models import bundled
 
-    assert BackendSpec(kind="local", model=bundled.SPEC).label == "SmolLM2-135M-Instruct (bundled Q4_1 copy, local)"
+    assert BackendSpec(kind="local", model=bundled.SPEC).label == f"{bundled.LABEL[:-1]}, local)"
     assert BackendSpec(kind="local", model="/models/mine").label == "/models/mine (local)"
 
 

@@ -509,10 +509,10 @@ def test_the_summary_says_how_to_read_each_metric_and_why_an_api_model_has_no_pe
     _local_and_api_result(tmp_path)
     at = _app()
     summary = _summary(at)
-    assert list(summary["Reference perplexity"]) == ["12.3", "—"]
-    assert any(c.value.startswith("— under Reference perplexity: computed for local models only") for c in at.caption)
+    assert list(summary["Perplexity"]) == ["12.3", "—"]
+    assert any(c.value.startswith("— under Perplexity: computed for local models only") for c in at.caption)
     reads = _summary_table(at)[evaluate_ui.READS]  # beside each metric, in sight (it was a header's tooltip)
-    assert reads["Reference perplexity"] == "1 and up, lower is better"
+    assert reads["Perplexity"] == "1 and up, lower is better"
     assert reads["Token F1"] == "0-1, higher is better" and reads["chrF"] == "0-100, higher is better"
     assert reads["answered"] == "questions"
 
@@ -525,7 +525,7 @@ def test_compared_evaluations_are_rounded_as_the_summary_is(tmp_path):
     compared = _compared(at)
     assert {label.split(" · ")[0] for label in compared.index} == {first, second}
     assert list(compared["Token F1"]) == ["0.412", "0.1"] * 2 and list(compared["chrF"]) == ["40.1", "10"] * 2
-    assert list(compared["Reference perplexity"]) == ["12.3", "—"] * 2
+    assert list(compared["Perplexity"]) == ["12.3", "—"] * 2
 
 
 def test_past_evaluations_are_offered_for_comparison_only_when_there_are_others(tmp_path):
@@ -555,7 +555,7 @@ def test_the_plots_offer_only_the_metrics_this_evaluation_computed(tmp_path):
     at = _app()
     offered = at.selectbox(key="evaluate.dist_metric").options
     assert "Semantic similarity" not in offered and "Exact match" not in offered
-    assert offered == ["Token F1", "chrF", "Reference perplexity"]
+    assert offered == ["Token F1", "chrF", "Perplexity"]
     assert at.selectbox(key="evaluate.wtl_metric").options == ["Token F1", "chrF"]  # no judge, no API perplexity
     # each model's box the tab's width: in thirds of an 800 px window they read "Soccer rules (sar" and
     # "SmolLM2-135M-I", two runs of one dataset not told apart
@@ -580,7 +580,7 @@ def test_a_first_visit_without_runs_suggests_the_bundled_model_and_start_works(o
     store.create_dataset("Soccer QA", QA)
     at = _app()
     assert at.multiselect(key="evaluate.models").value == [bundled.SPEC]
-    said = at.multiselect(key="evaluate.models").format_func(bundled.SPEC)  # "... (bundled Q4_1 copy) · bundled"
+    said = at.multiselect(key="evaluate.models").format_func(bundled.SPEC)  # it read "... (bundled Q4_1 copy) · bundled"
     assert said.lower().count("bundled") == 1 and len(said) <= 17, said  # its chip, whole in an 800 px window
     assert at.radio(key="evaluate.source").value == "dataset"
     at.button(key="evaluate.start").click().run()
@@ -715,10 +715,10 @@ def test_a_questions_details_read_dash_for_a_missing_score_and_leave_out_metrics
     eval_results.save(eval_results.refresh_summaries(result))
     at = _app()
     details = next(df.value for df in at.dataframe if "answer" in df.value.columns)
-    assert list(details.columns) == ["model", "answer", "Exact match", "Token F1", "Reference perplexity"]
+    assert list(details.columns) == ["model", "answer", "Exact match", "Token F1", "Perplexity"]
     tuned, api = details.to_dict("records")
     assert tuned["Token F1"] == "0.412" and api["answer"] == "[failed] quota exceeded"
-    assert api["Token F1"] == api["Reference perplexity"] == "\u2014"
+    assert api["Token F1"] == api["Perplexity"] == "\u2014"
 
 
 def test_leaked_and_question_counts_read_in_the_singular_for_one_and_no_toggle_for_none(tmp_path):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from studio.errors import StudioError
+from studio.evaluate import metrics, report
 from studio.evaluate import plots as eval_plots
-from studio.evaluate import report
 from studio.evaluate import results as eval_results
 from studio.evaluate.result import EvalResult, Leak
 
@@ -279,15 +279,16 @@ def _with_api_model(result):
 def test_the_report_says_which_way_each_metric_is_better_and_its_range(result):
     """A new reader could not tell whether a perplexity of 12.5 or a chrF of 40 was good."""
     page = report.to_html(_with_api_model(result))
-    assert "Reference perplexity: 1 and up, lower is better" in page
+    assert "Perplexity: 1 and up, lower is better" in page
     assert "Token F1: 0-1, higher is better" in page and "chrF: 0-100, higher is better" in page
     assert "Latency per answer (s): seconds, lower is better" in page
     bars = eval_plots.summary_bars(result.summary)
     titles = [a.text for a in bars.layout.annotations]
-    assert any("Perplexity" in t and "lower is better" in t for t in titles), titles
+    # the panel says the table's name (it said "Perplexity" where the table and the other plots said "Reference perplexity")
+    assert any(t.startswith(f"{metrics.LABELS['perplexity']}<br>") and "lower is better" in t for t in titles), titles
     assert any("chrF" in t and "0-100</sup><br><sup>higher is better" in t for t in titles), titles  # over two lines
     dist = eval_plots.score_distributions(result, "perplexity")
-    assert dist.layout.yaxis.title.text == "Reference perplexity (1 and up, lower is better)"
+    assert dist.layout.yaxis.title.text == "Perplexity (1 and up, lower is better)"
 
 
 def test_an_api_models_perplexity_reads_as_computed_for_local_models_only(result):
@@ -295,7 +296,7 @@ def test_an_api_models_perplexity_reads_as_computed_for_local_models_only(result
     page = report.to_html(_with_api_model(result))
     summary = page[page.index("<h2>Summary</h2>"):page.index("<h2>Plots</h2>")]
     assert "<td class='num'>—</td>" in summary
-    assert "— under Reference perplexity: computed for local models only" in summary
+    assert "— under Perplexity: computed for local models only" in summary
 
 
 def test_a_leak_is_worded_as_percent_similar_in_the_answers_table(result):

@@ -17,7 +17,7 @@ import torch
 
 from studio import jobs
 from studio.errors import StudioError
-from studio.models import export, gguf, library
+from studio.models import bundled, export, gguf, library
 from studio.models.export import job as export_job
 from studio.models.export import ollama
 from tests import tmpfs
@@ -422,8 +422,10 @@ def test_a_model_imported_from_a_quantized_file_is_offered_a_file_name_with_one_
     assert at.text_input(key="models.export.name").placeholder == "smol.F16"
     assert not at.exception
     assert [export_job.default_name(n, "q4_0") for n in ("Llama-3-8B-Instruct-Q4_K_M", "tiny.bf16", "phi-3.5-mini",
-                                                          "SmolLM2-135M-Instruct (bundled Q4_1 copy)", "Notes (v2)")] == [
-        "Llama-3-8B-Instruct.Q4_0", "tiny.Q4_0", "phi-3.5-mini.Q4_0", "SmolLM2-135M-Instruct.Q4_0", "Notes-v2.Q4_0"]
+                                                          "SmolLM2-135M-Instruct (bundled Q4_1 copy)", "Notes (v2)",
+                                                          bundled.LABEL)] == [
+        "Llama-3-8B-Instruct.Q4_0", "tiny.Q4_0", "phi-3.5-mini.Q4_0", "SmolLM2-135M-Instruct.Q4_0", "Notes-v2.Q4_0",
+        "SmolLM2-135M-Instruct.Q4_0"]
 
 
 def test_a_file_name_reused_for_another_model_is_not_offered_as_the_first_ones(tiny_gpt2, studio_home, offline):

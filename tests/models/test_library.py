@@ -324,7 +324,9 @@ def test_a_page_opened_on_the_bundled_model_from_models_says_nothing_of_a_swap(o
                                                                                in_sidebar):
     """Offline, Chat and Train stand the bundled model in for their default (Phi-3.5-mini, distilgpt2) and say why;
     picked on purpose with the Models page's "Chat with it" or "Train on it", they still said "... cannot be
-    downloaded here: using the bundled ... instead"."""
+    downloaded here: using the bundled ... instead". The page's picker names the model as the Models page's does (Train
+    and Chat said "SmolLM2 · bundled · 135 M" there), and the tables' name for it starts with that name (they said
+    "SmolLM2-135M-Instruct (bundled Q4_1 copy)")."""
     def notes(at: AppTest) -> list[str]:
         return [c.value for c in (at.sidebar if in_sidebar else at).caption if said in c.value]
 
@@ -333,9 +335,12 @@ def test_a_page_opened_on_the_bundled_model_from_models_says_nothing_of_a_swap(o
     at = AppTest.from_file(str(REPO / "Home.py"), default_timeout=90).run()  # a page switches only within its app
     at.switch_page("pages/2_Models.py").run()
     at.selectbox(key="models.selected").set_value(bundled.SPEC).run()
+    named = at.selectbox(key="models.selected").format_func(bundled.SPEC)
     at.button(key=button).click().run()
     assert not at.exception and at.selectbox(key=picker).value == bundled.SPEC
     assert notes(at) == []
+    assert at.selectbox(key=picker).format_func(bundled.SPEC) == named
+    assert library.display_name(bundled.SPEC).startswith(f"{named} (")
 
 
 def library_rows(at: AppTest):

