@@ -262,7 +262,7 @@ def rebase_naming(base: list[Record], mine: list[Record], theirs: list[Record]) 
 
 def summary(diff: store.Diff) -> str:
     """"2 added, 1 removed, 3 edited" (only the parts that are not zero)."""
-    parts = [f"{len(diff.added)} added", f"{len(diff.removed)} removed", f"{len(diff.edited)} edited"]
+    parts = [f"{len(diff.added):,} added", f"{len(diff.removed):,} removed", f"{len(diff.edited):,} edited"]
     return ", ".join(p for p in parts if not p.startswith("0 ")) or "no changes"
 
 
