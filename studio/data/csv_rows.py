@@ -29,24 +29,30 @@ _PSQL_COUNT = re.compile(r"\s*\(\d+ rows?\)\s*")
 # The header the CSV export gives a field named "" (a column needs a name), read back as "". Its ' is the studio's
 # escape, as before a formula character (csv_cells): a user's own column headed "(no name)" is read as that name.
 NO_NAME = "'(no name)"
-_ESCAPED_NO_NAME = re.compile(r"'+\(no name\)")  # NO_NAME, and fields spelled as it with more ' before it
+# A field of spaces alone (" ", a tab) is written the same way, its spaces in the brackets ("'( )"): a header " " is
+# read as a column with no name (a spreadsheet's trailing comma), as the spaces around any header are taken off.
+_ESCAPED = re.compile(r"'+\((?:no name|\s+)\)")  # those headers, and fields spelled as one with more ' before it
 SNIFFED_LINES = 50  # rows read to tell the delimiters apart: a header and enough rows to show a pattern
 
 
 def header_of(field: str) -> str:
     """The CSV header the export writes for ``field`` (before ``csv_cells.safe_cell``): ``NO_NAME`` for the field
-    "", and a field spelled as ``NO_NAME`` (or with more ' before it) with one more ', so no two fields share a
-    header and ``field_of`` gives each back."""
+    "", ``'( )`` for a field of spaces alone (its own spaces in the brackets), and a field spelled as one of those
+    (or with more ' before it) with one more ', so no two fields share a header and ``field_of`` gives each back."""
     if not field:
         return NO_NAME
-    return "'" + field if _ESCAPED_NO_NAME.fullmatch(field) else field
+    if not field.strip():
+        return f"'({field})"
+    return "'" + field if _ESCAPED.fullmatch(field) else field
 
 
 def field_of(header: str) -> str:
     """The field a CSV header names (after ``csv_cells.unsafe_cell``): ``header_of`` undone."""
     if header == NO_NAME:
         return ""
-    return header[1:] if _ESCAPED_NO_NAME.fullmatch(header) else header
+    if not _ESCAPED.fullmatch(header):
+        return header
+    return header[2:-1] if header[1] == "(" else header[1:]
 
 
 def sniff_delimiter(text: str) -> str:

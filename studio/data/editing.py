@@ -261,8 +261,10 @@ def rebase_naming(base: list[Record], mine: list[Record], theirs: list[Record]) 
 
 
 def summary(diff: store.Diff) -> str:
-    """"2 added, 1 removed, 3 edited" (only the parts that are not zero)."""
-    parts = [f"{len(diff.added)} added", f"{len(diff.removed)} removed", f"{len(diff.edited)} edited"]
+    """"2 added, 1 removed, 3 edited, 4 moved" (only the parts that are not zero; moved: the same record in another
+    place)."""
+    parts = [f"{len(diff.added):,} added", f"{len(diff.removed):,} removed", f"{len(diff.edited):,} edited",
+             f"{diff.moved:,} moved"]
     return ", ".join(p for p in parts if not p.startswith("0 ")) or "no changes"
 
 

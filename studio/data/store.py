@@ -65,10 +65,11 @@ class Diff:
     added: list[Record]
     removed: list[Record]
     edited: list[tuple[Record, Record]]  # (before, after)
+    moved: int = 0  # records in both, the same, in another place: neither added nor removed
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.edited)
+        return not (self.added or self.removed or self.edited or self.moved)
 
 
 def _now() -> str:
@@ -497,11 +498,25 @@ def diff_records(before: list[Record], after: list[Record], ids: set[object] | N
     """What changed from ``before`` to ``after``: records added, removed, and edited in place (``ids``: those
     ``pair_records`` may pair by, by default ``unique_ids`` of the two lists)."""
     key = lambda r: json.dumps(r, sort_keys=True, ensure_ascii=False)  # noqa: E731
-    matcher = difflib.SequenceMatcher(None, [key(r) for r in before], [key(r) for r in after], autojunk=False)
+    keys_before, keys_after = [key(r) for r in before], [key(r) for r in after]
+    matcher = difflib.SequenceMatcher(None, keys_before, keys_after, autojunk=False)
+    ops = matcher.get_opcodes()
+    # A record in both, unchanged, in another place (a version sorted or shuffled) is a move: the matcher keeps one
+    # order, and every record out of it read as removed and added again (10,000 records shuffled, 2,000 removed and
+    # 3,000 added, read "10,879 added, 9,879 removed"). Moves are counted apart, the rest paired as one block.
+    gone = [i for op, i1, i2, _, _ in ops if op in ("delete", "replace") for i in range(i1, i2)]
+    came = [j for op, _, _, j1, j2 in ops if op in ("insert", "replace") for j in range(j1, j2)]
+    common = collections.Counter(keys_before[i] for i in gone) & collections.Counter(keys_after[j] for j in came)
+    if common:
+        left_old, left_new = common.copy(), common.copy()
+        olds = [before[i] for i in gone if not _took(left_old, keys_before[i])]
+        news = [after[j] for j in came if not _took(left_new, keys_after[j])]
+        pairs, removed_, added_ = pair_records(olds, news, ids if ids is not None else unique_ids(before, after))
+        return Diff(added=added_, removed=removed_, edited=pairs, moved=sum(common.values()))
     added: list[Record] = []
     removed: list[Record] = []
     edited: list[tuple[Record, Record]] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in ops:
         if op == "insert":
             added.extend(after[j1:j2])
         elif op == "delete":
@@ -509,11 +524,19 @@ def diff_records(before: list[Record], after: list[Record], ids: set[object] | N
         elif op == "replace":
             if ids is None:
                 ids = unique_ids(before, after)
-            pairs, gone, fresh = pair_records(before[i1:i2], after[j1:j2], ids)
+            pairs, gone_, fresh = pair_records(before[i1:i2], after[j1:j2], ids)
             edited.extend(pairs)
-            removed.extend(gone)
+            removed.extend(gone_)
             added.extend(fresh)
     return Diff(added=added, removed=removed, edited=edited)
+
+
+def _took(left: collections.Counter, key: str) -> bool:
+    """Whether one more of ``key`` is among ``left`` (taken from it): a moved record, counted once."""
+    if left[key] > 0:
+        left[key] -= 1
+        return True
+    return False
 
 
 ALIKE = 65.0  # rapidfuzz's ratio (0-100, difflib's) of two records' question and answer from which one is the other

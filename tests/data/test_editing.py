@@ -309,3 +309,11 @@ def test_a_record_of_another_id_put_in_a_deleted_ones_place_is_not_that_record_e
     no_id = [{"question": "When was the club founded?", "answer": "In 1901."}, before[1]]
     assert editing.summary(editing.changes(before, no_id)) == "1 edited"  # an id dropped: paired by its question
 
+
+
+def test_the_summary_of_many_changes_groups_thousands_as_the_lists_under_it_do():
+    """The Versions tab's comparison of two large versions read "9840 added, 10840 removed" above lists headed
+    "Added (9,840)" and "Removed (10,840)"; the unsaved-changes banner read "1200 removed" the same way."""
+    before = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(1_200)]
+    after = before[:100] + [{"question": f"New {i}?", "answer": "New."} for i in range(2_500)]
+    assert editing.summary(editing.changes(before, after)) == "2,500 added, 1,100 removed"

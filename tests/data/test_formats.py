@@ -220,6 +220,19 @@ def test_a_field_named_no_name_and_one_named_empty_export_to_distinct_csv_column
         {"question": "How long is a half?", "answer": "45 minutes.", "(no name)": "laws"}]
 
 
+def test_a_field_of_spaces_alone_exports_to_csv_and_reads_back():
+    """A field named " " (kept from a JSON import) was written under the header " ", which the import reads as a
+    column with no name: the studio's own CSV was refused ("column 3 holds a value but has no name in the header"),
+    and where that column was empty the field was lost. It is now written as "'( )" and read back as " "."""
+    records = [{"question": "q", "answer": "a", " ": "space", "\t": "tab", "  \n": "mixed", "": "empty",
+                "'( )": "spelled as the escape", "( )": "brackets"},
+               {"question": "q2", "answer": "a2", " ": "", "\t": "", "  \n": "", "": "", "'( )": "", "( )": ""}]
+    raw = writers.to_csv(records).decode("utf-8")
+    header = next(csv.reader(io.StringIO(raw)))
+    assert header[2] == "'( )" and len(set(header)) == len(header)
+    assert formats.read_records(raw.encode(), "x.csv") == records
+
+
 def test_fields_differing_only_in_surrounding_spaces_export_to_csv_and_read_back():
     """Fields " a" and "a" exported as two columns and the import took the spaces off both headers, then refused the
     file: "The CSV header repeats a column name". Spaces that tell two headers apart are kept; a lone header's are

@@ -447,3 +447,24 @@ def test_a_version_note_of_megabytes_is_refused_in_one_line_and_nothing_is_writt
     saved = store.save_version(info.id, [{"question": "q2", "answer": "a2"}], base_version=1,
                                message="y" * store.MESSAGE_MAX)
     assert saved.version == 2
+
+
+def test_a_comparison_of_a_shuffled_version_names_only_what_was_added_removed_or_edited():
+    """Records in both versions, unchanged, in another order read as removed and added again: 300 records shuffled,
+    20 removed, 30 added and 10 answers edited read as ~280 removed and ~290 added. A move is now counted apart."""
+    import random
+
+    from studio.data import editing
+
+    before = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(300)]
+    after = [dict(r) for r in before[20:]]
+    for r in after[:10]:
+        r["answer"] += " Edited."
+    after += [{"question": f"New {i}?", "answer": "New."} for i in range(30)]
+    random.Random(7).shuffle(after)
+    diff = editing.changes(before, after)
+    assert sorted(r["question"] for r in diff.removed) == sorted(r["question"] for r in before[:20])
+    assert sorted(r["question"] for r in diff.added) == sorted(f"New {i}?" for i in range(30))
+    assert sorted(new["answer"] for _, new in diff.edited) == sorted(f"Answer {i}. Edited." for i in range(20, 30))
+    assert diff.moved > 0 and editing.summary(diff).startswith("30 added, 20 removed, 10 edited, ")
+    assert editing.summary(editing.changes(before, before[::-1])) == "299 moved"  # one stays, the others move past it
