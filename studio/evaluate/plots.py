@@ -13,9 +13,11 @@ from studio.train import plots as train_plots
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 WTL_COLORS = {"win": "#54A24B", "tie": "#BAB0AC", "loss": "#E45756"}
-SHORT = {"exact_match": "Exact match", "f1": "Token F1", "rouge_l": "ROUGE-L", "chrf": "chrF", "similarity": "Similarity",
-         "perplexity": "Perplexity", "answer_words": "Words", "latency_s": "Latency/answer (s)", "judge": "Judge (1-5)",
-         "in_passage": "In passage"}
+TITLE_LINE_CHARS = 12
+"""A summary panel's title longer than this goes over two lines: four panels side by side are about 90 px each in an
+800 px window. The words stay the table's (metrics.LABELS): the plot said "Similarity", "Words", "Latency/answer (s)"
+and "In passage" where the table said "Semantic similarity", "Answer length (words)", "Latency per answer (s)" and
+"Found in passage"."""
 RANGES = {"exact_match": [0, 1.12], "f1": [0, 1.12], "rouge_l": [0, 1.12], "chrf": [0, 112], "similarity": [-1, 1.12],
           "judge": [0, 5.6], "in_passage": [0, 1.12]}
 """Fixed axes for bounded metrics, so a 0.02 is not drawn as a full bar."""
@@ -108,7 +110,16 @@ def _titled(metric: str) -> str:
     # the reading over two lines, its scale over which way is better: on one line the subtitles of panels side by side
     # ran into each other where the chart is narrow (the page's 468 px beside the sidebar in an 800 px window)
     lines = [p for p in metrics.reading(metric).split(", ", 1) if p]
-    return "<br>".join([SHORT.get(metric, metric), *(f"<sup>{p}</sup>" for p in lines)])
+    return "<br>".join([_wrapped(metrics.LABELS.get(metric, metric)), *(f"<sup>{p}</sup>" for p in lines)])
+
+
+def _wrapped(label: str, most: int = TITLE_LINE_CHARS) -> str:
+    """``label`` whole, over two lines at the space nearest its middle where it is longer than ``most`` characters."""
+    spaces = [i for i, c in enumerate(label) if c == " "]
+    if len(label) <= most or not spaces:
+        return label
+    at = min(spaces, key=lambda i: abs(i - len(label) / 2))
+    return f"{label[:at]}<br>{label[at + 1:]}"
 
 
 def _counted(label: str, summary: Mapping[str, float]) -> str:

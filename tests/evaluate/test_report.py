@@ -291,6 +291,15 @@ def test_the_report_says_which_way_each_metric_is_better_and_its_range(result):
     assert dist.layout.yaxis.title.text == "Perplexity (1 and up, lower is better)"
 
 
+def test_each_summary_panel_names_its_metric_as_the_table_does():
+    """The panels said "Similarity", "Words", "Latency/answer (s)" and "In passage" above the table's "Semantic
+    similarity", "Answer length (words)", "Latency per answer (s)" and "Found in passage": one metric, two names."""
+    summary = {label: dict.fromkeys(metrics.METRICS, 0.5) for label in ("base", "tuned")}
+    titles = [a.text for a in eval_plots.summary_bars(summary).layout.annotations]
+    names = [t.split("<sup>")[0].removesuffix("<br>").replace("<br>", " ") for t in titles]
+    assert names == [metrics.LABELS[m] for m in metrics.METRICS]
+
+
 def test_an_api_models_perplexity_reads_as_computed_for_local_models_only(result):
     """The perplexity cell of the API model was blank, with no reason."""
     page = report.to_html(_with_api_model(result))
