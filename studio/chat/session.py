@@ -139,7 +139,8 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
 
 def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
                     spec_b: BackendSpec | None = None, secrets: Iterable[str | None] = (), left_out: str = "") -> str:
-    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other; secrets
+    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other, headed
+    "Assistant A" and "Assistant B" (the first model's, the second's) before their model's name; secrets
     written as ``***`` (``export_json``)."""
     lines = ["# Conversation", ""]
     first, second = _header_models(messages, spec, spec_b)
@@ -152,9 +153,11 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
         lines += [f"*{left_out}*", ""]
     for i, m in enumerate(messages):
         answers = [m] + ([m["alt"]] if m.get("role") == "assistant" and m.get("alt") else [])
-        for turn in answers:
+        for side, turn in enumerate(answers):
             role = m.get("role", "")
             who = {"user": "You", "assistant": "Assistant", "system": "System"}.get(role, role)
+            if len(answers) > 1:  # compare mode: with one model on both sides, both headings read the same
+                who += " " + "AB"[side]
             if turn.get("model"):
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
