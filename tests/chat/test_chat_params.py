@@ -209,6 +209,11 @@ def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
     loaded.set()
     job.join(10)
     assert asked == [] and job.as_turn()["content"] == "" and job.as_turn()["note"] == "stopped"
+    # said as what happened: it was stopped while the model loaded, not "before the first token" as if asked
+    turn = job.as_turn()
+    assert "*Stopped while the model loaded: no answer.*" in export_markdown([{"role": "user", "content": "Hi"}, turn])
+    assert json.loads(export_json([{"role": "user", "content": "Hi"}, turn]))["messages"][1]["note"] == (
+        "Stopped while the model loaded: no answer.")
 
 
 def test_an_answer_starts_at_its_first_word():
