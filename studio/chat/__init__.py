@@ -45,6 +45,7 @@ from studio.chat.session import (
     CUT_SHORT,
     CUT_SHORT_NOTE,
     STOPPED_EARLY,
+    STOPPED_LOADING,
     UNANSWERED,
     StreamJob,
     cut_short_turn,
@@ -52,13 +53,14 @@ from studio.chat.session import (
     export_markdown,
     history_for,
     stop_when_gone,
+    stopped_early,
 )
 from studio.errors import HubUnreachableError
 
 __all__ = [
-    "BACKEND_KINDS", "BACKEND_LABELS", "CUT_SHORT", "CUT_SHORT_NOTE", "STOPPED_EARLY", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
+    "BACKEND_KINDS", "BACKEND_LABELS", "CUT_SHORT", "CUT_SHORT_NOTE", "STOPPED_EARLY", "STOPPED_LOADING", "EMPTY_ANSWER", "DEFAULT_LOCAL_MODEL", "DEFAULT_PRESET", "ROLES", "SYSTEM_PRESETS", "UNANSWERED",
     "BackendBase", "BackendSpec", "ChatBackend", "ChatParams", "Credentials", "Message", "StreamJob", "StreamStats", "TooSlowError",
-    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "cut_note", "cut_short_turn", "export_json", "export_markdown", "history_for", "history_note", "make_backend",
+    "OFFLINE_REMEDY", "blank", "build_messages", "complete", "cut_note", "cut_short_turn", "export_json", "export_markdown", "history_for", "history_note", "stopped_early", "make_backend",
     "offline_remedy", "served_names", "short_label", "stop_when_gone", "system_too_long", "validate_messages",
 ]
 

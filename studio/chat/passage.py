@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from studio.chat import openai_stream
 from studio.chat.api import MAX_ATTEMPTS, ApiBackend, ProviderClient, _Retry
 from studio.chat.base import BackendSpec, ChatBackend, ChatParams, StreamStats, complete, hf_host
+from studio.chat.session import stopped_early
 from studio.errors import BackendError, CancelledError, HubUnreachableError, StudioError
 from studio.models import extractive, loading, prompt_format
 from studio.models.spec import parse_spec
@@ -140,7 +141,7 @@ class OverPassage:
                         on_piece=on_piece).strip()
         stopped = stop is not None and stop.is_set()
         if stopped and not text:
-            raise CancelledError("Stopped before the first token: no answer.")
+            raise CancelledError(stopped_early())
         # stopped mid-answer: what it had said is kept, as a conversation keeps it (it read "Stopped before the answer
         # finished." and the words were gone)
         where = locate(text, context)

@@ -34,7 +34,7 @@ from studio.errors import StudioError
 FILE = "conversation.json"
 FORMAT = 1
 _TURN_KEYS = ("role", "id", "content", "model", "spec", "params", "stats", "note", "notes", "error",
-              "cut_at")  # and "alt"
+              "cut_at", "stopped_in")  # and "alt"
 KEEP = 200  # turns kept on disk: the conversation is rewritten whole after each turn
 KEEP_CHARS = 4_000_000
 """Characters of text a conversation keeps at most, in the page's session and on disk, its oldest exchanges left out

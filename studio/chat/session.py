@@ -46,7 +46,9 @@ def ended_how(turn: dict[str, Any]) -> str:
     if turn.get("note") == CUT_SHORT_NOTE:
         return CUT_SHORT
     if turn.get("note") == "stopped":
-        return STOPPED if (turn.get("content") or "").strip() or turn.get("error") else STOPPED_EARLY
+        if (turn.get("content") or "").strip() or turn.get("error"):
+            return STOPPED
+        return stopped_early(turn.get("stopped_in") == "loading")
     if isinstance(turn.get("cut_at"), int) and not turn.get("error"):
         return cut_note(turn["cut_at"])
     return ""
@@ -60,6 +62,13 @@ CUT_SHORT = "Cut short: the page was reloaded or closed while it was answered."
 """What the page (and an export) says under such an answer: the words that came before are kept."""
 STOPPED = "Stopped: the answer ends where Stop was pressed."  # an export's line (the page says "stopped" by its stats)
 STOPPED_EARLY = "Stopped before the first token: no answer."  # the page's and an export's line
+STOPPED_LOADING = "Stopped while the model loaded: no answer."
+
+
+def stopped_early(loading: bool = False) -> str:
+    """What the page (a conversation's answer, a passage's card) and an export say under an answer stopped before its
+    first word: ``loading``, while its model still loaded (it said "before the first token", as if it had been asked)."""
+    return STOPPED_LOADING if loading else STOPPED_EARLY
 
 
 def _unanswered(messages: Sequence[dict[str, Any]], i: int) -> bool:
@@ -139,7 +148,8 @@ def export_json(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = N
 
 def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None = None,
                     spec_b: BackendSpec | None = None, secrets: Iterable[str | None] = (), left_out: str = "") -> str:
-    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other; secrets
+    """The conversation as Markdown, one heading per turn; compare mode's answers one after the other, headed
+    "Assistant A" and "Assistant B" (the first model's, the second's) before their model's name; secrets
     written as ``***`` (``export_json``)."""
     lines = ["# Conversation", ""]
     first, second = _header_models(messages, spec, spec_b)
@@ -152,9 +162,11 @@ def export_markdown(messages: Sequence[dict[str, Any]], spec: BackendSpec | None
         lines += [f"*{left_out}*", ""]
     for i, m in enumerate(messages):
         answers = [m] + ([m["alt"]] if m.get("role") == "assistant" and m.get("alt") else [])
-        for turn in answers:
+        for side, turn in enumerate(answers):
             role = m.get("role", "")
             who = {"user": "You", "assistant": "Assistant", "system": "System"}.get(role, role)
+            if len(answers) > 1:  # compare mode: with one model on both sides, both headings read the same
+                who += " " + "AB"[side]
             if turn.get("model"):
                 who += f" ({turn['model']})"
             body = f"*Failed: {turn['error']}*" if turn.get("error") else (turn.get("content") or "").strip()
@@ -274,6 +286,8 @@ class StreamJob(Task):
         turn["params"] = self.params.to_dict()  # what it was asked with: the exports say so, not the sidebar's since
         if self.state == "stopped" or self.stop.is_set():
             turn["note"] = "stopped"
+            if self.phase == "loading" and not self.text and not self.error:  # the model was never asked
+                turn["stopped_in"] = "loading"
         if self.notes:
             turn["notes"] = self.notes
         if self.error:

@@ -228,7 +228,7 @@ def _answer(turn: dict[str, Any], live: StreamJob | None = None, seen: set | Non
                 st.caption(f":material/info: {ui.md(note)}")
         stopped = turn.get("note") == "stopped"
         if stopped and not turn.get("content") and not turn.get("error"):
-            meta = chat.STOPPED_EARLY  # not "0 tokens · stopped"
+            meta = chat.stopped_early(turn.get("stopped_in") == "loading")  # not "0 tokens · stopped"
         else:
             meta = " · ".join(part for part in (turn.get("stats", ""), "stopped" if stopped else "") if part)
         if meta:

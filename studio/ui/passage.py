@@ -18,7 +18,7 @@ from studio import chat, device, ui
 from studio.chat import BackendSpec, ChatParams, StreamStats, passage
 from studio.data import store
 from studio.data.display import highlighted_block
-from studio.errors import StudioError, unexpected
+from studio.errors import CancelledError, StudioError, unexpected
 from studio.models import extractive, loading
 from studio.models.spec import parse_spec
 from studio.tasks import Task
@@ -366,6 +366,8 @@ class PassageTask(Task):
 
     def work(self) -> passage.PassageAnswer:
         backend = passage.make_passage_backend(self.spec, self._token, system=self.system)
+        if self.stop.is_set():  # stopped while the model loaded: it is not asked (it read "before the first token")
+            raise CancelledError(chat.stopped_early(loading=True))
         self.phase = "answering"
         self.stats.started = time.perf_counter()
         more = {} if backend.extractive else {"on_piece": self._add}  # an extractive answer comes whole

@@ -145,7 +145,7 @@ def test_exports_say_an_answer_was_stopped_or_cut_as_the_page_does():
     assert doc["messages"][3]["note"] == "Cut at 16 new tokens: raise Max new tokens to see more."
     md = export_markdown(msgs)
     assert "Uma partida\n\n*Stopped: the answer ends where Stop was pressed.*" in md
-    assert "## Assistant (b)\n\n*Stopped before the first token: no answer.*" in md
+    assert "## Assistant B (b)\n\n*Stopped before the first token: no answer.*" in md
     assert "Dois tempos de\n\n*Cut at 16 new tokens: raise Max new tokens to see more.*" in md
 
 
@@ -163,8 +163,20 @@ def test_compare_exports_hold_both_answers_and_failures_with_their_reason():
     assert answer["alt"]["error"].startswith("http://x/v1 closed the stream") and "stats" not in answer["alt"]
     assert doc["second_model"]["model"] == "b"
     md = export_markdown(turns, a, b)
-    assert "## Assistant (a (local))\n\nNinety minutes." in md
-    assert "## Assistant (b @ http://x/v1)\n\n*Failed: http://x/v1 closed the stream" in md
+    assert "## Assistant A (a (local))\n\nNinety minutes." in md
+    assert "## Assistant B (b @ http://x/v1)\n\n*Failed: http://x/v1 closed the stream" in md
+
+
+def test_compare_markdown_names_each_answers_side_with_one_model_on_both():
+    """Compare mode with the same model on both sides exported two "## Assistant (m (local))" headings in a row, so
+    which answer came from which side was lost; each heading names its side."""
+    turns = [{"role": "user", "content": "Hi?"},
+             {"role": "assistant", "content": "One.", "model": "m (local)",
+              "alt": {"role": "assistant", "content": "Two.", "model": "m (local)"}},
+             {"role": "user", "content": "Again?"}, {"role": "assistant", "content": "Three.", "model": "m (local)"}]
+    md = export_markdown(turns)
+    assert "## Assistant A (m (local))\n\nOne.\n\n## Assistant B (m (local))\n\nTwo." in md
+    assert "## Assistant (m (local))\n\nThree." in md  # a single answer has no side
 
 
 def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
@@ -197,6 +209,11 @@ def test_an_answer_stopped_while_its_model_loads_asks_the_model_nothing():
     loaded.set()
     job.join(10)
     assert asked == [] and job.as_turn()["content"] == "" and job.as_turn()["note"] == "stopped"
+    # said as what happened: it was stopped while the model loaded, not "before the first token" as if asked
+    turn = job.as_turn()
+    assert "*Stopped while the model loaded: no answer.*" in export_markdown([{"role": "user", "content": "Hi"}, turn])
+    assert json.loads(export_json([{"role": "user", "content": "Hi"}, turn]))["messages"][1]["note"] == (
+        "Stopped while the model loaded: no answer.")
 
 
 def test_an_answer_starts_at_its_first_word():

@@ -544,3 +544,37 @@ def test_a_local_extractive_model_typed_past_a_path_s_length_is_said_and_ask_is_
     assert at.button(key="chat.passage.ask").disabled and not at.exception
     assert any(f"is too long for a Hub id, a folder or a run ({len(pasted):,} characters)" in e.value for e in at.error)
     assert at.selectbox(key="chat.passage.a.qa_model").value == pasted
+
+
+def test_stop_while_the_model_loads_says_so_and_asks_it_nothing(monkeypatch):
+    """Stop pressed while a passage's model still loaded: once the load ended the model was asked anyway, and the card
+    said "Stopped before the first token: no answer." as if it had been. It is not asked, and the card says it was
+    stopped while the model loaded. The backend is a stand-in, so the load can be held open."""
+    import threading
+
+    from studio.chat import BackendSpec, ChatParams
+    from studio.errors import CancelledError
+    from studio.ui.passage import PassageTask
+
+    loading, loaded, asked = threading.Event(), threading.Event(), []
+
+    class Backend:
+        extractive = False
+
+        def answer(self, question, context, params, *, stop=None, stats=None, on_piece=None):
+            asked.append(question)
+            raise CancelledError("Stopped before the first token: no answer.")
+
+    def make(spec, token, system=""):
+        loading.set()
+        loaded.wait(10)
+        return Backend()
+
+    monkeypatch.setattr(passage, "make_passage_backend", make)
+    task = PassageTask(BackendSpec(kind="local", model="m"), None, "", "Who?", "Ana.", ChatParams()).start()
+    assert loading.wait(10)
+    task.cancel()
+    loaded.set()
+    task.join(10)
+    assert task.state == "stopped" and task.result is None and asked == []
+    assert task.error == "Stopped while the model loaded: no answer."
