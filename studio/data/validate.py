@@ -5,7 +5,8 @@ may show only the first ones, but the counts and the set of invalid records are 
 file with 1,200 warnings and an error after them reports that error). ``validate(records)`` is its
 list of problems. Record numbers are 1-based (the first record is record 1), as people count. Errors
 block a save; warnings (a repeated question, case, spacing and closing punctuation aside; a very long
-record; an answer not found in its passage) are shown but do not; notes are about the dataset as a whole.
+record; an answer not found in its passage) are shown but do not; notes are about the dataset as a whole
+(``NO_RECORDS``: it holds none).
 
 A record's optional ``context`` (the passage its question is about) must be text when present; a
 null or blank one counts as no context (kept simple: there is nothing to check against). In
@@ -33,6 +34,10 @@ __all__ = ["Checked", "NotAnObject", "Problem", "Rules", "check", "ensure_valid"
 
 Record = dict[str, object]
 FIELDS = ("question", "answer")
+# A saved dataset with no records (every row deleted): nothing is wrong in it, and nothing to train on; one note, the
+# same on the Check tab and from ``dataset validate`` (a file with none is refused where it is read)
+NO_RECORDS = ("This dataset holds no records: add some in the Dataset page's Edit tab, or import a file in its "
+              "Import tab.")
 NOT_IN_CONTEXT = "answer does not occur in its context (an extractive model can only answer with a span of it)"
 
 
@@ -176,7 +181,7 @@ def check(records: list[Record], rules: Rules = Rules()) -> Checked:
             problems.append(Problem(n, "error", rec.reason()))
         else:
             problems.append(Problem(n, "error", f"is {_kind(rec)}, not an object with a question and an answer"))
-    notes = []
+    notes = [] if records else [NO_RECORDS]
     with_passage, missed = passages
     if missed and 2 * missed > with_passage:
         # Generative data (most answers are not spans of their passage): normal there, said once.

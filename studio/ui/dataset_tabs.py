@@ -591,7 +591,7 @@ def check_tab(info: store.DatasetInfo | None) -> None:
     if found.problems:
         st.write(f"Problems ({found.counts()}; record numbers count from 1; warnings do not block a save):")
         dui.problems_table(errs + warns if errs else found.problems)
-    else:
+    elif st_.count:  # an empty version has no problems and nothing to train on: its note says so, not "No problems"
         st.success("No problems found.", icon=":material/check_circle:")
     for note in found.notes:
         st.info(note, icon=":material/info:")

@@ -249,6 +249,9 @@ def new_evaluation_form() -> None:
                                          ident=lambda v, d=ds.id: (d, v),
                                          format_func=lambda v: f"v{v} ({next(x.count for x in ds.versions if x.version == v):,} records)")
                 dataset_id = ds.id
+                if next((x.count for x in ds.versions if x.version == version), None) == 0:  # Start asked nothing
+                    wrong.append(f"{ds.name} v{version} holds no records: add some in the Dataset page's Edit tab, or "
+                                 "pick another dataset.")
                 if chosen_runs and not held_out and (ds.id, version) == (trained_on.get("id"), trained_on.get("version")):
                     # only while the questions are the ones the run trained on; another dataset is a fair test
                     st.caption("The chosen run was trained on every record (no held-out split), and these are its "

@@ -778,3 +778,11 @@ def test_excel_s_windows_1252_csv_is_refused_by_default_and_read_with_encoding_w
     bad.write_bytes(b"question,answer\nq\x81,a\n")  # 0x81: no character in either encoding
     assert main(["dataset", "import", str(bad), "--out", str(out), "--force", "--encoding", "windows-1252"]) == 2
     assert capsys.readouterr().err.startswith("error: Neither UTF-8 nor Windows-1252 text (line 2)")
+
+
+def test_validate_an_empty_dataset_says_it_holds_no_records_and_how_to_add_some(capsys):
+    """A dataset saved with every row deleted printed "0 records: no errors, no warnings" and nothing else."""
+    store.create_dataset("Emptied", [])
+    assert main(["dataset", "validate", "Emptied"]) == 0
+    err = capsys.readouterr().err
+    assert "note: This dataset holds no records: add some in the Dataset page's Edit tab, or import" in err

@@ -9,7 +9,7 @@ import pytest
 from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
-from studio.data import editing, sample, store
+from studio.data import editing, sample, store, validate
 from studio.ui import dataset_tabs, editor_place
 
 REPO = Path(__file__).resolve().parents[2]
@@ -912,6 +912,9 @@ def test_an_empty_dataset_gets_its_first_rows_in_the_editor():
     at = open_page()
     at.selectbox(key="dataset.picker").select(info.id).run()
     assert len(at.data_editor[0].value) == 0
+    # its Check tab said "No problems found." of a dataset there is nothing to train on
+    assert not texts(at.tabs[2].success)
+    assert texts(at.tabs[2].info) == [validate.NO_RECORDS] and "Edit tab" in validate.NO_RECORDS
     edit(at, added=[{"question": "Who starts?", "answer": "The home team 🏟"}, {"question": None, "answer": None}])
     at.button(key="dataset.save").click().run()
     assert store.load_version(info.id) == [{"question": "Who starts?", "answer": "The home team 🏟"}]

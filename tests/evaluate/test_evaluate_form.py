@@ -192,3 +192,13 @@ def test_start_with_the_picked_dataset_deleted_meanwhile_starts_nothing_and_says
         "shows other questions: check them and press Start again."]
     assert not eval_results.list_evals()
     assert at.selectbox(key="evaluate.dataset").value.name == "Soccer QA"
+
+
+def test_an_empty_dataset_turns_start_off_with_the_reason_in_one_line(offline):
+    """A dataset with no records left Start on, with nothing said until a press."""
+    store.create_dataset("Emptied", [])
+    at = _app()
+    at.radio(key="evaluate.source").set_value("dataset").run()
+    assert [e.value for e in at.error] == ["Emptied v1 holds no records: add some in the Dataset page's Edit tab, or "
+                                           "pick another dataset."]
+    assert at.button(key="evaluate.start").disabled
