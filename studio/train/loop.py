@@ -356,7 +356,7 @@ def check_answers_fit(cfg: TrainConfig, records: Sequence[dict], token: str | No
             context = memory.shape_for_base(cfg.base, token=token).context
         except (StudioError, OSError, ValueError):
             context = 0
-        limit = min(limit, context or limit)
+        limit = memory.record_limit(limit, context)
 
     def kept(indices: Sequence[int]) -> list[int]:  # the loss tokens up to the first record that keeps any
         found = []
@@ -381,7 +381,8 @@ class Encoded:
 
 def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[str, list[int]]) -> Encoded:
     model = base.model
-    limit = min(cfg.max_length, int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or cfg.max_length))
+    limit = memory.record_limit(cfg.max_length, int(getattr(model.config, "n_positions", 0)
+                                                    or getattr(model.config, "max_position_embeddings", 0) or 0))
     train_enc = recipe.encode_records(base.tokenizer, records, split["train"], limit)
     test_enc = recipe.encode_records(base.tokenizer, records, split["test"], limit)
     truncated = sum(e.truncated for e in train_enc + test_enc)

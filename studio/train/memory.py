@@ -236,6 +236,14 @@ def run_shape(cfg: Any, token: str | None = None) -> ModelShape:
                           positions=cfg.max_length, token=token)
 
 
+def record_limit(max_length: int, context: int) -> int:
+    """Tokens a record keeps: Max length, or the base's positions (``ModelShape.context``; 0: unknown) where they end
+    sooner, as the run cuts them (``loop._encode``). One rule for the run's check before its folder is made
+    (``loop.check_answers_fit``), the Train page's preview and this estimate: the page cut tiny_gpt2's records at
+    Max length 512, not at its 256 positions, and left Start on for a run the CLI then refused."""
+    return min(max_length, context) if context > 0 else max_length
+
+
 def base_stamp(base: str) -> tuple:
     """What ``shape_for_base`` reads of ``base``, as a key that changes when the shape can: each file of its folder (or
     its GGUF file) by name, size and modification time. The Train page reads the shape once per change of either
@@ -442,7 +450,7 @@ def for_run(cfg: Any, lengths: Sequence[int] | None = None, *, shape: ModelShape
     shape = shape or run_shape(cfg)
     # records are cut where the model's positions end, when Max length is longer (``loop._encode``): a GPT-2 of 128
     # positions at Max length 1,024 trains batches of 128 tokens, and was estimated at 1,024
-    limit = min(cfg.max_length, shape.context) if shape.context else cfg.max_length
+    limit = record_limit(cfg.max_length, shape.context)
     rows, seq = largest_batch(list(lengths or []), cfg.batch_size, limit, cfg.batch_tokens)
     kernels = liger.applies(cfg.liger, shape.model_type, device)
     est = estimate(shape, rows, seq, gradient_checkpointing=cfg.gradient_checkpointing, method=cfg.method,

@@ -436,21 +436,24 @@ def preview(cfg: TrainConfig, records: list[dict], of: object = None) -> tuple[l
         tok = ui.run_or_error(_tokenizer, cfg.base)
         if tok is None:
             return None, None
-    rows = recipe.preview_rows(tok, records, keep, cfg.max_length)
+    limit = _record_limit(cfg)  # the run's cut (``loop.check_answers_fit``): Max length, or the base's positions
+    rows = recipe.preview_rows(tok, records, keep, limit)
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     refused = recipe.nothing_kept([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows],
-                                  [r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows], cfg.max_length)
+                                  [r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows], limit)
     answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)
     st.caption(f"{plural(len(split['train']), 'record')} to train on, {len(split['test']):,} held out"
                + (f", {skipped:,} skipped (empty question or answer)" if skipped else "")
-               + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, cfg.max_length)}")
+               + f". Format: {recipe.format_name(tok)}. {recipe.longest_line(rows, limit)}")
     if n_trunc:
-        st.warning(f"{n_trunc} record(s) are longer than {cfg.max_length} tokens and will be truncated "
-                   "(they lose the end of their answer and their EOS): raise Max length or shorten them."
-                   + (f" {recipe.answerless_line(answerless, cfg.max_length)}" if answerless else ""))
+        fix = "raise Max length or shorten them" if limit == cfg.max_length else \
+            f"shorten them (the base takes {limit:,} positions, whatever Max length)"
+        st.warning(f"{n_trunc} record(s) are longer than {limit:,} tokens and will be truncated "
+                   f"(they lose the end of their answer and their EOS): {fix}."
+                   + (f" {recipe.answerless_line(answerless, limit)}" if answerless else ""))
     st.dataframe(rows, hide_index=True, width="stretch", height=220)
     # a free-typed box (``studio.ui.numbers``): 0 or 1e999 left the browser's bounded box red, the last record shown
     typed, why = numbers.number_box(st, "Show record", "train.preview_record", keep[0] + 1, lo=1, hi=len(records),
@@ -460,11 +463,25 @@ def preview(cfg: TrainConfig, records: list[dict], of: object = None) -> tuple[l
         st.error(why, icon=":material/error:")
     pick = -1 if why else int(typed) - 1
     if pick in keep:
-        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], cfg.max_length,
+        enc = recipe.encode_record(tok, records[pick]["question"], records[pick]["answer"], limit,
                                    prompt_format.context_of(records[pick]))
         st.markdown(highlight(recipe.token_rows(tok, enc)), unsafe_allow_html=True)
         st.caption("Highlighted tokens carry loss (the answer and its end-of-text); the prompt does not.")
     return lengths, refused
+
+
+def _record_limit(cfg: TrainConfig) -> int:
+    """Tokens a record keeps in the run (``memory.record_limit``): Max length, or the base's positions where they end
+    sooner. A base whose shape cannot be read counts as Max length (the memory estimate says why)."""
+    if cfg.base == "scratch":  # built with Max length's positions
+        return cfg.max_length
+    stamp = memory.base_stamp(cfg.base)
+    try:
+        shape = memory.shape_for_base(cfg.base) if stamp is None else _shape(cfg.base, cfg.scratch_size,
+                                                                               cfg.vocab_size, 0, stamp)
+    except (StudioError, OSError, ValueError):
+        return cfg.max_length
+    return memory.record_limit(cfg.max_length, shape.context)
 
 
 def _first_record_for(of: object) -> None:

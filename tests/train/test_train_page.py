@@ -274,6 +274,32 @@ def test_held_out_questions_that_fill_max_length_cannot_be_measured_and_start_is
     assert not at.error and not at.button(key="train.start").disabled
 
 
+def test_prompts_that_fill_the_base_s_positions_turn_start_off_with_the_cli_s_reason(offline, tiny_gpt2):
+    """A base of 256 positions at Max length 512, its prompts longer than 256 tokens: the preview cut them at 512, so
+    Start was on, and the run it made failed at once ("keeps no answer"), left in the runs list."""
+    from studio.errors import TrainingError
+    from studio.train import loop
+
+    long = "Why is the offside rule written this way? " * 15  # about 380 tokens: past 256, within 512
+    records = [{"question": f"{long} ({i})", "answer": "Because."} for i in range(3)]
+    store.create_dataset("Long questions", records)
+    at = _lora_on_tiny_faq(tiny_gpt2)
+    at.session_state["dataset.selected"] = store.find_dataset("Long questions").id
+    at.run()
+    _no_exception(at)
+    assert next(n.value for n in at.number_input if n.key.startswith("train.ml.")) == 512
+    cfg = train_config.TrainConfig(base=str(tiny_gpt2), method="lora", max_length=512)
+    with pytest.raises(TrainingError) as cli:  # what the run would refuse before making its folder
+        loop.check_answers_fit(cfg, records)
+    assert "(256 tokens)" in str(cli.value)
+    assert [e.value for e in at.error] == [str(cli.value)]
+    assert any("3 record(s) are longer than 256 tokens" in w.value and "the base takes 256 positions" in w.value
+               for w in at.warning)
+    start = at.button(key="train.start")
+    assert start.disabled
+    assert not runs.list_runs()
+
+
 def test_unreachable_base_says_choose_scratch(offline):
     sample.ensure_sample()
     at = train_page().run()
