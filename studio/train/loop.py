@@ -366,7 +366,7 @@ def check_answers_fit(cfg: TrainConfig, records: Sequence[dict], token: str | No
                 break
         return found
 
-    refused = recipe.nothing_kept(kept(split["train"]), kept(split["test"]), limit)
+    refused = recipe.nothing_kept(kept(split["train"]), kept(split["test"]), limit, cfg.max_length)
     if refused:
         raise TrainingError(refused)
 
@@ -388,7 +388,8 @@ def _encode(cfg: TrainConfig, base: Base, records: Sequence[dict], split: dict[s
     truncated = sum(e.truncated for e in train_enc + test_enc)
     if truncated:
         print(f"warning: {truncated} record(s) longer than {limit} tokens were truncated (they lose their answer's end)", flush=True)
-    refused = recipe.nothing_kept([e.loss_tokens for e in train_enc], [e.loss_tokens for e in test_enc], limit)
+    refused = recipe.nothing_kept([e.loss_tokens for e in train_enc], [e.loss_tokens for e in test_enc], limit,
+                                  cfg.max_length)
     if refused:
         raise TrainingError(refused)
     answerless = sum(not e.loss_tokens for e in train_enc + test_enc)

@@ -275,17 +275,23 @@ def preview_rows(tokenizer: Any, records: Sequence[dict], indices: Sequence[int]
     return rows
 
 
-def nothing_kept(train: Sequence[int], held_out: Sequence[int], max_length: int) -> str | None:
+def nothing_kept(train: Sequence[int], held_out: Sequence[int], max_length: int, setting: int | None = None) -> str | None:
     """The one-line refusal when no training record, or no held-out one, keeps a token of its answer within
     ``max_length`` (each prompt fills it: a run trained on nothing and said "train loss 0.0000", or reported "eval
-    loss nan" at every evaluation), else None. ``train``, ``held_out``: per record, its tokens that carry loss."""
-    cut = f"within Max length ({max_length:,} tokens): each prompt fills it, so "
+    loss nan" at every evaluation), else None. ``train``, ``held_out``: per record, its tokens that carry loss.
+    ``setting``: the run's Max length where the base's positions (``max_length``) end sooner: raising it cannot help."""
+    by_positions = setting is not None and max_length < setting
+    if by_positions:
+        cut = f"within the base's {max_length:,} positions (whatever Max length is): each prompt fills them, so "
+        remedy = "Shorten the questions"
+    else:
+        cut = f"within Max length ({max_length:,} tokens): each prompt fills it, so "
+        remedy = "Raise Max length or shorten the questions"
     if train and not any(train):
-        return f"No training record keeps any of its answer {cut}the run would learn nothing (a loss of 0). Raise " \
-               "Max length or shorten the questions."
+        return f"No training record keeps any of its answer {cut}the run would learn nothing (a loss of 0). {remedy}."
     if held_out and not any(held_out):
-        return f"No held-out record keeps any of its answer {cut}the held-out loss cannot be measured (it would " \
-               "read nan). Raise Max length, shorten the questions, or set Held-out fraction to 0."
+        return (f"No held-out record keeps any of its answer {cut}the held-out loss cannot be measured (it would read "
+                f"nan). {remedy.replace(' or ', ', ') if not by_positions else remedy}, or set Held-out fraction to 0.")
     return None
 
 

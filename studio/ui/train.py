@@ -441,7 +441,8 @@ def preview(cfg: TrainConfig, records: list[dict], of: object = None) -> tuple[l
     train_rows = set(split["train"])
     lengths = [r["tokens"] for r in rows if r["record"] - 1 in train_rows]
     refused = recipe.nothing_kept([r["loss tokens"] for r in rows if r["record"] - 1 in train_rows],
-                                  [r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows], limit)
+                                  [r["loss tokens"] for r in rows if r["record"] - 1 not in train_rows], limit,
+                                  cfg.max_length)
     answerless = sum(not r["loss tokens"] for r in rows)
     n_trunc = sum(r["truncated"] for r in rows)
     skipped = len(records) - len(keep)

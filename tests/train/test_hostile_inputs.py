@@ -114,7 +114,9 @@ def test_prompts_that_fill_a_pretrained_base_s_positions_are_refused_before_a_ru
                     encoding="utf-8")
     err = _refused(capsys, "--dataset", str(path), "--base", str(tiny_gpt2), "--max-length", "1024",
                    "--test-fraction", "0", "--max-steps", "2")
-    assert err.startswith("error: No training record keeps any of its answer within Max length (256 tokens)"), err
+    assert err == ("error: No training record keeps any of its answer within the base's 256 positions (whatever Max "
+                   "length is): each prompt fills them, so the run would learn nothing (a loss of 0). Shorten the "
+                   "questions."), err  # raising Max length, as the line said, cannot help
     assert not config_runs()
 
 

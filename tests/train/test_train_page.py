@@ -291,7 +291,8 @@ def test_prompts_that_fill_the_base_s_positions_turn_start_off_with_the_cli_s_re
     cfg = train_config.TrainConfig(base=str(tiny_gpt2), method="lora", max_length=512)
     with pytest.raises(TrainingError) as cli:  # what the run would refuse before making its folder
         loop.check_answers_fit(cfg, records)
-    assert "(256 tokens)" in str(cli.value)
+    assert "within the base's 256 positions (whatever Max length is)" in str(cli.value)
+    assert "Shorten the questions." in str(cli.value) and "Raise Max length" not in str(cli.value)
     assert [e.value for e in at.error] == [str(cli.value)]
     assert any("3 record(s) are longer than 256 tokens" in w.value and "the base takes 256 positions" in w.value
                for w in at.warning)
