@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config, jobs
-from studio.data import held
+from studio.data.file_memo import FileMemo
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.models import run_folders, text
@@ -335,7 +335,7 @@ def _split_unreadable(file: Path) -> bool:
     return read_split(file.parent) is None
 
 
-_split_checked = held.FileMemo(_split_unreadable)  # split.json -> damaged: Home asks on every run
+_split_checked = FileMemo(_split_unreadable)  # split.json -> damaged: Home asks on every run
 
 
 def _split_damaged(folder: Path) -> bool:
