@@ -371,8 +371,8 @@ CONTINUED = " (continued)"
 
 
 def default_name(dataset_name: str, base: str) -> str:
-    """A run's name when none is typed: its dataset and its base as the pickers name it ("My FAQ · SmolLM2-135M-Instruct
-    (bundled Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct"). A run trained from an earlier run names
+    """A run's name when none is typed: its dataset and its base as the tables name it ("My FAQ · SmolLM2 · bundled
+    (135M-Instruct, Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct"). A run trained from an earlier run names
     that run, its dataset said once: "My FAQ · SmolLM2-135M-Instruct (continued)", not "My FAQ · My FAQ · ..."."""
     from studio.models.library import display_name
     from studio.models.spec import parse_spec
