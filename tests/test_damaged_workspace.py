@@ -88,9 +88,9 @@ def test_the_split_files_remembered_between_runs_are_bounded(monkeypatch):
     """Home reads each run's split.json once while it stays as it is: every file ever read stayed remembered, so a
     public app's one server held an entry for every run of every visitor it served, for as long as it ran. The first
     read are forgotten first now, and what Home says does not change."""
-    from studio.data import held
+    from studio.data.file_memo import FileMemo
 
-    monkeypatch.setattr(runs, "_split_checked", held.FileMemo(runs._split_unreadable, kept=3))
+    monkeypatch.setattr(runs, "_split_checked", FileMemo(runs._split_unreadable, kept=3))
     for n in range(5):
         folder = runs.run_dir(f"20261205-00000{n}-cut")
         folder.mkdir(parents=True)

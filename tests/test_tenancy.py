@@ -837,3 +837,17 @@ def test_a_tenancy_secret_that_is_not_true_or_false_is_said_with_the_default_in_
     assert [e.value for e in at.error] == [f"[studio] tenancy must be true or false, not 'maybe': fix it in the "
                                            f"app's secrets. Meanwhile it is {default}."]
     assert config.tenancy() is (entry == "cloud")
+
+
+def test_the_cookieless_refusal_says_one_minute_in_the_singular(api_mode, monkeypatch, studio_home):
+    """A browser without cookies refused with under 90 s to wait read "try again in 1 minutes."."""
+    from studio.ui import cloud
+
+    class Full:  # the hour's workspaces all made, the oldest a minute from leaving the window
+        def take(self, count, now=None):
+            return 50.0
+
+    monkeypatch.setattr(cloud, "browser_secret", lambda: None)
+    monkeypatch.setattr(cloud, "_cookieless", Full())
+    (line,) = [e.value for e in visit("Home.py").error]
+    assert line.endswith("or try again in 1 minute."), line

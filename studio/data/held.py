@@ -7,11 +7,6 @@ the one just put; one read lately only after every one read before it), and a se
 reads its source again. Each value may name its ``owner`` (the session that put it): a put first lets go of every
 value whose owner the caller says is gone (a closed tab), so a tab closed with a preview does not hold it for the server's life. The budget is the setting
 ``[studio] previews_mb`` (``Budget``), which ``studio.ui.cloud`` reads at every page run.
-
-``FileMemo``, the other thing held for every session: what was made of a file a page asks about at every run (Home's
-evaluation verdicts, runs' split checks), read again once the file's size or time changes, at most ``MEMO_KEPT`` files,
-the first read forgotten first (every visitor's files pass through the one server's memo). Its forgetting walked a dict
-other sessions' threads were adding to ("dictionary changed size during iteration" on a busy server): it has a lock.
 """
 
 from __future__ import annotations
@@ -21,8 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from studio import config, settings
 from studio.errors import StudioError
@@ -31,9 +25,6 @@ from studio.settings import setting
 PUBLIC_MB = 256  # held for every visitor together on a public app (Community Cloud guarantees an app 690 MB)
 LOCAL_MB = 2048  # on a machine of one's own: a person with several tabs of large files open
 SAMPLE = 200  # records measured to estimate a list's size
-MEMO_KEPT = 4096  # files one ``FileMemo`` remembers
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,35 +137,3 @@ class Held:
 
 
 previews = Held()  # the Import tab's: one per browser tab, the parsed file with its mapped records and problems
-
-
-class FileMemo(Generic[T]):
-    """``read(file)`` once per state of each file (its modification time and size), for at most ``kept`` files."""
-
-    def __init__(self, read: Callable[[Path], T], kept: int = MEMO_KEPT) -> None:
-        self._read = read
-        self.kept = kept
-        self._seen: OrderedDict[str, tuple[int, int, T]] = OrderedDict()  # file -> (mtime ns, size, what was read)
-        self._lock = threading.Lock()
-
-    def get(self, file: Path) -> T | None:
-        """What ``read`` made of ``file`` as it is now; None when it is not there (deleted meanwhile)."""
-        try:
-            stat = file.stat()
-        except OSError:
-            return None
-        with self._lock:
-            seen = self._seen.get(str(file))
-        if seen is not None and seen[:2] == (stat.st_mtime_ns, stat.st_size):
-            return seen[2]
-        value = self._read(file)  # outside the lock: a long read does not hold up the other sessions
-        with self._lock:
-            self._seen[str(file)] = (stat.st_mtime_ns, stat.st_size, value)
-            self._seen.move_to_end(str(file))  # read just now: the last to be forgotten
-            while len(self._seen) > self.kept:
-                self._seen.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._seen)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio import atomic, config, jobs
-from studio.data import held
+from studio.data.file_memo import FileMemo
 from studio.errors import StudioError
 from studio.evaluate import metrics, stopping
 from studio.evaluate.result import OUTCOMES, EvalResult, QuestionRow
@@ -311,7 +311,7 @@ def _read_verdict(file: Path) -> _Verdict:
         any(m.run_id or m.spec.startswith("run:") for m in result.models))
 
 
-_verdicts = held.FileMemo(_read_verdict)  # Home asks on every run: each file read once while it stays as it is
+_verdicts = FileMemo(_read_verdict)  # Home asks on every run: each file read once while it stays as it is
 
 
 def _verdict(file: Path) -> _Verdict | None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from studio import atomic, config, jobs
-from studio.data import held
+from studio.data.file_memo import FileMemo
 from studio.data.ref import DatasetRef
 from studio.errors import StudioError
 from studio.models import run_folders, text
@@ -335,7 +335,7 @@ def _split_unreadable(file: Path) -> bool:
     return read_split(file.parent) is None
 
 
-_split_checked = held.FileMemo(_split_unreadable)  # split.json -> damaged: Home asks on every run
+_split_checked = FileMemo(_split_unreadable)  # split.json -> damaged: Home asks on every run
 
 
 def _split_damaged(folder: Path) -> bool:
@@ -371,8 +371,8 @@ CONTINUED = " (continued)"
 
 
 def default_name(dataset_name: str, base: str) -> str:
-    """A run's name when none is typed: its dataset and its base as the pickers name it ("My FAQ · SmolLM2-135M-Instruct
-    (bundled Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct"). A run trained from an earlier run names
+    """A run's name when none is typed: its dataset and its base as the tables name it ("My FAQ · SmolLM2 · bundled
+    (135M-Instruct, Q4_1 copy)"), not the base's spec ("model:smollm2-135m-instruct"). A run trained from an earlier run names
     that run, its dataset said once: "My FAQ · SmolLM2-135M-Instruct (continued)", not "My FAQ · My FAQ · ..."."""
     from studio.models.library import display_name
     from studio.models.spec import parse_spec

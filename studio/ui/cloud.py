@@ -78,7 +78,7 @@ _sessions_pruned_at = 1_000  # closed sessions are forgotten when the count pass
 _cookieless = limits.Window(3600)  # the new workspaces of browsers without cookies (``cookieless_per_hour``)
 COOKIELESS = "browser:none"  # the one visitor every browser without cookies counts as (``visitor_key``)
 COOKIELESS_FULL = ("This browser sends no cookies, and this app has made the {count} workspaces an hour it makes for "
-                   "such browsers: {way_in}, allow cookies for this site and reload, or try again in {minutes} minutes.")
+                   "such browsers: {way_in}, allow cookies for this site and reload, or try again in {minutes}.")
 WAY_IN_TOKEN = "give your Hugging Face token below (your account's own workspace)"
 WAY_IN_SIGN_IN = "sign in or " + WAY_IN_TOKEN
 
@@ -290,8 +290,10 @@ def _new_anonymous() -> Path:
         count = cookieless_per_hour()
         wait = _cookieless.take(count)
         if wait is not None:
-            st.error(COOKIELESS_FULL.format(count=count, minutes=max(1, round(wait / 60)), way_in=WAY_IN_SIGN_IN
-                                            if auth_providers() else WAY_IN_TOKEN), icon=":material/error:")
+            minutes = max(1, round(wait / 60))
+            st.error(COOKIELESS_FULL.format(count=count, minutes=f"{minutes} minute{'s' if minutes != 1 else ''}",
+                                            way_in=WAY_IN_SIGN_IN if auth_providers() else WAY_IN_TOKEN),
+                     icon=":material/error:")
             _way_in()
             st.stop()
     return workspaces.anonymous(secret)

@@ -219,9 +219,9 @@ def test_the_evaluation_files_remembered_between_runs_are_bounded(monkeypatch):
     """Home reads each evaluation file once while it stays as it is: every file ever read stayed remembered, so a
     public app's one server held an entry for every evaluation of every visitor it served, for as long as it ran. The
     first read are forgotten first now, and what the pages say does not change."""
-    from studio.data import held
+    from studio.data.file_memo import FileMemo
 
-    monkeypatch.setattr(eval_results, "_verdicts", held.FileMemo(eval_results._read_verdict, kept=3))
+    monkeypatch.setattr(eval_results, "_verdicts", FileMemo(eval_results._read_verdict, kept=3))
     evals = config.evals_dir()
     for n in range(5):
         (evals / f"cut-{n}.json").write_text('{"id": "cut', encoding="utf-8")
