@@ -41,8 +41,7 @@ with new_tab:
     if run_id:  # the open run first, not beneath a form set to another dataset
         train_live.live(run_id)
         train_live.ask_panel(run_id)
-        # "Start another run" below is the one way on to the next run: a "Close this run and start another" button
-        # beside it, once the run ended, was a second control for the same thing
+        # "Start another run" below is the one way on to the next run, while the run trains and after it ends
         st.divider()
     else:
         train_runs.latest_run_offer()
