@@ -4,9 +4,9 @@ import streamlit as st
 
 from studio import ui
 from studio.ui import dataset as dui
+from studio.ui import dataset_import, pages
 from studio.ui import dataset_tabs as tabs
 from studio.ui import dedup as dedup_ui
-from studio.ui import pages
 
 ui.page_setup(pages.DATASET.title)
 dui.init()
@@ -18,7 +18,7 @@ dui.show_flash()
 # One tab per job; a new tab is a label here and a function taking the selected dataset.
 TABS = {
     "Edit": dui.edit_tab,
-    "Import": tabs.import_tab,
+    "Import": dataset_import.import_tab,
     "Check": tabs.check_tab,
     "Duplicates": dedup_ui.review_queue,
     "Versions": tabs.versions_tab,

@@ -14,8 +14,9 @@ Widget keys: ``dataset.picker``, ``dataset.search``, ``dataset.page``, ``dataset
 (the table; a new nonce starts a fresh editor on the working copy), ``dataset.save_message``,
 ``dataset.new_name``, ``dataset.rename.<id>``, ``dataset.delete_sure.<id>``, ``dataset.conflict.*``.
 
-The working copy (``Draft``, kept per browser tab for a reload) lives in ``studio.ui.dataset_drafts``; the import,
-check, versions and export tabs in ``studio.ui.dataset_tabs``.
+The working copy (``Draft``, kept per browser tab for a reload) lives in ``studio.ui.dataset_drafts``; the import tab in
+``studio.ui.dataset_import`` (its source read in the background in ``studio.ui.import_source``); the check, versions
+and export tabs in ``studio.ui.dataset_tabs``.
 """
 
 from __future__ import annotations

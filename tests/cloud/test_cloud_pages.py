@@ -421,24 +421,24 @@ def test_a_hub_preview_dropped_to_keep_the_memory_bound_is_read_again_from_its_f
     from hub_servers import HubRepo
 
     from studio.data import held
-    from studio.ui import dataset_tabs
+    from studio.ui import import_source
 
     repo = hub.repos[("dataset", "someone/kept-qa")] = HubRepo("dataset", "someone/kept-qa", private=False)
     repo.files["data/train-00000-of-00001.jsonl"] = b'{"question": "Offside?", "answer": "Behind the ball."}\n'
     gets = lambda: [p for m, p, _h in hub.requests if m == "GET" and "/resolve/" in p]  # noqa: E731
     at = hub_import(visit("pages/1_Dataset.py", studio={"upload_mb": 1}), "someone/kept-qa")
     assert any("Read **1 record" in m.value for m in at.markdown) and len(gets()) == 1
-    held.previews.drop(at.session_state[dataset_tabs.IMPORT]["key"])  # past the budget: dropped
+    held.previews.drop(at.session_state[import_source.IMPORT]["key"])  # past the budget: dropped
     at.run()
-    if dataset_tabs.LOAD in at.session_state:  # read again in the background
-        assert at.session_state[dataset_tabs.LOAD]["task"].join(120)
+    if import_source.LOAD in at.session_state:  # read again in the background
+        assert at.session_state[import_source.LOAD]["task"].join(120)
         at.run()
     assert not at.exception and any("Read **1 record" in m.value for m in at.markdown)
     assert len(gets()) == 1  # not downloaded again
-    folder = Path(at.session_state[dataset_tabs.HUB_CACHE][1])
+    folder = Path(at.session_state[import_source.HUB_CACHE][1])
     assert folder.is_dir()
     at.radio(key="dataset.import.origin").set_value("file").run()
-    assert not folder.exists() and dataset_tabs.HUB_CACHE not in at.session_state
+    assert not folder.exists() and import_source.HUB_CACHE not in at.session_state
 
 
 def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_disk(monkeypatch, upload_limit):
@@ -447,7 +447,7 @@ def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_dis
     download an hour later swept it, or for the server's life). The read removes it again as it ends. The Hub's
     download is a fake here (one that writes its file after the tab let go): the race cannot be timed for real."""
     from studio.data import hf_sources, import_folders
-    from studio.ui import dataset_tabs
+    from studio.ui import import_source
 
     go_on, folders = threading.Event(), []
 
@@ -465,17 +465,17 @@ def test_a_hub_folder_let_go_while_its_read_still_downloads_does_not_stay_on_dis
     box = f"dataset.import.hub.{at.session_state['dataset.import.nonce']}"
     at.text_input(key=box).input("someone/slow-qa")
     at.button(key="dataset.import.hub_load").click().run()
-    task = at.session_state[dataset_tabs.LOAD]["task"]
+    task = at.session_state[import_source.LOAD]["task"]
     at.text_input(key=box).input("")  # the box cleared (committed with the form): its read stopped, its folder let go
     at.button(key="dataset.import.hub_load").click().run()
-    assert not at.exception and dataset_tabs.HUB_CACHE not in at.session_state
+    assert not at.exception and import_source.HUB_CACHE not in at.session_state
     go_on.set()
     assert task.join(60) and task.state == "stopped"
     assert folders and not Path(folders[0]).exists()
     at.text_input(key=box).input("not a hub id")  # refused before any download: its folder not counted as read into
     at.button(key="dataset.import.hub_load").click().run()
-    if dataset_tabs.LOAD in at.session_state:  # still reading (else it ended within the click's run)
-        assert at.session_state[dataset_tabs.LOAD]["task"].join(60)
+    if import_source.LOAD in at.session_state:  # still reading (else it ended within the click's run)
+        assert at.session_state[import_source.LOAD]["task"].join(60)
     assert any("Bad Hub dataset" in e.value for e in at.run().error)
     assert not import_folders._reading  # else the hourly sweep skipped its folder for the server's life
 

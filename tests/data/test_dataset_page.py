@@ -10,7 +10,7 @@ from dataset_cases import BAD, UNICODE
 from streamlit.testing.v1 import AppTest
 
 from studio.data import editing, sample, store, validate
-from studio.ui import dataset_tabs, editor_place
+from studio.ui import dataset_import, editor_place
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = str(REPO / "pages" / "1_Dataset.py")
@@ -2328,7 +2328,7 @@ def test_a_field_named_none_is_told_apart_from_the_no_field_choice():
     preview = at.tabs[1].dataframe[0].value
     assert preview["question"].tolist() == ["What is offside?"] and not at.error
     question = at.selectbox(key=f"dataset.import.q.{fid}")
-    question.select(dataset_tabs.NO_FIELD)
+    question.select(dataset_import.NO_FIELD)
     at.run()  # no field for the question: the record comes in to have its question written
     assert [e.value for e in at.error] == ["1 of 1 record is invalid (1 error, no warnings; record numbers count from 1):"]
     assert "question" not in at.tabs[1].dataframe[0].value.columns
@@ -2358,13 +2358,11 @@ def test_each_table_action_builds_the_table_anew_once():
 def test_the_import_preview_cuts_a_huge_answer_and_the_import_keeps_it_whole():
     """A file whose one line holds a 50 MB answer sent all 50 MB to the browser for the preview of its first records:
     the preview shows the start of each long value and its length, and the import still brings the value in whole."""
-    from studio.ui import dataset_tabs
-
-    long = "x" * (dataset_tabs.PREVIEW_CHARS * 50)
+    long = "x" * (dataset_import.PREVIEW_CHARS * 50)
     at = _upload(open_page(), "long.json", json.dumps([{"question": "Q?", "answer": long}]).encode())
     assert not at.error and not at.exception
     (answer,) = at.tabs[1].dataframe[0].value["answer"].tolist()
-    assert len(answer) < dataset_tabs.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
+    assert len(answer) < dataset_import.PREVIEW_CHARS + 50 and answer.endswith(f"({len(long):,} characters in all)")
     at.button(key="dataset.import.create").click().run()
     assert store.load_version(store.find_dataset("long").id) == [{"question": "Q?", "answer": long}]
 
