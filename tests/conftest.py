@@ -53,7 +53,7 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     if "studio.ui.cloud" in sys.modules:  # AppTest sends no cookies: all its visitors are one browser without them;
         from studio.cloud import limits  # each test's get the hour's new workspaces and their minute's requests afresh
 
-        monkeypatch.setattr(sys.modules["studio.ui.cloud"], "_cookieless", limits.Window(3600))
+        monkeypatch.setattr(sys.modules["studio.ui.cookieless"], "_cookieless", limits.Window(3600))
         sys.modules["studio.ui.cloud"]._limit.clear()
     yield home
 

@@ -394,18 +394,19 @@ def test_a_limit_that_is_not_a_whole_number_of_mb_is_said_as_set(mb, limit, used
 def test_a_signed_in_visitor_s_sidebar_says_their_workspace_s_limit_as_an_anonymous_one_s_does(monkeypatch):
     """An anonymous visitor's sidebar said "Up to 50 MB"; a signed-in one's said nothing of theirs until a save was
     refused."""
-    from studio.ui import cloud
+    from studio.ui import cloud_settings
 
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: {"workspace_mb": 1.2}.get(name, default))
+    settings = {"workspace_mb": 1.2}
+    monkeypatch.setattr(cloud_settings, "studio_setting", lambda name, default: settings.get(name, default))
     at = signed_in_visit({"iss": "https://accounts.example", "sub": "alice-123", "name": "Alice"})
     (said,) = [c.value for c in at.sidebar.caption if c.value.startswith("Signed in as Alice")]
     assert said.startswith("Signed in as Alice: your workspace (up to 1.2 MB) is yours alone"), said
 
 
 def test_a_signed_in_workspace_has_a_limit_too_so_one_visitor_cannot_fill_the_shared_disk(monkeypatch):
-    from studio.ui import cloud
+    from studio.ui import cloud, cloud_settings
 
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: {"workspace_mb": 1}.get(name, default))
+    monkeypatch.setattr(cloud_settings, "studio_setting", lambda name, default: {"workspace_mb": 1}.get(name, default))
     kept = workspaces.signed_in("https://issuer", "alice")
     (kept / "datasets").mkdir(parents=True)
     cloud._check_room(kept / "datasets" / "faq" / "versions" / "0001.json", 900_000)  # what fits is let through
@@ -790,7 +791,7 @@ def test_with_the_protection_off_and_no_secrets_file_no_browser_counts_as_refusi
     cookie) back on."""
     from streamlit import config as st_config
 
-    from studio.ui import cloud
+    from studio.ui import cloud_settings, cookieless
 
     class NoFile:
         def __contains__(self, key):
@@ -799,13 +800,13 @@ def test_with_the_protection_off_and_no_secrets_file_no_browser_counts_as_refusi
     before = st_config.get_option("server.enableXsrfProtection")
     st_config.set_option("server.enableXsrfProtection", False)
     try:
-        monkeypatch.setattr(cloud, "_secrets", NoFile)
-        assert cloud.cookies_given() is False
-        monkeypatch.setattr(cloud, "_secrets", lambda: {"auth": {"client_id": "c"}})
-        assert cloud.cookies_given() is True
+        monkeypatch.setattr(cloud_settings, "app_secrets", NoFile)
+        assert cookieless.cookies_given() is False
+        monkeypatch.setattr(cloud_settings, "app_secrets", lambda: {"auth": {"client_id": "c"}})
+        assert cookieless.cookies_given() is True
     finally:
         st_config.set_option("server.enableXsrfProtection", before)
-    assert cloud.cookies_given() is True
+    assert cookieless.cookies_given() is True
 
 
 def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_streamlit_gives_the_cookie(monkeypatch):
@@ -814,7 +815,7 @@ def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_strea
     its own allowance there (as its requests do); with the protection on, cookieless tabs share one."""
     from streamlit import config as st_config
 
-    from studio.ui import cloud, streamlit_internals
+    from studio.ui import cloud, cookieless, streamlit_internals
 
     monkeypatch.setattr(streamlit_internals, "in_script_run", lambda: True)
     monkeypatch.setattr(cloud, "browser_secret", lambda: None)
@@ -823,7 +824,7 @@ def test_background_jobs_of_cookieless_tabs_share_one_allowance_only_where_strea
     before = st_config.get_option("server.enableXsrfProtection")
     try:
         st_config.set_option("server.enableXsrfProtection", True)
-        assert cloud._job_group() == cloud.COOKIELESS
+        assert cloud._job_group() == cookieless.COOKIELESS
         st_config.set_option("server.enableXsrfProtection", False)
         assert cloud._job_group() is None
     finally:
@@ -841,13 +842,13 @@ def test_a_tenancy_secret_that_is_not_true_or_false_is_said_with_the_default_in_
 
 def test_the_cookieless_refusal_says_one_minute_in_the_singular(api_mode, monkeypatch, studio_home):
     """A browser without cookies refused with under 90 s to wait read "try again in 1 minutes."."""
-    from studio.ui import cloud
+    from studio.ui import cloud, cookieless
 
     class Full:  # the hour's workspaces all made, the oldest a minute from leaving the window
         def take(self, count, now=None):
             return 50.0
 
     monkeypatch.setattr(cloud, "browser_secret", lambda: None)
-    monkeypatch.setattr(cloud, "_cookieless", Full())
+    monkeypatch.setattr(cookieless, "_cookieless", Full())
     (line,) = [e.value for e in visit("Home.py").error]
     assert line.endswith("or try again in 1 minute."), line

@@ -6,7 +6,7 @@ of them live here now, charged their estimated size: past the budget the one use
 the one just put; one read lately only after every one read before it), and a session whose preview was dropped
 reads its source again. Each value may name its ``owner`` (the session that put it): a put first lets go of every
 value whose owner the caller says is gone (a closed tab), so a tab closed with a preview does not hold it for the server's life. The budget is the setting
-``[studio] previews_mb`` (``Budget``), which ``studio.ui.cloud`` reads at every page run.
+``[studio] previews_mb`` (``Budget``), which ``studio.ui.cloud_settings`` reads at every page run.
 """
 
 from __future__ import annotations

@@ -305,9 +305,9 @@ def spend_inference(requests: int = 1) -> None:
 def upload_limit_bytes() -> int | None:
     """The largest import a visitor of a public deployment may bring in (a file or a Hub dataset); None locally."""
     if config.tenancy():
-        from studio.ui import cloud
+        from studio.ui import cloud_settings
 
-        return cloud.upload_mb() * 1_000_000
+        return cloud_settings.upload_mb() * 1_000_000
     return None
 
 

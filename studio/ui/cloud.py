@@ -1,50 +1,27 @@
 """A public deployment's page side: whose workspace this session uses, sign-in, what the visitor's own Hugging Face
 token does (their workspace back from its repo, and its sync), and the deployer's token kept to Inference Providers.
-The sidebar that shows all this to the visitor is ``studio.ui.cloud_panel``.
-
-Tenancy is on when the app runs as ``cloud/Home.py`` (the Community Cloud entry point) unless the secret
-``[studio] tenancy = false`` (or ``STUDIO_TENANCY=0``) says otherwise, and off for a local install unless
-``[studio] tenancy = true`` (or ``STUDIO_TENANCY=1``). Secrets read here, all optional::
-
-    [studio]
-    tenancy = true
-    anonymous_workspace_mb = 50
-    workspace_mb = 500          # a signed-in (or token-giving) visitor's workspace
-    anonymous_idle_hours = 24
-    workspaces_total_mb = 5000  # every visitor's workspace together (idle anonymous ones make room first)
-    inference_rpm = 10          # requests a minute per visitor on the deployer's HF_TOKEN
-    inference_rpm_total = 60    # requests a minute on it for all visitors together
-    upload_mb = 20              # the largest file a visitor may upload
-    jobs_per_visitor = 2        # background jobs (evaluations) a visitor may run at once
-    jobs_total = 6              # the same for all visitors together
-    cookieless_per_hour = 30    # new workspaces an hour for all browsers that send no cookies together
-    previews_mb = 256           # parsed imports held in memory for every visitor together (2048 unset on Home.py)
-    private_servers = false     # true: visitors may name servers on this machine or its network (loopback, 10.x, ...)
-
-    [studio.store]              # keeps signed-in visitors' workspaces across restarts (studio.cloud.store)
-    repo = "your-org/slm-studio-visitors"
-    token = "hf_..."            # write access to that repo; used for nothing else
-"""
+The sidebar that shows all this to the visitor is ``studio.ui.cloud_panel``; the deployment's settings (tenancy, the
+``[studio]`` limits) are read by ``studio.ui.cloud_settings``, and browsers without cookies bounded by
+``studio.ui.cookieless``."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 from studio import config, jobs
-from studio.cloud import deployment, handoff, limits, store, sync, workspaces
-from studio.data import held, import_folders
+from studio.cloud import handoff, limits, store, sync, workspaces
+from studio.data import import_folders
 from studio.errors import MissingTokenError, StudioError
-from studio.ui import streamlit_internals
+from studio.ui import cloud_settings, cookieless, streamlit_internals
 
 PATH = "workspace.path"  # this session's workspace folder
 ANON = "workspace.anon"  # the anonymous folder this session started with
@@ -75,73 +52,6 @@ _last_clean = 0.0
 _sessions: dict[str, set[str]] = {}  # browser session id -> the workspaces it used: never removed to make room
 _sessions_lock = threading.Lock()
 _sessions_pruned_at = 1_000  # closed sessions are forgotten when the count passes this (then twice what stayed)
-_cookieless = limits.Window(3600)  # the new workspaces of browsers without cookies (``cookieless_per_hour``)
-COOKIELESS = "browser:none"  # the one visitor every browser without cookies counts as (``visitor_key``)
-COOKIELESS_FULL = ("This browser sends no cookies, and this app has made the {count} workspaces an hour it makes for "
-                   "such browsers: {way_in}, allow cookies for this site and reload, or try again in {minutes}.")
-WAY_IN_TOKEN = "give your Hugging Face token below (your account's own workspace)"
-WAY_IN_SIGN_IN = "sign in or " + WAY_IN_TOKEN
-
-
-def _secrets() -> Mapping:
-    try:
-        return st.secrets
-    except Exception:  # no secrets file at all
-        return {}
-
-
-def _studio_setting(name: str, default: object) -> object:
-    try:
-        section = _secrets().get("studio") or {}
-        return section.get(name, default)
-    except Exception:
-        return default
-
-
-def deployment_limits() -> tuple[deployment.Deployment, list[str]]:
-    """The ``[studio]`` limits in force, and one line for each value there that does not fit (its default in force
-    meanwhile; ``setup`` shows the lines at every page run)."""
-    unset = object()
-    return deployment.read({f.name: value for f in dataclasses.fields(deployment.Deployment)
-                            if (value := _studio_setting(f.name, unset)) is not unset})
-
-
-def _limits() -> deployment.Deployment:
-    return deployment_limits()[0]
-
-
-def _forced() -> bool | None:
-    """Tenancy as ``STUDIO_TENANCY`` or the ``[studio] tenancy`` secret sets it; None where neither does."""
-    env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
-    if env in ("1", "true", "on", "yes"):
-        return True
-    if env in ("0", "false", "off", "no"):
-        return False
-    setting = _studio_setting("tenancy", None)
-    return setting if isinstance(setting, bool) else None
-
-
-def _tenancy_refused() -> str | None:
-    """The one line for a ``[studio] tenancy`` that is not true or false (ignored: the default in force), or None."""
-    env = os.environ.get("STUDIO_TENANCY", "").strip().lower()
-    setting = _studio_setting("tenancy", None)
-    if env in ("1", "true", "on", "yes", "0", "false", "off", "no") or setting is None or isinstance(setting, bool):
-        return None
-    default = "true (the public app)" if streamlit_internals.runs_cloud_entry() is not False else "false (a local install)"
-    return (f"[studio] tenancy must be true or false, not {setting!r}: fix it in the app's secrets. "
-            f"Meanwhile it is {default}.")
-
-
-def tenancy_on() -> bool:
-    forced = _forced()
-    if forced is not None:
-        return forced
-    return streamlit_internals.runs_cloud_entry() is not False  # None: Streamlit cannot say (ENTRY_UNKNOWN)
-
-
-ENTRY_UNKNOWN = ("Each visitor works in a workspace of their own: this Streamlit version does not say whether the app "
-                 "runs as cloud/Home.py (the public app). On your own machine, start it with STUDIO_TENANCY=0 (or "
-                 "[studio] tenancy = false in secrets) to use your workspace.")
 
 
 def _resolve() -> Path | None:
@@ -151,17 +61,13 @@ def _resolve() -> Path | None:
     return Path(value) if value else None
 
 
-def limit_bytes(anonymous: bool = True) -> int:
-    limits_ = _limits()
-    return int((limits_.anonymous_workspace_mb if anonymous else limits_.workspace_mb) * 1e6)
-
-
 def _check_room(path: Path, nbytes: int) -> Callable[[], None] | None:
     ws = workspaces.owner(path)
     if ws is None:
         return None
-    return workspaces.check_save(ws, limit_bytes(workspaces.is_anonymous(ws)), path, nbytes,
-                                 lambda adding: workspaces.make_room_on_server(ws, adding, _total_bytes(), _in_use())[1])
+    return workspaces.check_save(ws, cloud_settings.limit_bytes(workspaces.is_anonymous(ws)), path, nbytes,
+                                 lambda adding: workspaces.make_room_on_server(ws, adding, cloud_settings.total_bytes(),
+                                                                               _in_use())[1])
 
 
 def _fits(path: Path, adding: int) -> None:
@@ -170,17 +76,8 @@ def _fits(path: Path, adding: int) -> None:
     ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
     if ws is None:
         return
-    workspaces.fits(ws, limit_bytes(workspaces.is_anonymous(ws)), adding)
-    workspaces.fits_on_server(ws, adding, _total_bytes(), _in_use())
-
-
-def idle_hours() -> float:
-    """How long an anonymous workspace nobody opens is kept."""
-    return _limits().anonymous_idle_hours
-
-
-def _total_bytes() -> int:
-    return int(_limits().workspaces_total_mb * 1e6)
+    workspaces.fits(ws, cloud_settings.limit_bytes(workspaces.is_anonymous(ws)), adding)
+    workspaces.fits_on_server(ws, adding, cloud_settings.total_bytes(), _in_use())
 
 
 def _in_use() -> set[Path]:
@@ -210,24 +107,14 @@ def _record_session(path: Path) -> None:
 
 def _limit_of(path: Path) -> tuple[int, int] | None:
     ws = workspaces.owner(path) or (Path(path) if Path(path).parent == workspaces.root() else None)
-    return None if ws is None else (limit_bytes(workspaces.is_anonymous(ws)), _total_bytes())
-
-
-def auth_providers() -> list[str] | None:
-    """The OIDC providers configured under ``[auth]`` (``[""]`` for a single unnamed one); None when none is."""
-    try:
-        auth = _secrets().get("auth")
-    except Exception:
-        auth = None
-    if not auth:
+    if ws is None:
         return None
-    named = [k for k, v in auth.items() if isinstance(v, Mapping)]
-    return named or [""]
+    return cloud_settings.limit_bytes(workspaces.is_anonymous(ws)), cloud_settings.total_bytes()
 
 
 def signed_in() -> tuple[str, str, str] | None:
     """(issuer, subject, display name) of a signed-in visitor."""
-    if auth_providers() is None:
+    if cloud_settings.auth_providers() is None:
         return None
     try:
         user = st.user
@@ -260,42 +147,15 @@ def _workspace() -> Path:
     return Path(st.session_state[ANON])
 
 
-def cookieless_per_hour() -> int:
-    """``[studio] cookieless_per_hour`` (a bad value: the default, said by ``setup``)."""
-    return _limits().cookieless_per_hour
-
-
-def cookies_given() -> bool:
-    """Whether Streamlit gives every browser its session cookie: only with XSRF protection on (``server.
-    enableXsrfProtection``, Streamlit's default, or turned on by an ``[auth]`` section). A deployment that turned it off
-    (as often advised where uploads failed) gets the cookie from no browser: every visitor would count as one browser
-    without cookies, the 31st new one of an hour refused."""
-    try:
-        if st.get_option("server.enableXsrfProtection"):
-            return True
-    except Exception:  # noqa: BLE001 - an option Streamlit no longer has: counted as given, the bound holds
-        return True
-    try:
-        return "auth" in _secrets()
-    except Exception:  # noqa: BLE001 - no secrets file at all (st.secrets raises as it is read): no [auth] section
-        return False
-
-
 def _new_anonymous() -> Path:
     """This browser's anonymous workspace; for a browser without cookies (every page load a new session with nothing
     that brings it back) a new one, at most ``cookieless_per_hour`` of those an hour for all such browsers together:
-    past that the page stops with one line, and nothing is made."""
+    past that the page stops with one line, and nothing is made (``cookieless.refusal``)."""
     secret = browser_secret()
-    if not secret and cookies_given():
-        count = cookieless_per_hour()
-        wait = _cookieless.take(count)
-        if wait is not None:
-            minutes = max(1, round(wait / 60))
-            st.error(COOKIELESS_FULL.format(count=count, minutes=f"{minutes} minute{'s' if minutes != 1 else ''}",
-                                            way_in=WAY_IN_SIGN_IN if auth_providers() else WAY_IN_TOKEN),
-                     icon=":material/error:")
-            _way_in()
-            st.stop()
+    if not secret and cookieless.cookies_given() and (line := cookieless.refusal()) is not None:
+        st.error(line, icon=":material/error:")
+        _way_in()
+        st.stop()
     return workspaces.anonymous(secret)
 
 
@@ -304,7 +164,7 @@ def _way_in() -> None:
     or its Hugging Face token, which opens the account's own workspace (the sidebar then connects its repo)."""
     from studio import ui
 
-    for name in auth_providers() or []:
+    for name in cloud_settings.auth_providers() or []:
         if st.button(f"Sign in with {name.capitalize()}" if name else "Sign in", key=f"workspace.login.{name}"):
             sign_in(name)
     token = ui.secret_field("Your Hugging Face token", TOKEN, help="Kept in this session only. With it your workspace "
@@ -417,11 +277,6 @@ def sign_in(name: str) -> None:
     st.login(name) if name else st.login()
 
 
-def upload_mb() -> int:
-    """The largest file (or Hub dataset) a visitor may import, in MB."""
-    return _limits().upload_mb
-
-
 def _cap_uploads(mb: int | None) -> None:
     """One server serves every visitor: bound the upload size it accepts (checked on every upload request, so
     a request sent around the browser's own check is refused too; the uploader's caption shows the limit).
@@ -438,11 +293,11 @@ def _cap_uploads(mb: int | None) -> None:
 def setup() -> None:
     """Every page run: decide tenancy, and under it point ``config.home()`` at this visitor's workspace."""
     global _deployer_token, _last_clean
-    if (line := _tenancy_refused()) is not None:
+    if (line := cloud_settings.tenancy_refused()) is not None:
         st.error(line, icon=":material/error:")
-    if not tenancy_on():
+    if not cloud_settings.tenancy_on():
         config.set_tenancy(False)
-        _configure_previews()
+        cloud_settings.configure_previews()
         jobs.set_caps()
         if _configured_upload_mb is not None:
             _cap_uploads(None)
@@ -451,11 +306,11 @@ def setup() -> None:
         value = os.environ.pop(var, None)
         if value and value.strip():
             _deployer_token = value.strip()
-    if _forced() is None and streamlit_internals.runs_cloud_entry() is None:
-        st.warning(ENTRY_UNKNOWN, icon=":material/info:")
+    if cloud_settings.forced() is None and streamlit_internals.runs_cloud_entry() is None:
+        st.warning(cloud_settings.ENTRY_UNKNOWN, icon=":material/info:")
     config.set_tenancy(True, _resolve, _check_room, _limit_of, _fits, workspaces.count_made)
-    _configure_previews()
-    limits_, refused = deployment_limits()
+    cloud_settings.configure_previews()
+    limits_, refused = cloud_settings.deployment_limits()
     for line in refused:
         st.error(line, icon=":material/error:")
     config.set_private_servers(limits_.private_servers)
@@ -468,7 +323,7 @@ def setup() -> None:
     workspaces.touch(path)
     if time.time() - _last_clean > 600:
         _last_clean = time.time()
-        workspaces.clean_idle(idle_hours())
+        workspaces.clean_idle(cloud_settings.idle_hours())
         import_folders.sweep()  # the Hub downloads of Import tabs closed with a preview
     if signed_in() is not None:
         _keep_in_store(path)
@@ -479,30 +334,22 @@ def setup() -> None:
 
 
 def _job_group() -> str | None:
-    """Every browser without cookies is one visitor for background jobs as for the deployer's token (``COOKIELESS``):
-    each of its page loads is a new anonymous workspace, which had an allowance of its own. Asked by ``jobs`` as a job
-    starts, on the page's own thread (elsewhere: None, the workspace's own allowance). Where Streamlit gives no browser
-    its cookie (``cookies_given``) each tab's workspace keeps its own allowance, as ``visitor_key`` counts it."""
+    """Every browser without cookies is one visitor for background jobs as for the deployer's token
+    (``cookieless.COOKIELESS``): each of its page loads is a new anonymous workspace, which had an allowance of its own.
+    Asked by ``jobs`` as a job starts, on the page's own thread (elsewhere: None, the workspace's own allowance). Where
+    Streamlit gives no browser its cookie (``cookieless.cookies_given``) each tab's workspace keeps its own allowance,
+    as ``visitor_key`` counts it."""
     if not streamlit_internals.in_script_run():
         return None
     path = st.session_state.get(PATH)
-    return COOKIELESS if path and workspaces.is_anonymous(Path(path)) and visitor_key() == COOKIELESS else None
-
-
-def _configure_previews() -> None:
-    """The Import tab's memory budget (``held``) as ``[studio] previews_mb`` sets it; a bad value is said in one line
-    on the page and the budget in force stays."""
-    value = _studio_setting("previews_mb", None)
-    try:
-        held.configure(value)
-    except StudioError:  # said as the [studio] limits are (``deployment.refused``), with the budget in force
-        st.error(deployment.refused(held.Budget, "previews_mb", value, held.previews.budget / 2**20),
-                 icon=":material/error:")
+    if path and workspaces.is_anonymous(Path(path)) and visitor_key() == cookieless.COOKIELESS:
+        return cookieless.COOKIELESS
+    return None
 
 
 def _store_config() -> store.StoreConfig | None:
     try:
-        config_ = store.StoreConfig.from_settings(_studio_setting("store", None))
+        config_ = store.StoreConfig.from_settings(cloud_settings.studio_setting("store", None))
     except StudioError as exc:
         st.session_state[STORE_ERROR] = " ".join(str(exc).split())
         return None
@@ -581,7 +428,7 @@ def visitor_token() -> str | None:
 
 
 def deployer_token() -> str | None:
-    return config.hf_token(_secrets()) or _deployer_token
+    return config.hf_token(cloud_settings.app_secrets()) or _deployer_token
 
 
 def digest(*parts: str) -> str:
@@ -591,16 +438,18 @@ def digest(*parts: str) -> str:
 def visitor_key() -> str:
     """Who a request on the deployer's token (or a list of a server's models) counts for: a signed-in account, else the
     browser (its tabs and reloads share one count: a reload starts a new anonymous workspace, not a new minute's
-    allowance); every browser without cookies is one visitor (``COOKIELESS``): each of its page loads is a new
-    session, which counted as a new visitor with a fresh allowance. Where Streamlit gives no browser the cookie
-    (``cookies_given``), each tab's workspace is the visitor."""
+    allowance); every browser without cookies is one visitor (``cookieless.COOKIELESS``): each of its page loads is a
+    new session, which counted as a new visitor with a fresh allowance. Where Streamlit gives no browser the cookie
+    (``cookieless.cookies_given``), each tab's workspace is the visitor."""
     who = signed_in()
     if who:
         return f"user:{who[0]}:{who[1]}"
     secret = browser_secret()
     if secret:
         return f"browser:{digest(secret)}"
-    return COOKIELESS if cookies_given() else f"ws:{st.session_state.get(PATH)}"  # no cookie for anyone: per tab
+    if cookieless.cookies_given():
+        return cookieless.COOKIELESS
+    return f"ws:{st.session_state.get(PATH)}"  # no cookie for anyone: per tab
 
 
 @st.cache_resource(show_spinner=False)
@@ -613,7 +462,7 @@ def spend_inference(requests: int) -> None:
     """Count ``requests`` Inference Providers calls made with the deployer's token (raises when over the
     visitor's share or the app's total, counting nothing then)."""
     if requests > 0 and not visitor_token() and deployer_token():
-        limits_ = _limits()
+        limits_ = cloud_settings.in_force()
         mine = _limit(limits_.inference_rpm)
         total = _limit(limits_.inference_rpm_total, everyone=True)
         key = visitor_key()
@@ -657,7 +506,7 @@ def token_note() -> tuple[str, str | None]:
                              "sidebar).")
         return "yours", None
     if deployer_token():
-        rpm = _limits().inference_rpm
+        rpm = cloud_settings.in_force().inference_rpm
         return "this app's", (f"Hosted models on the Chat page use this app's token ({rpm} requests a minute for you); "
                               "give your own Hugging Face token under Your workspace in the sidebar to push datasets, "
                               "evaluate hosted models and keep your workspace across restarts.")

@@ -11,7 +11,7 @@ import streamlit as st
 from studio import config, jobs
 from studio.cloud import sync, usage, workspaces
 from studio.errors import NetworkError, StudioError
-from studio.ui import cloud, popovers
+from studio.ui import cloud, cloud_settings, popovers
 
 
 def _has_work(path: Path) -> bool:
@@ -36,7 +36,7 @@ def panel() -> None:
             if moved:  # another tab of this browser moved its work into a kept workspace
                 st.info(moved, icon=":material/drive_file_move:")
         who = cloud.signed_in()
-        providers = cloud.auth_providers()
+        providers = cloud_settings.auth_providers()
         path = Path(st.session_state[cloud.PATH])
         kept = sync.current(path, "store")
         own = sync.current(path)  # this workspace's own repo, where this tab or another of the visitor gave a token
@@ -51,8 +51,8 @@ def panel() -> None:
                 keeps = " and restarts, in this app's store."
             signed = st.empty()  # filled once the token given (if any) was tried, as the anonymous caption is
             signed_in_as = (f"Signed in as {ui.md(who[2])}: your workspace (up to "
-                            f"{usage.readable_size(cloud.limit_bytes(anonymous=False))}) is yours alone and kept across "
-                            "visits")  # its limit said before a save is refused, as an anonymous one's is
+                            f"{usage.readable_size(cloud_settings.limit_bytes(anonymous=False))}) is yours alone and "
+                            "kept across visits")  # its limit said before a save is refused, as an anonymous one's is
             # Streamlit keeps the sign-in in this browser for 30 days: closing the tab does not end it
             st.caption("On a shared computer, sign out when you leave: this browser stays signed in (for 30 days) "
                        "and the next person here would open your workspace.")
@@ -67,16 +67,17 @@ def panel() -> None:
                     "give your Hugging Face token below"
                 caption = st.empty()  # filled once the token given (if any) was tried: what it did is said there
                 if cloud.browser_secret() is None:  # no session cookie: nothing ties a reload to this tab
-                    anonymous = (f"Private to this browser tab; up to {usage.readable_size(cloud.limit_bytes())}, gone "
-                                 "after a reload or a restart {until}.")
+                    anonymous = ("Private to this browser tab; up to "
+                                 f"{usage.readable_size(cloud_settings.limit_bytes())}, gone after a reload or a "
+                                 "restart {until}.")
                 else:
                     anonymous = (f"Private to this browser: its tabs and reloads share it until the browser is closed. "
-                                 f"Up to {usage.readable_size(cloud.limit_bytes())}; removed after "
-                                 f"{cloud.idle_hours():g} h unused or a restart {{until}}.")
+                                 f"Up to {usage.readable_size(cloud_settings.limit_bytes())}; removed after "
+                                 f"{cloud_settings.idle_hours():g} h unused or a restart {{until}}.")
                     _clear_button(path)
             else:
                 st.caption("Private to your Hugging Face account (the token you gave); up to "
-                           f"{usage.readable_size(cloud.limit_bytes(anonymous=False))}.")
+                           f"{usage.readable_size(cloud_settings.limit_bytes(anonymous=False))}.")
             if providers and workspaces.is_anonymous(path) and cloud.browser_secret() is None and _has_work(path):
                 st.warning("Signing in starts a new session here and what this tab made would stay behind: export "
                            "it first (Dataset page), or give your Hugging Face token below to keep it.",

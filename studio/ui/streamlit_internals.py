@@ -153,8 +153,9 @@ def app_folder() -> str | None:
 
 def runs_cloud_entry() -> bool | None:
     """Whether this run's script is the Community Cloud entry point (``cloud/Home.py``, a folder named ``cloud``);
-    False outside a script run; None where Streamlit cannot say which script runs (``cloud.tenancy_on`` then turns
-    tenancy on, each visitor in their own workspace, never the server's one, and the page says how to turn it off)."""
+    False outside a script run; None where Streamlit cannot say which script runs (``cloud_settings.tenancy_on`` then
+    turns tenancy on, each visitor in their own workspace, never the server's one, and the page says how to turn it
+    off)."""
     try:
         ctx = _ctx()
         if ctx is None:

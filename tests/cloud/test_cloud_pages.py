@@ -68,10 +68,10 @@ def give_token(at, token: str, wait: bool = True):
 def small_workspaces(monkeypatch, mb: float = 0.05) -> dict:
     """Every workspace held to ``mb``, as ``[studio] workspace_mb`` in secrets says: read by the page runs and by the
     sync's own thread that restores (AppTest's secrets hold only while a page runs; a deployment's hold always)."""
-    from studio.ui import cloud
+    from studio.ui import cloud_settings
 
     settings = {"workspace_mb": mb}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud_settings, "studio_setting", lambda name, default: settings.get(name, default))
     return {"workspace_mb": mb}
 
 

@@ -43,10 +43,10 @@ def public_workspace(monkeypatch, name: str, limit_bytes: int) -> tuple[Path, di
     """A visitor's empty workspace ``name`` on the public app (every save checked), limited to ``limit_bytes``; and
     the settings its limits are read from, which a test may change (room freed, a smaller limit after a restart)."""
     from studio.cloud import workspaces
-    from studio.ui import cloud
+    from studio.ui import cloud, cloud_settings
 
     settings = {"workspace_mb": limit_bytes / 1e6, "workspaces_total_mb": 1000}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda key, default: settings.get(key, default))
+    monkeypatch.setattr(cloud_settings, "studio_setting", lambda key, default: settings.get(key, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
     config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits)
     folder = workspaces.root() / name

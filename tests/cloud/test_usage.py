@@ -23,10 +23,10 @@ MB = 1_000_000
 @pytest.fixture
 def public(monkeypatch):
     """Saves go through the public app's own check (``studio.ui.cloud._check_room``), with a 1 MB workspace limit."""
-    from studio.ui import cloud
+    from studio.ui import cloud, cloud_settings
 
     settings = {"workspace_mb": 1, "anonymous_workspace_mb": 1, "workspaces_total_mb": 1000}
-    monkeypatch.setattr(cloud, "_studio_setting", lambda name, default: settings.get(name, default))
+    monkeypatch.setattr(cloud_settings, "studio_setting", lambda name, default: settings.get(name, default))
     monkeypatch.setattr(cloud, "_in_use", lambda: set())
     config.set_tenancy(True, lambda: None, cloud._check_room, cloud._limit_of, cloud._fits, workspaces.count_made)
     return settings
