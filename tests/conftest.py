@@ -82,6 +82,24 @@ def api_mode(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(sys.modules, name, None)
 
 
+@pytest.fixture
+def media_stores(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every media file store an AppTest makes (one for each run: the last is the page's as it stands), to see what a
+    page put at a /media address, and to press a download button as the server would (``execute_deferred``)."""
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    stores: list[MediaFileManager] = []
+
+    class Kept(MediaFileManager):
+        def __init__(self, storage):
+            super().__init__(storage)
+            stores.append(self)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Kept)
+    return stores
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     hf_home.remove()
 

@@ -1075,31 +1075,22 @@ def test_sample_size_is_as_wide_as_its_label_not_the_form(monkeypatch):
     assert isinstance(width, int) and 7 * len(label) <= width < 400, width
 
 
-def test_the_results_downloads_are_made_when_pressed_and_leave_the_server_soon_after(tmp_path, monkeypatch):
+def test_the_results_downloads_are_made_when_pressed_and_leave_the_server_soon_after(tmp_path, monkeypatch,
+                                                                                    media_stores):
     """Streamlit serves a download's file at a /media address to anyone who has it, whoever's session it is. CSV and
     JSON were put there at every run of the page, for as long as it showed them; a pressed download's file stayed until
     two page runs of any session had ended (on a quiet public app, hours). Now no button has a file before it is
     pressed, and the file a press makes is taken out of the store ``DOWNLOAD_KEPT_S`` later."""
-    import streamlit.testing.v1.app_test as app_test
     from streamlit.runtime import Runtime
-    from streamlit.runtime.media_file_manager import MediaFileManager
 
     from studio.ui import streamlit_internals
 
-    managers: list[MediaFileManager] = []  # AppTest's store, made afresh for each run
-
-    class Kept(MediaFileManager):
-        def __init__(self, storage):
-            super().__init__(storage)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test, "MediaFileManager", Kept)
     monkeypatch.setattr(streamlit_internals, "DOWNLOAD_KEPT_S", 0.2)
     _local_and_api_result(tmp_path)
     at = _app()
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     assert {"CSV", "JSON", "HTML report"} <= set(buttons)
-    manager = managers[-1]
+    manager = media_stores[-1]
     assert all(not p.url and p.deferred_file_id for p in buttons.values())  # no /media address before a press
     assert [f.kind.value for f in manager._storage._files_by_id.values()] == ["media"]  # the tab's icon alone
     with monkeypatch.context() as served:  # the server's store, only meanwhile: the test's clean-up reads the runtime

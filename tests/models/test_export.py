@@ -355,24 +355,14 @@ def _zip_names(workdir: Path) -> list[str]:
 
 
 def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tiny_gpt2, studio_home, offline,
-                                                                           monkeypatch):
-    """The export's zip is offered for download, read when its button is pressed: it was read whole into Streamlit's media store (memory) at
-    every run of the status fragment, each second, for as long as the page showed it (a GGUF can be GBs)."""
+                                                                           monkeypatch, media_stores):
+    """The export's zip is offered for download, read when its button is pressed: it was read whole into Streamlit's
+    media store (memory) at every run of the status fragment, each second, for as long as the page showed it (a GGUF
+    can be GBs)."""
     import shutil
 
-    import streamlit.testing.v1.app_test as app_test
     from streamlit.runtime import Runtime
-    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.testing.v1 import AppTest
-
-    managers: list[MediaFileManager] = []  # AppTest's store, made afresh for each run
-
-    class Kept(MediaFileManager):
-        def __init__(self, storage):
-            super().__init__(storage)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test, "MediaFileManager", Kept)
     shutil.copytree(tiny_gpt2, studio_home / "models" / "tiny-gpt2")
     at = AppTest.from_file(str(REPO / "pages" / "2_Models.py"), default_timeout=60).run()
     at.selectbox(key="models.selected").set_value("model:tiny-gpt2").run()
@@ -396,7 +386,7 @@ def test_the_models_page_exports_a_library_model_as_a_job_and_offers_the_zip(tin
     assert any("ollama create tiny-gpt2-f16 -f tiny-gpt2.F16.Modelfile" in c.value for c in at.code)
     assert any(c.value.startswith("Ollama system prompt: none (the model has no chat template") for c in at.caption)
     assert not list(workdir.glob(".*partial"))
-    button, manager = at.get("download_button")[0].proto, managers[-1]
+    button, manager = at.get("download_button")[0].proto, media_stores[-1]
     assert not button.url and button.deferred_file_id  # no /media address, nothing read, before a press
     assert not [f for f in manager._storage._files_by_id.values() if f.kind.value == "downloadable"]
     with monkeypatch.context() as served:  # the server's store, only meanwhile: the test's clean-up reads the runtime
