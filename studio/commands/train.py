@@ -248,7 +248,7 @@ def _train(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise TrainingError(f"Cannot create the run folder {out} ({exc.strerror or exc}): choose another --out.") from None
         config.made(made)  # in a public app's job, counted in its visitor's total as they are made
-        if (out / runs.RUN_JSON).exists():
+        if runs.holds_another_run(out):  # not the run another process of this launch started meanwhile
             raise TrainingError(f"{out} already holds a run: choose another --out, or add --resume to continue it.")
         name = args.name or runs.default_name(ref.name, cfg.base)
         advice = train_config.held_out_advice(cfg, len(records), cli=True)

@@ -24,6 +24,7 @@ where the model library reads them too; ``RunInfo`` here is built on those reads
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -278,7 +279,31 @@ def start_run(folder: Path, cfg: TrainConfig, *, name: str | None, dataset: Data
     folder = Path(folder)
     write_run(folder, {"id": folder.name, "name": name or folder.name, "created": now_iso(), "config": cfg.to_dict(),
                        "base": cfg.base, "method": cfg.method, "dataset": dataset_meta, "device": device,
-                       "python": platform.python_version()})
+                       "python": platform.python_version(), **({"launch": launch} if (launch := this_launch()) else {})})
+
+
+def this_launch() -> str | None:
+    """Which ``accelerate launch`` of several processes this process is one of (its processes on one machine share the
+    launcher's pid and port), else None: each of them writes the new run's ``run.json``."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) < 2:
+        return None
+    return f"{os.getppid()}:{os.environ.get('MASTER_PORT', '')}"
+
+
+def holds_another_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run a new one must not write over: any run, but the one another process of this
+    launch has just started (the processes of a launch start one run together; which writes ``run.json`` first is
+    chance, and the others refused it: the launch failed)."""
+    file = Path(folder) / RUN_JSON
+    if not file.exists():
+        return False
+    launch = this_launch()
+    if launch is None:
+        return True
+    try:
+        return json.loads(file.read_text(encoding="utf-8")).get("launch") != launch
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def record_base(folder: Path, *, fingerprint: str | None, trainable: int, parameters: int, format: str,
