@@ -33,8 +33,7 @@ class Budget:
 
     previews_mb: float | None = setting(
         None, "MB of parsed imports held for every tab and visitor together; unset: 256 on a public app, 2048 on "
-        "one's own machine", min=1, max=2**20, label="[studio] previews_mb",
-        error="[studio] previews_mb {value} is out of range: use {lo} to {hi} (MB), or leave it out.")
+        "one's own machine", min=1, max=2**20, label="[studio] previews_mb")
 
     def __post_init__(self) -> None:
         settings.check(self, StudioError)
